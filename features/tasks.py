@@ -1,0 +1,214 @@
+"""Task configs: what to forecast, declared in YAML, parsed into frozen, strict models.
+
+A task names its target signal and series, its grid and horizons, the covariates and their
+feature recipes, the model family, the backtest folds and the warning thresholds. Unknown keys
+fail with their key path, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from features.durations import parse_duration
+from features.errors import ConfigError, NotFoundError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> str:
+    parse_duration(value)
+    return str(value)
+
+
+class TargetSpec(_Strict):
+    signal: str
+    series_ids: tuple[str, ...] | None = None
+    area_ids: tuple[str, ...] | None = None
+
+
+class LinkedCovariate(_Strict):
+    """An observed signal from a series linked to each target through its ``attrs``.
+
+    ``link`` names the attrs key holding the linked series id (``rain_gauge``, ``river_gauge``),
+    or ``"area"`` for the mean over the target's area, or ``"city"`` for one city-wide series.
+    """
+
+    name: str
+    signal: str
+    link: str
+    sums: tuple[str, ...] = ()
+    maxes: tuple[str, ...] = ()
+    changes: tuple[str, ...] = ()
+    level: bool = False
+    relative_to_attr: str | None = None
+
+    _check = field_validator("sums", "maxes", "changes")(
+        lambda v: tuple(_duration(x) for x in v)
+    )
+
+
+class ForecastCovariate(_Strict):
+    """A known-ahead covariate: a weather forecast issued at or before the origin."""
+
+    name: str
+    variable: str
+    aggregate: Literal["sum", "max", "mean", "at"] = "sum"
+
+
+class FeatureRecipe(_Strict):
+    target_lags: tuple[str, ...] = ("10m", "30m", "1h")
+    target_maxes: tuple[str, ...] = ("6h",)
+    target_changes: tuple[str, ...] = ("30m",)
+    fill_limit: str = "30m"
+    observed: tuple[LinkedCovariate, ...] = ()
+    known_ahead: tuple[ForecastCovariate, ...] = ()
+    calendar: tuple[Literal["hour", "weekday", "month", "doy"], ...] = ("hour", "month")
+    event_signals: tuple[str, ...] = ()
+    series_category: bool = True
+
+
+class ModelSpec(_Strict):
+    family: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainSpec(_Strict):
+    origin_stride: str = "1h"
+    history: str = "365d"
+    quiet_fraction: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int = 7
+
+
+class BacktestSpec(_Strict):
+    folds: int = Field(3, ge=1, le=52)
+    fold_length: str = "7d"
+    origin_stride: str = "1h"
+    min_train: str = "14d"
+
+
+class WarningLevelSpec(_Strict):
+    level: Literal["blue", "yellow", "orange", "red"]
+    threshold: float
+
+
+class WarningSpec(_Strict):
+    direction: Literal["above", "below"] = "above"
+    levels: tuple[WarningLevelSpec, ...]
+    probability: float = Field(0.5, gt=0.0, lt=1.0)
+    clear_margin: float = Field(0.15, ge=0.0, lt=1.0)
+    event_threshold: float | None = None
+
+
+class TaskConfig(_Strict):
+    name: str
+    domain: Literal["waterlogging", "hotline", "traffic"] | str
+    description: str = ""
+    target: TargetSpec
+    frequency: str
+    horizons: tuple[str, ...]
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    features: FeatureRecipe = FeatureRecipe()
+    model: ModelSpec
+    baseline: ModelSpec = ModelSpec(family="seasonal_naive", params={"season": "1d"})
+    train: TrainSpec = TrainSpec()
+    backtest: BacktestSpec = BacktestSpec()
+    warning: WarningSpec | None = None
+
+    @field_validator("frequency")
+    @classmethod
+    def _frequency(cls, v: str) -> str:
+        return _duration(v)
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one horizon is needed")
+        return tuple(_duration(x) for x in v)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not all(0.0 < q < 1.0 for q in v) or list(v) != sorted(set(v)):
+            raise ValueError("quantiles must be increasing, distinct and strictly between 0 and 1")
+        if not {0.1, 0.5, 0.9} <= set(v):
+            raise ValueError("quantiles must include 0.1, 0.5 and 0.9 (the Forecast contract)")
+        return v
+
+    @property
+    def step(self) -> timedelta:
+        return parse_duration(self.frequency)
+
+    def horizon_steps(self) -> list[int]:
+        """Horizons as whole numbers of grid steps; each must be a multiple of the frequency."""
+        step = self.step
+        out = []
+        for i, h in enumerate(self.horizons):
+            delta = parse_duration(h)
+            if delta % step:
+                raise ConfigError(
+                    f"horizon {h} is not a multiple of the frequency {self.frequency}",
+                    key=f"horizons[{i}]",
+                )
+            out.append(delta // step)
+        return out
+
+
+def shipped_tasks_dir() -> Path:
+    """Where the shipped task configs live (``experiments/tasks``), overridable by env."""
+    override = os.environ.get("CITYBRAIN_TASKS_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1] / "experiments" / "tasks"
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_task(raw: dict[str, Any], *, source: str = "<config>") -> TaskConfig:
+    """Validate a task config mapping; the first error names its key path and what is allowed."""
+    try:
+        task = TaskConfig.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = _key_path(first["loc"])
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif first["type"] == "literal_error":
+            msg = f"{msg} (got {first.get('input')!r})"
+        raise ConfigError(f"{msg} in {source}", key=key) from None
+    task.horizon_steps()
+    return task
+
+
+def load_task(name_or_path: str | Path) -> TaskConfig:
+    """Load a shipped task by name (``waterlogging``) or any task config by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = shipped_tasks_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in shipped_tasks_dir().glob("*.yaml"))
+            raise NotFoundError(f"no task {name_or_path!r}; shipped tasks: {', '.join(known)}")
+    if not path.exists():
+        raise NotFoundError(f"task config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of task keys")
+    return parse_task(raw, source=str(path))
