@@ -44,7 +44,7 @@ class DataError(CitybrainError):
 
 
 class ConfigError(CitybrainError):
-    """A configuration value is invalid. Names the key path and, where finite, the allowed values."""
+    """A configuration value is invalid; names the key path and, where finite, allowed values."""
 
     http_status = 400
 

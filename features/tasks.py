@@ -50,9 +50,7 @@ class LinkedCovariate(_Strict):
     level: bool = False
     relative_to_attr: str | None = None
 
-    _check = field_validator("sums", "maxes", "changes")(
-        lambda v: tuple(_duration(x) for x in v)
-    )
+    _check = field_validator("sums", "maxes", "changes")(lambda v: tuple(_duration(x) for x in v))
 
 
 class ForecastCovariate(_Strict):
@@ -60,7 +58,8 @@ class ForecastCovariate(_Strict):
 
     name: str
     variable: str
-    aggregate: Literal["sum", "max", "mean", "at"] = "sum"
+    aggregate: Literal["sum", "mean", "at"] = "sum"
+    area: str | None = None  # a fixed area (e.g. the city for tide tables); None: the target's
 
 
 class FeatureRecipe(_Strict):
@@ -68,10 +67,11 @@ class FeatureRecipe(_Strict):
     target_maxes: tuple[str, ...] = ("6h",)
     target_changes: tuple[str, ...] = ("30m",)
     fill_limit: str = "30m"
+    season_ref: str | None = None  # the seasonal-naive reference (value one season before ts)
     observed: tuple[LinkedCovariate, ...] = ()
     known_ahead: tuple[ForecastCovariate, ...] = ()
     calendar: tuple[Literal["hour", "weekday", "month", "doy"], ...] = ("hour", "month")
-    event_signals: tuple[str, ...] = ()
+    rainstorm_signal: bool = False
     series_category: bool = True
 
 
@@ -118,7 +118,7 @@ class TaskConfig(_Strict):
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     features: FeatureRecipe = FeatureRecipe()
     model: ModelSpec
-    baseline: ModelSpec = ModelSpec(family="seasonal_naive", params={"season": "1d"})
+    baseline: ModelSpec = ModelSpec(family="seasonal_naive")
     train: TrainSpec = TrainSpec()
     backtest: BacktestSpec = BacktestSpec()
     warning: WarningSpec | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -22,3 +23,114 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data folder {SHARED_DATA} is absent (it lives beside the project)")
     return SHARED_DATA
+
+
+def make_tiny_city(days: int = 3, seed: int = 0):
+    """A hand-sized city for unit tests: 2 ponding sensors, 2 rain gauges, a river and the tide.
+
+    Rain falls in one burst on the second day; ponding follows rain above a drainage rate.
+    """
+    import json
+    from datetime import datetime, timedelta
+
+    import numpy as np
+    import polars as pl
+
+    from features.schemas import conform
+    from features.tables import CityTables
+
+    rng = np.random.default_rng(seed)
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    n = days * 144
+    ts = [start + timedelta(minutes=10 * i) for i in range(n)]
+    series = pl.DataFrame(
+        {
+            "series_id": ["pond-1", "pond-2", "rain-1", "rain-2", "river-1", "tide-minjiang"],
+            "signal": [
+                "ponding_cm",
+                "ponding_cm",
+                "rain_mm",
+                "rain_mm",
+                "water_level_m",
+                "tide_level_m",
+            ],
+            "unit": ["cm", "cm", "mm", "mm", "m", "m"],
+            "area_id": ["gulou", "taijiang", "gulou", "taijiang", "gulou", "gulou"],
+            "lat": [26.08, 26.06, 26.08, 26.06, 26.07, 26.0],
+            "lon": [119.29, 119.31, 119.29, 119.31, 119.30, 119.4],
+            "attrs": [
+                json.dumps({"rain_gauge": "rain-1", "river_gauge": "river-1"}),
+                json.dumps({"rain_gauge": "rain-2", "river_gauge": "river-1"}),
+                "{}",
+                "{}",
+                json.dumps({"warning_level_m": 6.5}),
+                "{}",
+            ],
+        }
+    )
+    burst = np.zeros(n)
+    b0 = 144 + 60
+    burst[b0 : b0 + 18] = rng.gamma(2.0, 4.0, 18)
+    rain = {
+        "rain-1": burst,
+        "rain-2": burst * 0.7 + rng.gamma(0.2, 0.5, n) * (rng.random(n) < 0.05),
+    }
+    t_h = np.arange(n) / 6.0
+    tide = 1.5 * np.sin(2 * np.pi * t_h / 12.42)
+    river = 5.0 + np.convolve(burst, np.ones(36) / 30, mode="full")[:n] + 0.2 * tide
+    frames = []
+    for sid, r in rain.items():
+        frames.append(pl.DataFrame({"series_id": sid, "ts": ts, "value": r}))
+    for sid, r, cap in (("pond-1", rain["rain-1"], 3.0), ("pond-2", rain["rain-2"], 5.0)):
+        depth = np.zeros(n)
+        for i in range(1, n):
+            depth[i] = max(0.0, depth[i - 1] + 2.0 * (r[i] - cap) - 0.5)
+        frames.append(pl.DataFrame({"series_id": sid, "ts": ts, "value": depth}))
+    frames.append(pl.DataFrame({"series_id": "river-1", "ts": ts, "value": river}))
+    frames.append(pl.DataFrame({"series_id": "tide-minjiang", "ts": ts, "value": tide}))
+    obs = pl.concat(frames).with_columns(pl.lit(None).alias("received_at"))
+    issues = [start + timedelta(hours=6 * k) for k in range(days * 4)]
+    fc_rows = []
+    for issued in issues:
+        for hh in range(1, 73):
+            valid = issued + timedelta(hours=hh)
+            i = int((valid - start).total_seconds() // 600)
+            if i >= n:
+                break
+            true_h = float(burst[max(0, i - 5) : i + 1].sum())
+            for area in ("gulou", "taijiang"):
+                fc_rows.append((issued, valid, area, "rain_mm", true_h * (1 + 0.02 * hh)))
+            fc_rows.append((issued, valid, "fuzhou", "tide_level_m", float(tide[min(i, n - 1)])))
+    forecasts = pl.DataFrame(
+        fc_rows, schema=["issued_at", "valid_at", "area_id", "variable", "value"], orient="row"
+    )
+    events = pl.DataFrame(
+        {
+            "event_id": ["sig-1", "sig-2"],
+            "ts": [ts[b0 - 12], ts[b0 + 40]],
+            "source": ["weather", "weather"],
+            "category": ["rainstorm_yellow", "rainstorm_yellow"],
+            "area_id": ["gulou", "gulou"],
+            "attrs": [json.dumps({"action": "issue"}), json.dumps({"action": "lift"})],
+        }
+    )
+    areas = pl.DataFrame(
+        {
+            "area_id": ["fuzhou", "gulou", "taijiang"],
+            "name": ["Fuzhou", "Gulou", "Taijiang"],
+            "name_zh": ["福州市", "鼓楼区", "台江区"],
+            "parent_id": [None, "fuzhou", "fuzhou"],
+        }
+    )
+    return CityTables(
+        series=conform("series", series),
+        observations=conform("observations", obs).sort("series_id", "ts"),
+        events=conform("events", events),
+        weather_forecasts=conform("weather_forecasts", forecasts),
+        areas=conform("areas", areas),
+    )
+
+
+@pytest.fixture
+def tiny_city():
+    return make_tiny_city()

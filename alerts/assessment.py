@@ -1,0 +1,66 @@
+"""The engine's input: what one scoring says about one target.
+
+The serving layer builds an :class:`Assessment` from a forecast (the exceedance probability of
+each level's threshold, maxed over the horizons, and the peak median) so that the warning engine
+needs nothing from the model packages: only this small, validated record.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from alerts.levels import Level, LevelRule, check_probabilities
+from features.errors import DataError
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One target at one scoring origin.
+
+    Invariants (checked on construction, so a bad record fails before anything is written):
+    timestamps are timezone-aware and stored in UTC, probabilities are in [0, 1] and keyed by
+    :class:`Level`, and ``peak_value`` is finite.
+    """
+
+    domain: str
+    series_id: str
+    area_id: str | None
+    origin: datetime
+    probabilities: dict[Level, float]
+    peak_value: float
+    peak_ts: datetime
+    unit: str
+    rule: LevelRule
+    label: str | None = None
+    observed: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("domain", "series_id"):
+            if not getattr(self, name):
+                raise DataError("must not be empty", column=name)
+        object.__setattr__(self, "origin", to_utc(self.origin, "origin"))
+        object.__setattr__(self, "peak_ts", to_utc(self.peak_ts, "peak_ts"))
+        object.__setattr__(self, "probabilities", check_probabilities(self.probabilities))
+        if not math.isfinite(self.peak_value):
+            raise DataError(f"{self.peak_value} is not a finite number", column="peak_value")
+        if self.observed is not None and not math.isfinite(self.observed):
+            raise DataError(f"{self.observed} is not a finite number", column="observed")
+
+    @property
+    def place(self) -> str:
+        """The human name of the target: its label, else its area and series ids."""
+        return self.label or " ".join(x for x in (self.area_id, self.series_id) if x)
+
+    def probability_of(self, level: Level) -> float:
+        return self.probabilities.get(level, 0.0)
+
+
+def to_utc(value: datetime, name: str = "ts") -> datetime:
+    """Refuse naive datetimes (their zone is a guess) and express aware ones in UTC."""
+    if not isinstance(value, datetime):
+        raise DataError(f"{value!r} is not a datetime", column=name)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DataError("naive datetime; give a timezone (UTC)", column=name)
+    return value.astimezone(UTC)

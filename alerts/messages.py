@@ -1,0 +1,160 @@
+"""Warning texts for duty officers, in Chinese (the default) and English.
+
+A warning text has to be acted on from a phone screen, so it says, in one sentence, the level,
+the place, what is expected, how soon, and how sure we are, in the city's own words
+("【橙色预警】…积水预计2小时内达到16厘米（超过15厘米橙色阈值的概率72%）。").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from alerts.assessment import Assessment
+from alerts.levels import Level
+from features.errors import ConfigError
+
+Lang = Literal["zh", "en"]
+
+
+@dataclass(frozen=True)
+class _Domain:
+    name_zh: str
+    name_en: str
+    measure_zh: str
+    measure_en: str
+
+
+_DOMAINS = {
+    "waterlogging": _Domain("积水", "ponding", "积水", "ponding"),
+    "hotline": _Domain("12345热线话务激增", "12345 hotline surge", "话务量", "call volume"),
+    "traffic": _Domain("交通拥堵", "traffic congestion", "车速", "speed"),
+}
+
+_UNITS_ZH = {
+    "cm": "厘米",
+    "mm": "毫米",
+    "m": "米",
+    "km/h": "公里/小时",
+    "kmh": "公里/小时",
+    "calls/h": "件/小时",
+    "tickets/h": "件/小时",
+    "calls/d": "件/天",
+    "tickets/d": "件/天",
+    "calls": "件",
+    "tickets": "件",
+}
+
+
+def render(
+    subject: Assessment,
+    level: Level,
+    *,
+    action: str = "opened",
+    previous: Level = Level.NONE,
+    lang: Lang = "zh",
+) -> str:
+    """The text of a warning at ``level`` about ``subject``.
+
+    Args:
+        subject: the assessment that caused the change (place, peak, probabilities, rule).
+        level: the new level; ``Level.NONE`` renders a "lifted" (解除) message for ``previous``.
+        action: "opened", "escalated", "deescalated" or "closed"; the middle two add a note of
+            the level they came from.
+        previous: the level before the change.
+        lang: "zh" or "en".
+    """
+    if lang not in ("zh", "en"):
+        raise ConfigError(f"{lang!r} is not 'zh' or 'en'", key="lang")
+    domain = _DOMAINS.get(
+        subject.domain, _Domain(subject.domain, subject.domain, "预测值", "forecast")
+    )
+    if level == Level.NONE:
+        return _lifted(subject, domain, previous, lang)
+    text = _raised(subject, domain, level, lang)
+    if action in ("escalated", "deescalated") and previous != Level.NONE:
+        up = action == "escalated"
+        if lang == "zh":
+            text += f"由{previous.name_zh}预警{'升级' if up else '降级'}为{level.name_zh}预警。"
+        else:
+            text += f" {'Raised' if up else 'Lowered'} from {previous.colour}."
+    return text
+
+
+def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang) -> str:
+    rule = subject.rule
+    below = rule.direction == "below"
+    value = _quantity(subject.peak_value, subject.unit, lang)
+    threshold = _quantity(rule.thresholds[level], subject.unit, lang)
+    pct = _percent(subject.probability_of(level))
+    minutes = math.ceil((subject.peak_ts - subject.origin).total_seconds() / 60)
+    if lang == "zh":
+        lead = "" if domain.name_zh == domain.measure_zh else f"，{domain.measure_zh}"
+        verb = "降至" if below else "达到"
+        when = f"预计{_within_zh(minutes)}{verb}" if minutes > 0 else f"已{verb}"
+        return (
+            f"【{level.name_zh}预警】{subject.place} {domain.name_zh}{lead}{when}{value}"
+            f"（{'低于' if below else '超过'}{threshold}{level.name_zh}阈值的概率{pct}%）。"
+        )
+    lead = "" if domain.name_en == domain.measure_en else f"{domain.name_en}: "
+    if minutes > 0:
+        verb = "fall to" if below else "reach"
+        when = f"expected to {verb} {value} within {_within_en(minutes)}"
+    else:
+        when = f"has {'fallen to' if below else 'reached'} {value}"
+    side = "falling below" if below else "exceeding"
+    return (
+        f"[{level.colour.capitalize()} warning] {subject.place}: {lead}{domain.measure_en} {when} "
+        f"({pct}% probability of {side} the {threshold} {level.colour} threshold)."
+    )
+
+
+def _lifted(subject: Assessment, domain: _Domain, previous: Level, lang: Lang) -> str:
+    rule = subject.rule
+    lowest = rule.levels[0]
+    threshold = _quantity(rule.thresholds[lowest], subject.unit, lang)
+    pct = _percent(subject.probability_of(lowest))
+    below = rule.direction == "below"
+    if lang == "zh":
+        name = previous.name_zh if previous != Level.NONE else ""
+        return (
+            f"【{name}预警解除】{subject.place} {domain.name_zh}{name}预警解除"
+            f"（{'低于' if below else '超过'}{threshold}{lowest.name_zh}阈值的概率已降至{pct}%）。"
+        )
+    name = f"{previous.colour} " if previous != Level.NONE else ""
+    side = "falling below" if below else "exceeding"
+    return (
+        f"[{name.capitalize()}warning lifted] {subject.place}: {domain.name_en} {name}warning "
+        f"lifted ({pct}% probability of {side} the {threshold} {lowest.colour} threshold)."
+    )
+
+
+def _quantity(value: float, unit: str, lang: Lang) -> str:
+    number = f"{value:.1f}".rstrip("0").rstrip(".")
+    if number == "-0":
+        number = "0"
+    if lang == "zh":
+        return f"{number}{_UNITS_ZH.get(unit, unit)}"
+    unit = "km/h" if unit == "kmh" else unit
+    return f"{number} {unit}".rstrip()
+
+
+def _percent(p: float) -> int:
+    return round(p * 100)
+
+
+def _within_zh(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes}分钟内"
+    if minutes < 48 * 60:
+        return f"{math.ceil(minutes / 60)}小时内"
+    return f"{math.ceil(minutes / 1440)}天内"
+
+
+def _within_en(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{math.ceil(minutes / 60)} h"
+    return f"{math.ceil(minutes / 1440)} days"

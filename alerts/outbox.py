@@ -1,0 +1,98 @@
+"""The outbox half of the ledger: messages waiting for delivery, and every attempt at them.
+
+Rows are written in the same transaction as the warning change they announce (see
+:class:`alerts.ledger.Ledger`), then read and updated here by the dispatcher. Rows are never
+deleted: a message that could not be delivered stays, marked failed with its last error, so
+nothing a duty officer should have seen is lost silently.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from alerts.records import OutboxItem
+from alerts.schema import Tables
+from features.errors import DataError, NotFoundError
+
+_OUTBOX_STATUSES = ("pending", "sent", "failed")
+
+
+class OutboxStore:
+    """Outbox methods of :class:`~alerts.ledger.Ledger`; needs ``engine`` and ``tables``."""
+
+    engine: Engine
+    tables: Tables
+
+    def enqueue(
+        self, warning_id: str, channel: str, payload: dict[str, Any], *, now: datetime
+    ) -> str:
+        """Queue one message for a channel, due at once; returns the outbox id."""
+        with self.engine.begin() as conn:
+            return self._enqueue(conn, warning_id, channel, payload, now)
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[OutboxItem]:
+        """Pending messages whose next attempt is at or before ``now``, oldest first."""
+        o = self.tables.outbox
+        q = (
+            select(o)
+            .where(o.c.status == "pending", o.c.next_attempt_at <= now)
+            .order_by(o.c.next_attempt_at, o.c.created_at)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [OutboxItem.from_row(r) for r in conn.execute(q).mappings()]
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest pending message is due; None when nothing is pending."""
+        o = self.tables.outbox
+        q = select(func.min(o.c.next_attempt_at)).where(o.c.status == "pending")
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()  # min() keeps the column type: aware UTC
+
+    def outbox(
+        self, *, status: str | None = None, warning_id: str | None = None
+    ) -> list[OutboxItem]:
+        """Outbox rows, for inspection and tests; nothing is ever deleted."""
+        if status is not None and status not in _OUTBOX_STATUSES:
+            raise DataError(f"{status!r} is not one of {_OUTBOX_STATUSES}", column="status")
+        o = self.tables.outbox
+        q = select(o).order_by(o.c.created_at, o.c.id)
+        q = q.filter_by(status=status) if status else q
+        q = q.filter_by(warning_id=warning_id) if warning_id else q
+        with self.engine.connect() as conn:
+            return [OutboxItem.from_row(r) for r in conn.execute(q).mappings()]
+
+    def mark_sent(self, outbox_id: str, *, now: datetime | None = None) -> None:
+        self._attempted(outbox_id, status="sent", sent_at=now or datetime.now(UTC))
+
+    def mark_retry(self, outbox_id: str, error: str, next_attempt_at: datetime) -> None:
+        self._attempted(outbox_id, last_error=error, next_attempt_at=next_attempt_at)
+
+    def mark_failed(self, outbox_id: str, error: str) -> None:
+        """Give up on a message; it stays in the ledger with its last error."""
+        self._attempted(outbox_id, status="failed", last_error=error)
+
+    def _attempted(self, outbox_id: str, **values: Any) -> None:
+        o = self.tables.outbox
+        stmt = update(o).filter_by(id=outbox_id).values(attempts=o.c.attempts + 1, **values)
+        with self.engine.begin() as conn:
+            if conn.execute(stmt).rowcount == 0:
+                raise NotFoundError(f"no outbox message {outbox_id!r}")
+
+    def _enqueue(
+        self, conn: Connection, warning_id: str, channel: str, payload: dict[str, Any], now: Any
+    ) -> str:
+        oid = str(uuid.uuid4())
+        conn.execute(
+            insert(self.tables.outbox).values(
+                id=oid, warning_id=warning_id, channel=channel, status="pending", attempts=0,
+                payload=json.dumps(payload, ensure_ascii=False), next_attempt_at=now,
+                created_at=now,
+            )
+        )  # fmt: skip
+        return oid

@@ -1,0 +1,171 @@
+"""Ingest: read CSV or Parquet files, validate every one, then merge them into the store.
+
+The order is the guarantee: all files are read and validated before the first write, so invalid
+input leaves the store untouched. Catalog files (areas, series) are validated before the tables
+that point into them, so one call can bring a new series together with its observations. Merges
+are upserts on the table's key, written sorted by key, so ingesting the same file again leaves
+the store byte-identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from features.errors import DataError
+from features.quality import QualityReport, quality_report
+from features.schemas import KEYS, OPTIONAL_COLUMNS, SCHEMAS, TABLES, conform
+from features.store import Store
+from features.validation import validate
+
+# Tables other tables point into: validated (and made visible as catalogs) first.
+_REFERENCES = {"observations": "series", "events": "areas"}
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """What one merge did to a table: new keys, changed rows, and rows already present as given."""
+
+    table: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Per file: its table and rows (and exact repeats dropped); per table: the merge counts."""
+
+    files: tuple[dict[str, Any], ...]
+    merges: dict[str, MergeCounts]
+    quality: QualityReport | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": list(self.files),
+            "merges": {t: vars(c) for t, c in self.merges.items()},
+            "duplicates_dropped": self.dropped,
+            "quality": self.quality.to_dict() if self.quality else None,
+        }
+
+    def to_text(self) -> str:
+        lines = [f"{'table':<18} {'inserted':>9} {'updated':>9} {'unchanged':>9} {'dropped':>9}"]
+        for table, c in self.merges.items():
+            dropped = self.dropped.get(table, 0)
+            lines.append(
+                f"{table:<18} {c.inserted:>9} {c.updated:>9} {c.unchanged:>9} {dropped:>9}"
+            )
+        if self.quality is not None:
+            lines += ["", self.quality.to_text()]
+        return "\n".join(lines)
+
+
+def read_input(
+    path: Path, *, table: str | None = None, tz: str | None = None
+) -> tuple[str, pl.DataFrame]:
+    """Read one input file and tell which table it holds.
+
+    CSV columns are read as text so that ``validate`` reports each bad value with its row. The
+    table is ``table`` if given, else the one whose required columns the file has, else the one
+    the file is named after (``observations-2025.csv``). ``tz`` is not needed to read: it is
+    accepted so callers can pass one set of options; ``validate`` applies it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pl.read_csv(path, infer_schema=False, raise_if_empty=False)
+        elif suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        else:
+            raise DataError("is neither .csv nor .parquet; write the input as one", file=str(path))
+    except (OSError, pl.exceptions.PolarsError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot be read: {first}", file=str(path)) from None
+    return table or _infer_table(path, frame.columns), frame
+
+
+def _infer_table(path: Path, columns: list[str]) -> str:
+    by_columns = [
+        t for t in TABLES if all(c in columns for c in SCHEMAS[t] if c not in OPTIONAL_COLUMNS[t])
+    ]
+    if len(by_columns) == 1:
+        return by_columns[0]
+    stem = path.stem.lower()
+    by_name = [t for t in TABLES if stem.startswith(t)]
+    if by_name:
+        return max(by_name, key=len)
+    raise DataError(
+        f"cannot tell which table it holds (its columns fit {', '.join(by_columns) or 'none'}); "
+        f"name the file after a table ({', '.join(TABLES)}) or pass --table",
+        file=str(path),
+    )
+
+
+def merge(store: Store, table: str, frame: pl.DataFrame) -> MergeCounts:
+    """Upsert validated rows into ``table`` on its key and write it back sorted by key.
+
+    A repeated key replaces the stored row, never adds one; within ``frame`` the last row of a
+    key wins. Nothing is written when nothing changes, so the file stays byte-identical.
+    """
+    key = list(KEYS[table])
+    stored = store.read(table)
+    frame = conform(table, frame).unique(subset=key, keep="last", maintain_order=True)
+    inserted = frame.join(stored, on=key, how="anti").height
+    unchanged = frame.join(stored, on=list(SCHEMAS[table]), how="semi", nulls_equal=True).height
+    counts = MergeCounts(table, inserted, frame.height - inserted - unchanged, unchanged)
+    if counts.inserted or counts.updated:
+        kept = stored.join(frame, on=key, how="anti")
+        store.write(table, pl.concat([kept, frame]).sort(key, maintain_order=True))
+    return counts
+
+
+def ingest_files(
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    table: str | None = None,
+    tz: str | None = None,
+) -> IngestReport:
+    """Read and validate every file, then merge them; on any error nothing is written."""
+    inputs = [(p, *read_input(Path(p), table=table, tz=tz)) for p in paths]
+    inputs.sort(key=lambda item: TABLES.index(item[1]))
+    valid: dict[str, list[pl.DataFrame]] = {}
+    files, dropped, repeats = [], {}, []
+    for path, name, raw in inputs:
+        reference = _REFERENCES.get(name)
+        catalog = _current(store, reference, valid) if reference else None
+        frame = validate(name, raw, source=str(path), catalog=catalog, tz=tz)
+        valid.setdefault(name, []).append(frame)
+        files.append({"file": str(path), "table": name, "rows": raw.height})
+        dropped[name] = dropped.get(name, 0) + raw.height - frame.height
+        if name == "observations":
+            repeats.append(_repeats_by_series(raw, frame))
+    merges = {name: merge(store, name, pl.concat(frames)) for name, frames in valid.items()}
+    quality = None
+    if "observations" in valid:
+        by_series = pl.concat(repeats).group_by("series_id").agg(pl.col("n").sum())
+        quality = quality_report(
+            pl.concat(valid["observations"]),
+            store.read("series"),
+            dropped=dict(by_series.iter_rows()),
+        )
+    return IngestReport(tuple(files), merges, quality, dropped)
+
+
+def _current(store: Store, table: str, valid: dict[str, list[pl.DataFrame]]) -> pl.DataFrame:
+    """The stored table overlaid with rows of it validated earlier in this call."""
+    frames = [store.read(table), *valid.get(table, [])]
+    return pl.concat(frames).unique(subset=list(KEYS[table]), keep="last", maintain_order=True)
+
+
+def _repeats_by_series(raw: pl.DataFrame, valid: pl.DataFrame) -> pl.DataFrame:
+    before = raw.group_by(pl.col("series_id").cast(pl.String)).len("before")
+    after = valid.group_by("series_id").len("after")
+    joined = before.join(after, on="series_id", how="left").fill_null(0)
+    return joined.select("series_id", n=pl.col("before") - pl.col("after")).filter(pl.col("n") > 0)

@@ -1,0 +1,278 @@
+"""The feature pipeline: one definition for training (many origins) and serving (one origin).
+
+``build_features`` turns the canonical tables into one row per ``(series_id, origin, horizon)``
+with the task's features and, for training, the target ``y`` at ``ts = origin + horizon``.
+Every feature at an origin is computed from values on the grid at or before it (rolling windows
+and backward shifts only), from forecasts issued by then, and from events stamped by then, so
+rows appended after an origin never change its features (tests/property prove it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.calendar import calendar_columns
+from features.durations import format_duration, parse_duration
+from features.errors import DataError
+from features.feature_spec import FeatureSpec
+from features.grid import floor_to_grid, punctual, regular_grid, steps, window_max, window_sum
+from features.known_ahead import forecast_feature
+from features.links import attr_values, select_targets, source_keys
+from features.schemas import SIGNALS, UTC_TS
+from features.signals import rainstorm_level
+from features.tables import CityTables
+from features.tasks import LinkedCovariate, TaskConfig
+
+KEY_COLUMNS = ("series_id", "origin", "horizon", "ts")
+
+
+def lookback(task: TaskConfig) -> timedelta:
+    """How much history before an origin the features read."""
+    r = task.features
+    windows = [*r.target_lags, *r.target_maxes, *r.target_changes, r.fill_limit]
+    for cov in r.observed:
+        windows += [*cov.sums, *cov.maxes, *cov.changes]
+    longest = max((parse_duration(w) for w in windows), default=timedelta(0))
+    if r.season_ref:
+        longest = max(longest, parse_duration(r.season_ref) * 2)
+    return longest + task.step * 2
+
+
+def origin_range(start: datetime, end: datetime, stride: timedelta) -> pl.Series:
+    """Origins every ``stride`` from ``start`` to ``end`` inclusive."""
+    return pl.datetime_range(start, end, stride, time_unit="us", time_zone="UTC", eager=True)
+
+
+def build_features(
+    tables: CityTables,
+    task: TaskConfig,
+    origins: Sequence[datetime] | pl.Series,
+    *,
+    with_target: bool = True,
+    spec: FeatureSpec | None = None,
+) -> pl.DataFrame:
+    """Feature rows for every target series at each origin and horizon.
+
+    Args:
+        origins: grid-aligned UTC times to forecast from.
+        with_target: join ``y`` (the observed target at ``ts``); serving leaves it off.
+        spec: a fitted model's feature spec; its series codes are reused so that serving
+            encodes series exactly as training did.
+    """
+    step = task.step
+    origins = pl.Series("origin", list(origins), dtype=UTC_TS).unique().sort()
+    if origins.is_empty():
+        raise DataError("no origins to build features for")
+    misaligned = origins.filter(origins != origins.dt.truncate(task.frequency))
+    if misaligned.len() and any(floor_to_grid(t, step) != t for t in misaligned):
+        raise DataError(f"origin {misaligned[0]} is not on the task's {task.frequency} grid")
+
+    horizons = [parse_duration(h) for h in task.horizons]
+    first = origins.min() - lookback(task)
+    last = origins.max() + (max(horizons) if with_target else timedelta(0))
+    targets = select_targets(tables.series, task)
+    obs = punctual(tables.observations, tables.series)
+
+    target_grid = _target_grid(obs, targets, task, first, last)
+    rows = (
+        target_grid.filter(pl.col("ts").is_in(origins.implode()))
+        .drop("raw")
+        .rename({"ts": "origin"})
+    )
+    for cov in task.features.observed:
+        rows = _join_covariate(rows, obs, tables.series, targets, cov, task, first, origins.max())
+    rows = rows.join(targets.select("series_id", "area_id"), on="series_id", how="left")
+    if task.features.rainstorm_signal:
+        rows = rows.with_columns(rainstorm_level(rows, tables.events))
+
+    horizon_frame = pl.DataFrame(
+        {"horizon": horizons, "horizon_min": [int(h.total_seconds() // 60) for h in horizons]},
+        schema={"horizon": pl.Duration("us"), "horizon_min": pl.Int32},
+    )
+    out = rows.join(horizon_frame, how="cross").with_columns(
+        (pl.col("origin") + pl.col("horizon")).alias("ts")
+    )
+    out = _seasonal_reference(out, target_grid, task)
+    out = out.with_columns(calendar_columns(task.features.calendar))
+    for fc in task.features.known_ahead:
+        keyed = out.select(
+            pl.lit(fc.area).alias("area_key") if fc.area else pl.col("area_id").alias("area_key"),
+            "origin",
+            "ts",
+        )
+        out = out.with_columns(forecast_feature(keyed, tables.weather_forecasts, fc))
+    if with_target:
+        y = target_grid.select("series_id", "ts", pl.col("raw").alias("y"))
+        out = out.join(y, on=["series_id", "ts"], how="left")
+    spec = spec or FeatureSpec.from_frame(out, task, targets["series_id"].to_list())
+    out = out.with_columns(
+        pl.col("series_id")
+        .replace_strict(spec.series_codes, default=None, return_dtype=pl.Int32)
+        .alias("series_code")
+    )
+    keep = [*KEY_COLUMNS, "area_id", *spec.columns] + (["y"] if with_target else [])
+    return out.select(keep).sort("series_id", "origin", "horizon")
+
+
+def observed_targets(
+    tables: CityTables, task: TaskConfig, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """``series_id, ts, value``: the task's targets on its grid, as observed (for evaluation)."""
+    targets = select_targets(tables.series, task)
+    obs = punctual(tables.observations, tables.series)
+    grid = _target_grid(obs, targets, task, start, end)
+    return grid.select("series_id", "ts", pl.col("raw").alias("value"))
+
+
+def data_span(tables: CityTables, task: TaskConfig) -> tuple[datetime, datetime]:
+    """First and last grid times holding a target observation."""
+    targets = select_targets(tables.series, task)
+    ts = tables.observations.join(targets, on="series_id", how="semi")["ts"]
+    if ts.is_empty():
+        raise DataError(f"no observations of the task's target signal {task.target.signal!r}")
+    step = task.step
+    return floor_to_grid(ts.min(), step) + step, floor_to_grid(ts.max(), step)
+
+
+def _target_grid(
+    obs: pl.DataFrame, targets: pl.DataFrame, task: TaskConfig, first: datetime, last: datetime
+) -> pl.DataFrame:
+    step, r = task.step, task.features
+    signal = task.target.signal
+    spec = SIGNALS.get(signal)
+    grid = regular_grid(
+        obs.filter(pl.col("series_id").is_in(targets["series_id"].implode())),
+        aggregation=spec.aggregation if spec else "last",
+        step=step,
+        start=first,
+        end=last,
+    )
+    # every target gets a grid, even one with no observations yet
+    axis = grid.select("ts").unique() if not grid.is_empty() else None
+    if axis is not None:
+        grid = (
+            targets.select("series_id")
+            .join(axis, how="cross")
+            .join(grid, on=["series_id", "ts"], how="left")
+            .sort("series_id", "ts")
+        )
+    fill = steps(parse_duration(r.fill_limit), step)
+    grid = grid.rename({"value": "raw"}).with_columns(
+        pl.col("raw").forward_fill(limit=fill).over("series_id").alias("target_now")
+    )
+    cols = []
+    for lag in r.target_lags:
+        n = steps(parse_duration(lag), step)
+        cols.append(pl.col("target_now").shift(n).over("series_id").alias(f"target_lag_{lag}"))
+    for w in r.target_maxes:
+        cols.append(
+            window_max("target_now", steps(parse_duration(w), step)).alias(f"target_max_{w}")
+        )
+    for w in r.target_changes:
+        n = steps(parse_duration(w), step)
+        cols.append(
+            (pl.col("target_now") - pl.col("target_now").shift(n).over("series_id")).alias(
+                f"target_change_{w}"
+            )
+        )
+    return grid.with_columns(cols)
+
+
+def _seasonal_reference(
+    out: pl.DataFrame, target_grid: pl.DataFrame, task: TaskConfig
+) -> pl.DataFrame:
+    """``seasonal_ref``: the target one season before ``ts``, from data known at the origin."""
+    if not task.features.season_ref:
+        return out
+    season = parse_duration(task.features.season_ref)
+    season_us = int(season / timedelta(microseconds=1))
+    h_us = pl.col("horizon").dt.total_microseconds()
+    k = (h_us + season_us - 1) // season_us
+    ref_ts = pl.col("ts") - pl.duration(microseconds=k * season_us)
+    ref = target_grid.select(
+        "series_id", pl.col("ts").alias("_ref_ts"), pl.col("target_now").alias("seasonal_ref")
+    )
+    return (
+        out.with_columns(ref_ts.alias("_ref_ts"))
+        .join(ref, on=["series_id", "_ref_ts"], how="left")
+        .drop("_ref_ts")
+    )
+
+
+def _join_covariate(
+    rows: pl.DataFrame,
+    obs: pl.DataFrame,
+    series: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
+) -> pl.DataFrame:
+    step = task.step
+    members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
+    sig = SIGNALS.get(cov.signal)
+    grid = regular_grid(
+        obs.join(members, on="series_id", how="semi"),
+        aggregation=sig.aggregation if sig else "last",
+        step=step,
+        start=first,
+        end=last,
+    )
+    if sig is None or sig.aggregation != "sum":
+        fill = steps(parse_duration(task.features.fill_limit), step)
+        grid = grid.with_columns(pl.col("value").forward_fill(limit=fill).over("series_id"))
+    if cov.link in ("area", "city"):
+        key = pl.col("area_id") if cov.link == "area" else pl.lit("city")
+        grid = (
+            grid.join(members, on="series_id")
+            .group_by(key.alias("source"), "ts")
+            .agg(pl.col("value").mean())
+            .sort("source", "ts")
+        )
+    else:
+        grid = grid.rename({"series_id": "source"})
+    cols = []
+    p = cov.name
+    for w in cov.sums:
+        cols.append(
+            window_sum("value", steps(parse_duration(w), step), key="source").alias(f"{p}_sum_{w}")
+        )
+    for w in cov.maxes:
+        cols.append(
+            window_max("value", steps(parse_duration(w), step), key="source").alias(f"{p}_max_{w}")
+        )
+    for w in cov.changes:
+        n = steps(parse_duration(w), step)
+        cols.append(
+            (pl.col("value") - pl.col("value").shift(n).over("source")).alias(f"{p}_change_{w}")
+        )
+    if cov.level:
+        cols.append(pl.col("value").alias(f"{p}_level"))
+    feats = grid.with_columns(cols).drop("value")
+    if cov.relative_to_attr and cov.level:
+        feats = feats.join(attr_values(series, cov.relative_to_attr), on="source", how="left")
+        feats = feats.with_columns(
+            (pl.col(f"{p}_level") - pl.col(cov.relative_to_attr)).alias(f"{p}_above_attr")
+        ).drop(cov.relative_to_attr)
+    feats = feats.rename({"ts": "origin"})
+    keys = source_keys(targets, cov)
+    return (
+        rows.join(keys, on="series_id", how="left")
+        .join(feats, on=["source", "origin"], how="left")
+        .drop("source")
+    )
+
+
+__all__ = [
+    "KEY_COLUMNS",
+    "build_features",
+    "data_span",
+    "format_duration",
+    "lookback",
+    "observed_targets",
+    "origin_range",
+]

@@ -1,0 +1,153 @@
+"""LightGBM: one global model per quantile over all series, horizon as a feature.
+
+Direct multi-horizon: each row is (series, origin, horizon) with the target at origin +
+horizon, so one booster per quantile learns every horizon at once and borrows strength across
+sensors. By default the boosters learn the change from the current value (``target: delta``):
+trees cannot extrapolate, and a storm deeper than any in the training history must still be
+forecast at least at the depth it has already reached. Quiet rows (target flat and staying
+flat) may be down-sampled in training with their weight raised to match, which keeps hours
+of dry weather from drowning the storms.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from features.errors import ConfigError
+from features.feature_spec import FeatureSpec
+from features.schemas import SIGNALS
+from features.tasks import TaskConfig
+from models.baseline import _monotone
+from models.protocol import FORECAST_KEYS, require_fitted, training_rows
+from models.quantiles import quantile_column
+
+_ALLOWED = {
+    "target",
+    "n_estimators",
+    "learning_rate",
+    "num_leaves",
+    "min_child_samples",
+    "feature_fraction",
+    "bagging_fraction",
+    "bagging_freq",
+    "lambda_l2",
+    "max_depth",
+    "min_split_gain",
+}
+
+
+class GradientBoostedForecaster:
+    family = "lightgbm"
+
+    def __init__(self, *, task: TaskConfig, spec: FeatureSpec, **params: Any) -> None:
+        unknown = set(params) - _ALLOWED
+        if unknown:
+            raise ConfigError(
+                f"unknown LightGBM parameters {sorted(unknown)}; allowed: {sorted(_ALLOWED)}",
+                key="model.params",
+            )
+        self.task, self.spec = task, spec
+        self._params = dict(params)
+        self.target = self._params.pop("target", "delta")
+        if self.target not in ("delta", "level"):
+            raise ConfigError(
+                f"target must be delta or level, got {self.target!r}", key="model.params.target"
+            )
+        self.boosters_: dict[float, lgb.Booster] | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {**self._params, "target": self.target}
+
+    def _base(self, frame: pl.DataFrame) -> np.ndarray:
+        """What the boosters' output is added to: the current value, or 0 if unknown."""
+        if self.target == "level":
+            return np.zeros(frame.height)
+        return frame["target_now"].fill_null(0.0).to_numpy().astype(np.float64)
+
+    def _lgb_params(self, alpha: float) -> dict[str, Any]:
+        p = {k: v for k, v in self._params.items() if k != "n_estimators"}
+        p.update(
+            objective="quantile",
+            alpha=alpha,
+            verbosity=-1,
+            seed=self.task.train.seed,
+            deterministic=True,
+            force_row_wise=True,
+            num_threads=0,
+        )
+        return p
+
+    def fit(self, frame: pl.DataFrame) -> Self:
+        rows = training_rows(frame)
+        rows, weight = _down_sample_quiet(rows, self.task)
+        x = rows.select(self.spec.columns).to_numpy().astype(np.float64)
+        y = rows["y"].to_numpy().astype(np.float64) - self._base(rows)
+        rounds = int(self._params.get("n_estimators", 300))
+        self.boosters_ = {}
+        for q in self.task.quantiles:
+            data = lgb.Dataset(
+                x,
+                y,
+                weight=weight,
+                feature_name=list(self.spec.columns),
+                categorical_feature=list(self.spec.categorical) or "auto",
+                free_raw_data=True,
+            )
+            self.boosters_[q] = lgb.train(self._lgb_params(q), data, num_boost_round=rounds)
+        return self
+
+    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        require_fitted(self.boosters_ is not None, self.family)
+        x = frame.select(self.spec.columns).to_numpy().astype(np.float64)
+        sig = SIGNALS.get(self.task.target.signal)
+        qcols = [quantile_column(q) for q in self.task.quantiles]
+        preds = {}
+        base = self._base(frame)
+        for q, c in zip(self.task.quantiles, qcols, strict=True):
+            p = base + self.boosters_[q].predict(x)
+            if sig is not None:
+                p = np.clip(p, sig.low, sig.high)
+            preds[c] = p
+        out = (
+            frame.select(FORECAST_KEYS)
+            .with_columns(pl.Series(c, v) for c, v in preds.items())
+            .with_columns(_monotone(qcols))
+        )
+        return out.with_columns(
+            pl.col("q50").alias("yhat"), pl.lit(self.family).alias("model")
+        ).select(*FORECAST_KEYS, "model", "yhat", *qcols)
+
+    def feature_importance(self) -> pl.DataFrame:
+        """Gain importance of the median model, largest first."""
+        require_fitted(self.boosters_ is not None, self.family)
+        booster = self.boosters_[0.5]
+        return pl.DataFrame(
+            {
+                "feature": booster.feature_name(),
+                "gain": booster.feature_importance(importance_type="gain"),
+            }
+        ).sort("gain", descending=True)
+
+
+def _down_sample_quiet(rows: pl.DataFrame, task: TaskConfig) -> tuple[pl.DataFrame, np.ndarray]:
+    """Keep every active row and a seeded share of quiet ones, re-weighted to stay unbiased.
+
+    A row is quiet when the target has not moved over the longest target window and does not
+    move by the horizon: nothing there to learn that a tenth of them cannot teach.
+    """
+    frac = task.train.quiet_fraction
+    windows = [c for c in rows.columns if c.startswith("target_max_")]
+    if frac >= 1.0 or not windows:
+        return rows, np.ones(rows.height)
+    longest = windows[-1]
+    quiet = (pl.col("y") == pl.col("target_now")) & (pl.col(longest) == pl.col("target_now"))
+    rng = np.random.default_rng(task.train.seed)
+    keep_draw = pl.Series("_u", rng.random(rows.height))
+    marked = rows.with_columns(quiet.fill_null(False).alias("_quiet"), keep_draw)
+    kept = marked.filter(~pl.col("_quiet") | (pl.col("_u") < frac))
+    weight = np.where(kept["_quiet"].to_numpy(), 1.0 / frac, 1.0)
+    return kept.drop("_quiet", "_u"), weight

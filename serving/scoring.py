@@ -1,0 +1,164 @@
+"""Online scoring of one task: recent data in memory, the champion model, a risk snapshot.
+
+Serving never re-implements a feature: it calls ``features.pipeline.build_features`` on its
+in-memory window of the canonical tables at the latest grid time, with the model's own feature
+spec, exactly as training did in batch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from alerts import Assessment, Level, LevelRule
+from features.grid import floor_to_grid
+from features.links import select_targets
+from features.pipeline import build_features, lookback
+from features.schemas import KEYS, SIGNALS
+from features.tables import CityTables
+from models import exceedance_probability
+from training.tracking import CitybrainModel
+
+RECENT = timedelta(hours=6)
+
+
+@dataclass
+class Snapshot:
+    """The latest forecasts of a task: one row per target and horizon, plus a summary."""
+
+    origin: datetime
+    forecasts: pl.DataFrame
+    summary: pl.DataFrame
+    scored_at: datetime
+    levels: dict[str, Level] = field(default_factory=dict)
+
+
+class TaskScorer:
+    """Holds one task's champion and its recent data; rescoring is cheap and thread-safe."""
+
+    def __init__(self, model: CitybrainModel, version: str, tables: CityTables) -> None:
+        self.model, self.version = model, version
+        self.task, self.spec = model.task, model.spec
+        self._lock = threading.Lock()
+        self.window = lookback(self.task) + timedelta(hours=1)
+        self.tables = tables
+        self.rule = (
+            LevelRule.from_spec(self.task.warning, unit=self._unit()) if self.task.warning else None
+        )
+        self.snapshot: Snapshot | None = None
+        self._labels = self._target_labels()
+
+    def _unit(self) -> str:
+        sig = SIGNALS.get(self.task.target.signal)
+        return sig.unit if sig else ""
+
+    def _target_labels(self) -> dict[str, str]:
+        targets = select_targets(self.tables.series, self.task)
+        names = self.tables.areas.select("area_id", "name_zh")
+        rows = targets.join(names, on="area_id", how="left").iter_rows(named=True)
+        out = {}
+        for r in rows:
+            attrs = json.loads(r["attrs"] or "{}")
+            place = attrs.get("name_zh") or attrs.get("name") or r["series_id"]
+            out[r["series_id"]] = " ".join(x for x in (r["name_zh"], place) if x)
+        return out
+
+    def add_observations(self, frame: pl.DataFrame) -> None:
+        """Upsert validated observations into the window (a repeated key is an update)."""
+        with self._lock:
+            obs = pl.concat(
+                [self.tables.observations, frame.select(self.tables.observations.columns)]
+            )
+            obs = obs.unique(subset=list(KEYS["observations"]), keep="last", maintain_order=True)
+            latest = obs["ts"].max()
+            if latest is not None:
+                obs = obs.filter(pl.col("ts") >= latest - self.window - timedelta(hours=1))
+            self.tables = self.tables.with_observations(obs.sort("series_id", "ts"))
+
+    def add_events(self, frame: pl.DataFrame) -> None:
+        with self._lock:
+            ev = pl.concat([self.tables.events, frame.select(self.tables.events.columns)])
+            self.tables = type(self.tables)(
+                series=self.tables.series,
+                observations=self.tables.observations,
+                events=ev.unique(subset=["event_id"], keep="last", maintain_order=True),
+                weather_forecasts=self.tables.weather_forecasts,
+                areas=self.tables.areas,
+            )
+
+    def latest_origin(self) -> datetime | None:
+        targets = select_targets(self.tables.series, self.task)
+        ts = self.tables.observations.join(targets, on="series_id", how="semi")["ts"]
+        return None if ts.is_empty() else floor_to_grid(ts.max(), self.task.step)
+
+    def score(self, now: datetime) -> Snapshot | None:
+        """Forecast every target from the latest grid time with data; None without data."""
+        with self._lock:
+            tables = self.tables
+        origin = self.latest_origin()
+        if origin is None:
+            return None
+        frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
+        fc = self.model.predict_frame(frame)
+        fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
+        if self.task.warning is not None:
+            below = self.task.warning.direction == "below"
+            fc = fc.with_columns(
+                pl.Series(
+                    f"p_{lv.level}",
+                    exceedance_probability(fc, lv.threshold, self.task.quantiles, below=below),
+                )
+                for lv in self.task.warning.levels
+            )
+        latest = (
+            tables.observations.filter(pl.col("ts") <= origin)
+            .sort("ts")
+            .group_by("series_id")
+            .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))
+        )
+        pcols = [c for c in fc.columns if c.startswith("p_")]
+        summary = (
+            fc.sort("series_id", "horizon")
+            .group_by("series_id", maintain_order=True)
+            .agg(
+                pl.col("area_id").first(),
+                *(pl.col(c).max() for c in pcols),
+                pl.col("yhat").max().alias("peak_value"),
+                pl.col("ts").sort_by("yhat", descending=True).first().alias("peak_ts"),
+            )
+            .join(latest, on="series_id", how="left")
+        )
+        snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
+        self.snapshot = snap
+        return snap
+
+    def assessments(self, snap: Snapshot) -> list[Assessment]:
+        """One assessment per target for the warning engine."""
+        if self.rule is None:
+            return []
+        out = []
+        for r in snap.summary.iter_rows(named=True):
+            probs = {Level.parse(c[2:]): float(r[c]) for c in r if c.startswith("p_")}
+            out.append(
+                Assessment(
+                    domain=self.task.domain,
+                    series_id=r["series_id"],
+                    area_id=r["area_id"],
+                    origin=snap.origin,
+                    probabilities=probs,
+                    peak_value=float(r["peak_value"]),
+                    peak_ts=r["peak_ts"],
+                    unit=self.rule.unit,
+                    rule=self.rule,
+                    label=self._labels.get(r["series_id"]),
+                    observed=None if r["observed"] is None else float(r["observed"]),
+                )
+            )
+        return out
+
+    def label(self, series_id: str) -> str | None:
+        return self._labels.get(series_id)

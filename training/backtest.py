@@ -1,0 +1,158 @@
+"""Rolling-origin backtest: refit before each fold, forecast its origins, never peek ahead.
+
+The evaluated period is the last ``folds x fold_length`` of the data. For each fold the model
+and the baseline are fitted on rows whose target time lies before the fold starts (so no target
+inside the fold leaks into training), then forecast every origin in the fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+from tqdm.auto import tqdm
+
+from features.durations import parse_duration
+from features.errors import DataError
+from features.feature_spec import FeatureSpec
+from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
+from features.tables import CityTables
+from features.tasks import TaskConfig
+from models import build_forecaster, exceedance_probability, quantile_column
+from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class BacktestResult:
+    task: TaskConfig
+    predictions: pl.DataFrame
+    folds: list[Fold]
+    observed: pl.DataFrame
+    spec: FeatureSpec
+    frame: pl.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    event_skill: dict[str, EventSkill] = field(default_factory=dict)
+
+
+def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
+    """Fold windows ending at the last origin whose every horizon is observable."""
+    cfg = task.backtest
+    length = parse_duration(cfg.fold_length)
+    horizon = max(parse_duration(h) for h in task.horizons)
+    end = last - horizon
+    start = end - cfg.folds * length
+    if start - parse_duration(cfg.min_train) < first + lookback(task):
+        raise DataError(
+            f"not enough history for {cfg.folds} folds of {cfg.fold_length} after "
+            f"{cfg.min_train} of training: data span {first:%Y-%m-%d %H:%M} to "
+            f"{last:%Y-%m-%d %H:%M}; shorten backtest.folds/fold_length/min_train or add data"
+        )
+    return [Fold(i, start + i * length, start + (i + 1) * length) for i in range(cfg.folds)]
+
+
+def run_backtest(
+    tables: CityTables,
+    task: TaskConfig,
+    *,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> BacktestResult:
+    """Backtest the task's model and baseline; predictions carry ``model`` and ``fold``."""
+    first, last = data_span(tables, task)
+    folds = plan_folds(task, first, last)
+    train_start = first + lookback(task)
+    origins = origin_range(train_start, folds[-1].end, parse_duration(task.train.origin_stride))
+    eval_origins = origin_range(
+        folds[0].start, folds[-1].end, parse_duration(task.backtest.origin_stride)
+    )
+    frame = build_features(tables, task, pl.concat([origins, eval_origins]).unique().sort())
+    spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
+
+    outputs = []
+    bar = tqdm(folds, desc=f"backtest {task.name}", unit="fold", disable=not progress)
+    for fold in bar:
+        train = frame.filter(pl.col("ts") < fold.start)
+        test = frame.filter(
+            (pl.col("origin") >= fold.start)
+            & (pl.col("origin") < fold.end)
+            & pl.col("origin").is_in(eval_origins.implode())
+        )
+        for model_spec, extra in ((task.model, overrides), (task.baseline, None)):
+            forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=extra)
+            forecaster.fit(train)
+            preds = forecaster.predict(test)
+            outputs.append(
+                preds.join(
+                    test.select("series_id", "origin", "horizon", "y"),
+                    on=["series_id", "origin", "horizon"],
+                    how="left",
+                ).with_columns(pl.lit(fold.index).alias("fold"))
+            )
+    predictions = pl.concat(outputs).sort("model", "series_id", "origin", "horizon")
+    predictions = with_exceedance(predictions, task)
+    observed = observed_targets(
+        tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
+    )
+    result = BacktestResult(
+        task=task, predictions=predictions, folds=folds, observed=observed, spec=spec, frame=frame
+    )
+    summarise(result)
+    return result
+
+
+def with_exceedance(preds: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
+    """Add ``p_<level>``: the exceedance probability of each warning threshold."""
+    if task.warning is None:
+        return preds
+    below = task.warning.direction == "below"
+    return preds.with_columns(
+        pl.Series(
+            f"p_{lv.level}",
+            exceedance_probability(preds, lv.threshold, task.quantiles, below=below),
+        )
+        for lv in task.warning.levels
+    )
+
+
+def summarise(result: BacktestResult) -> None:
+    """Fill ``summary`` (flat metrics for MLflow) and ``event_skill`` per model."""
+    task, preds = result.task, result.predictions
+    warning = task.warning
+    max_lead = max(parse_duration(h) for h in task.horizons)
+    for model in preds["model"].unique().sort().to_list():
+        rows = preds.filter(pl.col("model") == model)
+        tag = "model" if model == task.model.family else "baseline"
+        result.summary[f"{tag}_mae"] = mae(rows)
+        result.summary[f"{tag}_coverage_80"] = interval_coverage(rows)
+        for r in mae_by_horizon(rows).iter_rows(named=True):
+            minutes = int(r["horizon"] / timedelta(minutes=1))
+            result.summary[f"{tag}_mae_h{minutes}m"] = r["mae"]
+        if warning is not None and warning.event_threshold is not None:
+            p_event = exceedance_probability(
+                rows, warning.event_threshold, task.quantiles, below=warning.direction == "below"
+            )
+            rows = rows.with_columns(pl.Series("_p_event", p_event))
+            skill = event_skill(
+                rows,
+                result.observed,
+                threshold=warning.event_threshold,
+                warn=pl.col("_p_event") >= warning.probability,
+                max_lead=max_lead,
+            )
+            result.event_skill[tag] = skill
+            for k, v in skill.to_dict().items():
+                if v is not None and k != "threshold":
+                    result.summary[f"{tag}_event_{k}"] = float(v)
+
+
+def quantile_columns(task: TaskConfig) -> list[str]:
+    return [quantile_column(q) for q in task.quantiles]

@@ -1,0 +1,137 @@
+"""Command-line group of ``training``: backtest and train."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from features.errors import CitybrainError
+from features.store import Store
+from features.tables import CityTables
+from features.tasks import load_task
+from training.backtest import BacktestResult, run_backtest
+from training.tracking import TrackingSettings
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a CitybrainError as one line on stderr and exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CitybrainError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _tables(data: Path) -> CityTables:
+    store = Store(data)
+    if not store.exists("observations"):
+        raise click.BadParameter(f"{data} holds no observations.parquet", param_hint="--data")
+    return CityTables.from_store(store)
+
+
+def print_backtest(result: BacktestResult) -> None:
+    """MAE per horizon for model and baseline, and event skill, as a plain table."""
+    preds = result.predictions.filter(pl.col("y").is_not_null())
+    table = (
+        preds.group_by("horizon", "model")
+        .agg((pl.col("y") - pl.col("yhat")).abs().mean().alias("mae"))
+        .pivot(on="model", index="horizon", values="mae")
+        .sort("horizon")
+    )
+    model, base = result.task.model.family, result.task.baseline.family
+    click.echo(
+        f"\nMAE by horizon ({result.task.target.signal}), {len(result.folds)} folds, "
+        f"{preds['origin'].n_unique()} origins, {preds['series_id'].n_unique()} series"
+    )
+    click.echo(f"{'horizon':>8} {model:>14} {base:>16} {'skill':>7}")
+    for r in table.iter_rows(named=True):
+        h = int(r["horizon"] / timedelta(minutes=1))
+        skill = 1 - r[model] / r[base] if r[base] else float("nan")
+        click.echo(f"{h:>6}min {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}")
+    click.echo(
+        f"{'all':>8} {result.summary['model_mae']:>14.3f} {result.summary['baseline_mae']:>16.3f}"
+    )
+    click.echo(
+        f"80% interval coverage: model {result.summary['model_coverage_80']:.1%}, "
+        f"baseline {result.summary['baseline_coverage_80']:.1%}"
+    )
+    if result.event_skill:
+        thr = result.task.warning.event_threshold
+        click.echo(
+            f"\nEvent skill, target >= {thr:g} (warn when P >= "
+            f"{result.task.warning.probability:g}):"
+        )
+        click.echo(
+            f"{'':>10} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'detected':>9} "
+            f"{'median lead':>12}"
+        )
+        for tag in ("model", "baseline"):
+            s = result.event_skill.get(tag)
+            if s is None:
+                continue
+            lead = f"{s.median_lead_time_min:.0f} min" if s.median_lead_time_min else "-"
+            click.echo(
+                f"{tag:>10} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} {s.events:>7} "
+                f"{s.events_detected:>9} {lead:>12}"
+            )
+
+
+@click.command("backtest")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="data folder of canonical Parquet tables",
+)
+@click.option("--task", "task_name", required=True, help="shipped task name or config path")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="predictions file (.parquet or .csv)",
+)
+@reports_errors
+def backtest(data: Path, task_name: str, out: Path) -> None:
+    """Rolling-origin backtest: writes out-of-sample predictions and prints metrics."""
+    task = load_task(task_name)
+    result = run_backtest(_tables(data), task)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    preds = result.predictions
+    if out.suffix == ".csv":
+        preds.with_columns(pl.col("horizon").dt.total_minutes().alias("horizon")).write_csv(out)
+    else:
+        preds.write_parquet(out)
+    print_backtest(result)
+    click.echo(f"\npredictions: {out} ({preds.height} rows)")
+
+
+@click.command("train")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--task", "task_name", required=True, help="shipped task name or config path")
+@reports_errors
+def train(data: Path, task_name: str) -> None:
+    """Backtest, fit on all history, log to MLflow, register; champion only if better."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    from training.train import train_task
+
+    task = load_task(task_name)
+    outcome = train_task(_tables(data), task, settings=TrackingSettings())
+    print_backtest(outcome.backtest)
+    click.echo(
+        f"\nMLflow run {outcome.run_id}; registered {outcome.model_name} "
+        f"v{outcome.version} as {outcome.alias}: {outcome.reason} "
+        f"({outcome.seconds:.0f} s)"
+    )

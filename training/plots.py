@@ -1,0 +1,137 @@
+"""Pictures of a backtest, logged to MLflow where people would rather look than read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+
+from training.backtest import BacktestResult
+
+
+def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> Path:
+    """Observed target against the model's median and 10-90 % band, for the series with the
+    largest observed value, at the shortest horizons; the baseline's median beside it."""
+    preds = result.predictions
+    top = (
+        result.observed.group_by("series_id")
+        .agg(pl.col("value").max())
+        .sort("value", descending=True, nulls_last=True)["series_id"][0]
+    )
+    obs = result.observed.filter(pl.col("series_id") == top).sort("ts")
+    hs = preds["horizon"].unique().sort().to_list()[:horizons]
+    fig, axes = plt.subplots(len(hs), 1, figsize=(12, 3.2 * len(hs)), sharex=True, squeeze=False)
+    unit = result.task.target.signal
+    for ax, h in zip(axes[:, 0], hs, strict=True):
+        ax.plot(obs["ts"].to_list(), obs["value"].to_list(), color="black", lw=1, label="observed")
+        for model, colour in (
+            (result.task.model.family, "tab:blue"),
+            (result.task.baseline.family, "tab:orange"),
+        ):
+            rows = preds.filter(
+                (pl.col("model") == model) & (pl.col("series_id") == top) & (pl.col("horizon") == h)
+            ).sort("ts")
+            if rows.is_empty():
+                continue
+            ax.plot(
+                rows["ts"].to_list(),
+                rows["yhat"].to_list(),
+                color=colour,
+                lw=1,
+                label=f"{model} median",
+            )
+            if model == result.task.model.family:
+                ax.fill_between(
+                    rows["ts"].to_list(),
+                    rows["q10"].to_list(),
+                    rows["q90"].to_list(),
+                    color=colour,
+                    alpha=0.25,
+                    label="10-90 %",
+                )
+        for fold in result.folds:
+            ax.axvline(fold.start, color="grey", ls=":", lw=0.8)
+        ax.set_title(f"{top}: {int(h / timedelta(minutes=1))} min ahead")
+        ax.set_ylabel(unit)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def mae_by_horizon_chart(result: BacktestResult, path: Path) -> Path:
+    """MAE per horizon, model against baseline."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for model in result.predictions["model"].unique().sort().to_list():
+        rows = (
+            result.predictions.filter((pl.col("model") == model) & pl.col("y").is_not_null())
+            .group_by("horizon")
+            .agg((pl.col("y") - pl.col("yhat")).abs().mean().alias("mae"))
+            .sort("horizon")
+        )
+        hours = [h / timedelta(hours=1) for h in rows["horizon"].to_list()]
+        ax.plot(hours, rows["mae"].to_list(), marker="o", label=model)
+    ax.set_xlabel("horizon (h)")
+    ax.set_ylabel("MAE")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def feature_importance_chart(importance: pl.DataFrame, path: Path, *, top: int = 20) -> Path:
+    rows = importance.head(top).reverse()
+    fig, ax = plt.subplots(figsize=(7, 0.3 * rows.height + 1.2))
+    ax.barh(rows["feature"].to_list(), rows["gain"].to_list(), color="tab:green")
+    ax.set_xlabel("gain (median model)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def reliability_chart(result: BacktestResult, path: Path, *, bins: int = 10) -> Path:
+    """Forecast exceedance probability against observed frequency, per warning level."""
+    task = result.task
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+    if task.warning is not None:
+        rows = result.predictions.filter(
+            (pl.col("model") == task.model.family) & pl.col("y").is_not_null()
+        )
+        for lv in task.warning.levels:
+            p = rows[f"p_{lv.level}"].to_numpy()
+            hit = (rows["y"].to_numpy() >= lv.threshold).astype(float)
+            if task.warning.direction == "below":
+                hit = (rows["y"].to_numpy() < lv.threshold).astype(float)
+            edges = np.linspace(0, 1, bins + 1)
+            which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+            xs, ys = [], []
+            for b in range(bins):
+                mask = which == b
+                if mask.sum() >= 20:
+                    xs.append(p[mask].mean())
+                    ys.append(hit[mask].mean())
+            ax.plot(
+                xs,
+                ys,
+                marker="o",
+                label=f"{lv.level} ({lv.threshold:g})",
+                color=lv.level if lv.level != "yellow" else "gold",
+            )
+    ax.set_xlabel("forecast probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("reliability")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

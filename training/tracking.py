@@ -1,0 +1,194 @@
+"""MLflow tracking and registry: where runs go, how models are packaged, who is champion.
+
+The embedded default is a SQLite backend and a local artifact folder under the citybrain home
+(``CITYBRAIN_HOME``, default ``./.citybrain``); ``CITYBRAIN_MLFLOW_URI`` points at a tracking
+server instead. Models are packaged as one ``mlflow.pyfunc.PythonModel`` wrapper holding the
+fitted forecaster, its task config and its feature spec, so whoever loads the model rebuilds
+exactly the features it was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.errors import NotFoundError
+from features.feature_spec import FeatureSpec
+from features.tasks import TaskConfig
+from models.protocol import Forecaster
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class TrackingSettings(BaseSettings):
+    """Where MLflow keeps runs and models (runtime settings, never task meaning)."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYBRAIN_", extra="ignore")
+
+    home: Path = Path(".citybrain")
+    mlflow_uri: str | None = None
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home.resolve() / "mlartifacts"
+
+
+def model_name(task: TaskConfig) -> str:
+    return f"citybrain-{task.name}"
+
+
+def configure(settings: TrackingSettings) -> Any:
+    """Point MLflow at the configured backend and return a client."""
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    import mlflow
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    return mlflow.MlflowClient()
+
+
+def experiment_id(settings: TrackingSettings, task: TaskConfig) -> str:
+    """The task's experiment (``citybrain/<task>``), created with a local artifact folder."""
+    client = configure(settings)
+    name = f"citybrain/{task.name}"
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if not settings.mlflow_uri:
+        location = (settings.artifact_root / task.name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+class CitybrainModel:
+    """The pyfunc wrapper: forecaster + task config + feature spec, in one loadable object.
+
+    MLflow's ``PythonModel`` is a library boundary that speaks pandas; our own code unwraps it
+    (``unwrap_python_model()``) and works with Polars.
+    """
+
+    def __init__(self, forecaster: Forecaster, task: TaskConfig, spec: FeatureSpec) -> None:
+        self.forecaster = forecaster
+        self.task_config = task.model_dump(mode="json")
+        self.feature_spec = spec.to_dict()
+
+    @property
+    def task(self) -> TaskConfig:
+        return TaskConfig.model_validate(self.task_config)
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec.from_dict(self.feature_spec)
+
+    def predict_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return self.forecaster.predict(frame)
+
+
+def _python_model(wrapper: CitybrainModel) -> Any:
+    import mlflow.pyfunc
+
+    class _PyFunc(mlflow.pyfunc.PythonModel):
+        def __init__(self, inner: CitybrainModel) -> None:
+            self.inner = inner
+
+        def predict(self, context, model_input, params=None):
+            frame = pl.from_pandas(model_input)
+            if "horizon" not in frame.columns and "horizon_min" in frame.columns:
+                frame = frame.with_columns(
+                    pl.duration(minutes=pl.col("horizon_min"))
+                    .cast(pl.Duration("us"))
+                    .alias("horizon")
+                )
+            return self.inner.predict_frame(frame).to_pandas()
+
+    return _PyFunc(wrapper)
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    run_id: str
+    alias: str
+    reason: str
+
+
+def log_model(wrapper: CitybrainModel, *, name: str) -> Any:
+    """Log the wrapper as an MLflow pyfunc model in the active run and register a version."""
+    import mlflow
+
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=_python_model(wrapper),
+        registered_model_name=name,
+        pip_requirements=["citybrain"],
+        await_registration_for=60,
+    )
+
+
+def promote_if_better(
+    client: Any, *, name: str, version: str, metric: str, value: float, margin: float = 0.0
+) -> tuple[str, str]:
+    """Make ``version`` champion if there is none, or if it beats the champion's ``metric`` by
+    more than ``margin`` (a share: 0.02 = 2 %); otherwise leave it as challenger. Returns the
+    alias given and the reason, which is also recorded as tags on the version."""
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:
+        current = None
+    if current is None:
+        alias, reason = CHAMPION, "first model of this task"
+    else:
+        champ = client.get_run(current.run_id).data.metrics.get(metric)
+        if champ is None or value < champ * (1.0 - margin):
+            alias = CHAMPION
+            reason = (
+                f"{metric} {value:.4f} beats champion v{current.version} "
+                f"({champ if champ is None else f'{champ:.4f}'})"
+            )
+        else:
+            alias = CHALLENGER
+            reason = (
+                f"{metric} {value:.4f} does not beat champion v{current.version} "
+                f"({champ:.4f}) by the margin {margin:.0%}"
+            )
+    client.set_registered_model_alias(name, alias, version)
+    client.set_model_version_tag(name, version, "promotion", alias)
+    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    log.info("model %s v%s -> %s: %s", name, version, alias, reason)
+    return alias, reason
+
+
+def load_champion(settings: TrackingSettings, task_name: str) -> tuple[CitybrainModel, str]:
+    """The champion of a task and its version; NotFoundError if the task has none yet."""
+    client = configure(settings)
+    import mlflow.pyfunc
+
+    name = f"citybrain-{task_name}"
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception as err:
+        raise NotFoundError(
+            f"no champion model for task {task_name!r} at {settings.tracking_uri}; run "
+            f"`citybrain train --task {task_name}` first"
+        ) from err
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    return loaded.unwrap_python_model().inner, version.version
