@@ -1,4 +1,4 @@
-"""The ``features`` commands of the ``citybrain`` command line: ``ingest`` (and later ``features``).
+"""The ``features`` commands of the ``citybrain`` command line: ``ingest`` and ``features``.
 
 ``serving`` mounts these commands into its group. Each command reports a ``CitybrainError`` as a
 one-line ``error: ...`` on stderr with exit code 2, through ``reports_errors``, so users see what
@@ -71,3 +71,38 @@ def ingest(
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(report.to_text())
+
+
+@click.command("features")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="data folder of canonical Parquet tables",
+)
+@click.option("--task", "task_name", required=True, help="shipped task name or config path")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="feature frame file (.parquet)",
+)
+@reports_errors
+def features(data: Path, task_name: str, out: Path) -> None:
+    """Build the task's feature frame: one row per series, origin and horizon, with ``y``."""
+    from features.durations import parse_duration
+    from features.pipeline import build_features, data_span, lookback, origin_range
+    from features.tables import CityTables
+    from features.tasks import load_task
+
+    task = load_task(task_name)
+    tables = CityTables.from_store(Store(data))
+    first, last = data_span(tables, task)
+    origins = origin_range(first + lookback(task), last, parse_duration(task.train.origin_stride))
+    frame = build_features(tables, task, origins)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(out)
+    click.echo(
+        f"{out}: {frame.height} rows x {frame.width} columns "
+        f"({frame['series_id'].n_unique()} series, {origins.len()} origins)"
+    )

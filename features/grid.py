@@ -125,11 +125,17 @@ def steps(window: timedelta, step: timedelta) -> int:
 
 
 def window_sum(column: str, n: int, *, key: str = "series_id") -> pl.Expr:
-    """Sum over the last ``n`` bins, null unless at least 80 % of them are present."""
+    """Sum over the last ``n`` bins, null unless at least 80 % of them are present.
+
+    Rounded to 9 decimals: a running sum carries float residue from values that left the window
+    long ago (-2e-15 after a storm), which would make the same origin's feature depend on how
+    far back a batch started; rounding makes batch and online agree.
+    """
     return (
         pl.col(column)
         .rolling_sum(window_size=n, min_samples=max(1, math.ceil(_MIN_PRESENT * n)))
         .over(key)
+        .round(9)
     )
 
 

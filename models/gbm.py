@@ -17,6 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from features.durations import parse_duration
 from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
 from features.schemas import SIGNALS
@@ -143,7 +144,7 @@ def _down_sample_quiet(rows: pl.DataFrame, task: TaskConfig) -> tuple[pl.DataFra
     windows = [c for c in rows.columns if c.startswith("target_max_")]
     if frac >= 1.0 or not windows:
         return rows, np.ones(rows.height)
-    longest = windows[-1]
+    longest = max(windows, key=lambda c: parse_duration(c.removeprefix("target_max_")))
     quiet = (pl.col("y") == pl.col("target_now")) & (pl.col(longest) == pl.col("target_now"))
     rng = np.random.default_rng(task.train.seed)
     keep_draw = pl.Series("_u", rng.random(rows.height))

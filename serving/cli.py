@@ -7,7 +7,7 @@ import logging
 import click
 
 from citysim.cli import simulate
-from features.cli import ingest
+from features.cli import features, ingest
 from serving.demo import demo
 from serving.serve import serve
 from training.cli import backtest, train
@@ -23,5 +23,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for command in (simulate, ingest, backtest, train, serve, demo):
+for command in (simulate, ingest, features, backtest, train, serve, demo):
     main.add_command(command)

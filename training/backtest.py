@@ -80,7 +80,7 @@ def run_backtest(
     outputs = []
     bar = tqdm(folds, desc=f"backtest {task.name}", unit="fold", disable=not progress)
     for fold in bar:
-        train = frame.filter(pl.col("ts") < fold.start)
+        train = training_window(frame, fold.start, task)
         test = frame.filter(
             (pl.col("origin") >= fold.start)
             & (pl.col("origin") < fold.end)
@@ -107,6 +107,13 @@ def run_backtest(
     )
     summarise(result)
     return result
+
+
+def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.DataFrame:
+    """Rows a model fitted at ``end`` may learn from: target observed before ``end``, origin
+    within the task's ``train.history``."""
+    history = parse_duration(task.train.history)
+    return frame.filter((pl.col("ts") < end) & (pl.col("origin") >= end - history))
 
 
 def with_exceedance(preds: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:

@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 import polars as pl
 
-from features.errors import CitybrainError
+from features.cli import reports_errors
 from features.store import Store
 from features.tables import CityTables
 from features.tasks import load_task
 from training.backtest import BacktestResult, run_backtest
 from training.tracking import TrackingSettings
-
-
-def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a CitybrainError as one line on stderr and exit 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CitybrainError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _tables(data: Path) -> CityTables:

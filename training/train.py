@@ -23,7 +23,7 @@ from features.tables import CityTables
 from features.tasks import TaskConfig
 from models import build_forecaster
 from training import plots
-from training.backtest import BacktestResult, run_backtest
+from training.backtest import BacktestResult, run_backtest, training_window
 from training.tracking import (
     CitybrainModel,
     TrackingSettings,
@@ -102,7 +102,7 @@ def train_task(
         )
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
         final = build_forecaster(task.model, task=task, spec=result.spec, overrides=overrides)
-        final.fit(result.frame)
+        final.fit(training_window(result.frame, result.frame["ts"].max() + task.step, task))
         wrapper = CitybrainModel(final, task, result.spec)
         with tempfile.TemporaryDirectory() as tmp:
             _log_artifacts(Path(tmp), result, final, task)

@@ -1,0 +1,231 @@
+"""``citybrain demo``: the main job on a fresh machine.
+
+Simulates a rainy season in the built-in city with a typhoon at its end, trains the
+waterlogging task (backtest, MLflow run, registered champion), starts the MLflow UI and the API,
+and replays the last hours of observations into the API as if they were arriving live, so
+warnings open, escalate and reach a webhook receiver while you watch.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+import httpx
+import polars as pl
+import uvicorn
+
+from features.cli import reports_errors
+from features.schemas import LOCAL_TZ
+from features.store import Store
+from features.tables import CityTables
+from features.tasks import load_task
+from serving.app import create_app
+from serving.receiver import WebhookReceiver
+from serving.settings import Settings
+
+log = logging.getLogger(__name__)
+START = date(2025, 5, 1)
+
+
+def _step(n: int, text: str) -> None:
+    click.secho(f"[{n}/4] {text}", fg="cyan", err=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _print_warning(body: dict[str, Any]) -> None:
+    w = body.get("warning", body)
+    text = w.get("message_zh") or w.get("message_en") or str(w)
+    click.secho(f"  [webhook] {body.get('action', '')}: {text}", fg="yellow", err=True)
+
+
+@click.command("demo")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="the API's port"
+)
+@click.option("--mlflow-port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--days",
+    default=150,
+    show_default=True,
+    type=click.IntRange(45, 730),
+    help="days of simulated history, from 2025-05-01",
+)
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--replay-hours",
+    default=36,
+    show_default=True,
+    type=click.IntRange(1, 240),
+    help="hours held back from training and replayed live into the API",
+)
+@click.option(
+    "--replay-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="seconds between replayed 10-minute batches",
+)
+@click.option("--exit-after-replay", is_flag=True, help="stop once the replay is done (tests)")
+@reports_errors
+def demo(
+    port: int,
+    mlflow_port: int,
+    days: int,
+    seed: int,
+    replay_hours: int,
+    replay_interval: float,
+    exit_after_replay: bool,
+) -> None:
+    """Simulate a season with a typhoon, train, and serve with a live replay."""
+    from citysim import simulate, write_city
+    from training.train import train_task
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    if not _port_free(port):
+        raise click.UsageError(f"port {port} is in use; choose another with --port")
+    settings = Settings()
+    home = settings.home
+    data = settings.data_dir
+    end = datetime.combine(START, datetime.min.time(), tzinfo=UTC) + timedelta(days=days)
+    landfall = end - timedelta(hours=max(6, replay_hours // 2))
+    cutoff = end - timedelta(hours=replay_hours)
+
+    _step(
+        1,
+        f"simulating {days} days of the city from {START} (typhoon landfall "
+        f"{landfall.astimezone().strftime('%Y-%m-%d %H:%M')} UTC) into {data}",
+    )
+    t0 = time.perf_counter()
+    tables = simulate(days=days, seed=seed, start=START, typhoons=[landfall], progress=True)
+    held = tables["observations"].filter(pl.col("ts") > cutoff)
+    tables["observations"] = tables["observations"].filter(pl.col("ts") <= cutoff)
+    shutil.rmtree(data, ignore_errors=True)
+    write_city(data, tables)
+    (home / "warnings.db").unlink(missing_ok=True)
+    click.echo(
+        f"  {tables['observations'].height:,} observations stored, {held.height:,} held "
+        f"back for the live replay ({time.perf_counter() - t0:.0f} s)",
+        err=True,
+    )
+
+    _step(2, "training the waterlogging task (backtest, MLflow, registry)")
+    task = load_task("waterlogging")
+    outcome = train_task(CityTables.from_store(Store(data)), task, settings=settings.tracking())
+    s = outcome.backtest.summary
+    click.echo(
+        f"  backtest MAE {s['model_mae']:.2f} cm (baseline {s['baseline_mae']:.2f} cm); "
+        f"{outcome.model_name} v{outcome.version} is {outcome.alias} "
+        f"({outcome.seconds:.0f} s)",
+        err=True,
+    )
+
+    _step(3, "starting the MLflow UI and a webhook receiver")
+    mlflow_proc = _start_mlflow(settings, mlflow_port)
+    receiver = WebhookReceiver(on_message=_print_warning).start()
+
+    _step(4, "serving; replaying the held-back hours into POST /v1/observations")
+    app = create_app(
+        settings.model_copy(update={"webhook_url": receiver.url, "dispatch_interval_s": 0.5})
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    api = f"http://127.0.0.1:{port}"
+    replay = threading.Thread(
+        target=_replay, args=(api, held, replay_interval, server, exit_after_replay), daemon=True
+    )
+    replay.start()
+    click.secho(
+        f"\n  API        {api}   (docs {api}/docs, risk {api}/v1/risk?domain=waterlogging,"
+        f" warnings {api}/v1/warnings)",
+        fg="green",
+        err=True,
+    )
+    if mlflow_proc is not None:
+        click.secho(f"  MLflow UI  http://127.0.0.1:{mlflow_port}", fg="green", err=True)
+    click.secho(
+        f"  webhook    {receiver.url} (warnings print below)\n  Ctrl-C stops.\n",
+        fg="green",
+        err=True,
+    )
+    try:
+        server.run()
+    finally:
+        receiver.stop()
+        if mlflow_proc is not None:
+            mlflow_proc.terminate()
+    if exit_after_replay:
+        click.echo(f"replay done: {len(receiver.received)} warning messages delivered", err=True)
+
+
+def _start_mlflow(settings: Settings, port: int) -> subprocess.Popen | None:
+    if not _port_free(port):
+        click.echo(f"  port {port} is busy; MLflow UI not started (--mlflow-port)", err=True)
+        return None
+    tracking = settings.tracking()
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tracking.tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log_file = (settings.home / "mlflow-ui.log").open("w")
+    return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def _replay(
+    api: str, held: pl.DataFrame, interval: float, server: uvicorn.Server, exit_after: bool
+) -> None:
+    """Post the held-back observations step by step, like a live feed."""
+    with httpx.Client(base_url=api, timeout=60) as client:
+        for _ in range(600):
+            if server.started:
+                break
+            time.sleep(0.1)
+        steps = held.with_columns(pl.col("ts").dt.truncate("10m").alias("_step")).partition_by(
+            "_step", maintain_order=True, as_dict=True
+        )
+        for i, ((step,), batch) in enumerate(sorted(steps.items())):
+            rows = [
+                {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
+                for r in batch.iter_rows(named=True)
+            ]
+            answer = client.post("/v1/observations", json={"observations": rows})
+            if answer.status_code != 200:
+                click.echo(f"  replay: {answer.status_code} {answer.text[:200]}", err=True)
+            if i % 6 == 0:
+                open_now = len(
+                    client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
+                )
+                local = step.astimezone(_zone()).strftime("%m-%d %H:%M")
+                click.echo(
+                    f"  replayed to {local} (Asia/Shanghai); open warnings: {open_now}", err=True
+                )
+            time.sleep(interval)
+    click.echo("  replay finished; the API stays up (Ctrl-C stops)", err=True)
+    if exit_after:
+        time.sleep(2.0)
+        server.should_exit = True
+
+
+def _zone() -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(LOCAL_TZ)
