@@ -106,7 +106,7 @@ def backtest(data: Path, task_name: str, out: Path) -> None:
 @reports_errors
 def train(data: Path, task_name: str) -> None:
     """Backtest, fit on all history, log to MLflow, register; champion only if better."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     from training.train import train_task
 
     task = load_task(task_name)

@@ -16,15 +16,22 @@ from training.backtest import BacktestResult
 
 
 def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> Path:
-    """Observed target against the model's median and 10-90 % band, for the series with the
-    largest observed value, at the shortest horizons; the baseline's median beside it."""
+    """Observed target against the model's median and 10-90 % band around the biggest event of
+    the wettest series (a sustained rise, not a one-point sensor spike), at the shortest
+    horizons; the baseline's median beside it."""
     preds = result.predictions
-    top = (
-        result.observed.group_by("series_id")
-        .agg(pl.col("value").max())
-        .sort("value", descending=True, nulls_last=True)["series_id"][0]
+    smooth = result.observed.sort("series_id", "ts").with_columns(
+        pl.col("value")
+        .rolling_median(window_size=7, min_samples=3)
+        .over("series_id")
+        .alias("smooth")
     )
-    obs = result.observed.filter(pl.col("series_id") == top).sort("ts")
+    peak = smooth.sort("smooth", descending=True, nulls_last=True).row(0, named=True)
+    top, centre = peak["series_id"], peak["ts"]
+    lo, hi = centre - timedelta(hours=36), centre + timedelta(hours=36)
+    obs = result.observed.filter(
+        (pl.col("series_id") == top) & pl.col("ts").is_between(lo, hi)
+    ).sort("ts")
     hs = preds["horizon"].unique().sort().to_list()[:horizons]
     fig, axes = plt.subplots(len(hs), 1, figsize=(12, 3.2 * len(hs)), sharex=True, squeeze=False)
     unit = result.task.target.signal
@@ -35,7 +42,10 @@ def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> 
             (result.task.baseline.family, "tab:orange"),
         ):
             rows = preds.filter(
-                (pl.col("model") == model) & (pl.col("series_id") == top) & (pl.col("horizon") == h)
+                (pl.col("model") == model)
+                & (pl.col("series_id") == top)
+                & (pl.col("horizon") == h)
+                & pl.col("ts").is_between(lo, hi)
             ).sort("ts")
             if rows.is_empty():
                 continue
@@ -55,8 +65,6 @@ def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> 
                     alpha=0.25,
                     label="10-90 %",
                 )
-        for fold in result.folds:
-            ax.axvline(fold.start, color="grey", ls=":", lw=0.8)
         ax.set_title(f"{top}: {int(h / timedelta(minutes=1))} min ahead")
         ax.set_ylabel(unit)
         ax.legend(loc="upper left", fontsize=8)

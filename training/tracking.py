@@ -191,4 +191,4 @@ def load_champion(settings: TrackingSettings, task_name: str) -> tuple[Citybrain
             f"`citybrain train --task {task_name}` first"
         ) from err
     loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    return loaded.unwrap_python_model().inner, version.version
+    return loaded.unwrap_python_model().inner, str(version.version)
