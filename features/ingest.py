@@ -114,14 +114,14 @@ def merge(store: Store, table: str, frame: pl.DataFrame) -> MergeCounts:
     key wins. Nothing is written when nothing changes, so the file stays byte-identical.
     """
     key = list(KEYS[table])
-    stored = store.read(table)
     frame = conform(table, frame).unique(subset=key, keep="last", maintain_order=True)
+    stored = store.read_overlapping(table, frame)
     inserted = frame.join(stored, on=key, how="anti").height
     unchanged = frame.join(stored, on=list(SCHEMAS[table]), how="semi", nulls_equal=True).height
     counts = MergeCounts(table, inserted, frame.height - inserted - unchanged, unchanged)
     if counts.inserted or counts.updated:
         kept = stored.join(frame, on=key, how="anti")
-        store.write(table, pl.concat([kept, frame]).sort(key, maintain_order=True))
+        store.replace_overlapping(table, pl.concat([kept, frame]).sort(key, maintain_order=True))
     return counts
 
 

@@ -31,7 +31,9 @@ def client(trained: dict, tmp_path: Path):
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.parquet"))}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_health_readiness_and_models_report_the_champion(client):

@@ -56,7 +56,9 @@ def frame_of(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(root.glob("*"))}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @settings(max_examples=40, deadline=None)

@@ -4,6 +4,7 @@ from click.testing import CliRunner
 
 from citysim.cli import simulate
 from features.schemas import TABLES
+from features.store import Store
 
 
 def test_cli_writes_the_five_tables(tmp_path):
@@ -13,7 +14,7 @@ def test_cli_writes_the_five_tables(tmp_path):
     )
     assert result.exit_code == 0, result.output
     for name in TABLES:
-        assert (out / f"{name}.parquet").exists()
+        assert Store(out).exists(name)
         assert f"{name}:" in result.output
     assert (out / "feed" / "observations-feed.csv").exists()
 
