@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from citysim.places import ponding_place
+
 # District bounding boxes (lon0, lat0, lon1, lat1), roughly where the real districts lie.
 DISTRICTS: dict[str, tuple[str, str, tuple[float, float, float, float]]] = {
     "gulou": ("Gulou", "鼓楼区", (119.24, 26.07, 119.32, 26.13)),
@@ -172,6 +174,7 @@ def build_layout() -> Layout:
             "river_gauge": lay.level_ids[lay.ponding_river[j]],
             "underpass": bool(lay.underpass[j]),
             "drain_capacity_mm_h": float(lay.capacity_mm_h[j]),
+            **ponding_place(j, underpass=bool(lay.underpass[j])),
         }
         _add(lay, sid, "ponding_cm", "cm", lay.ponding_area[j], tuple(pond_xy[j]), attrs)
 

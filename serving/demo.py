@@ -102,6 +102,8 @@ def demo(
     end = datetime.combine(START, datetime.min.time(), tzinfo=UTC) + timedelta(days=days)
     landfall = end - timedelta(hours=max(6, replay_hours // 2))
     cutoff = end - timedelta(hours=replay_hours)
+    # an earlier typhoon inside the backtest's folds, so the backtest has a storm to judge
+    earlier = end - timedelta(days=10, hours=6)
 
     _step(
         1,
@@ -109,7 +111,9 @@ def demo(
         f"{landfall.astimezone().strftime('%Y-%m-%d %H:%M')} UTC) into {data}",
     )
     t0 = time.perf_counter()
-    tables = simulate(days=days, seed=seed, start=START, typhoons=[landfall], progress=True)
+    tables = simulate(
+        days=days, seed=seed, start=START, typhoons=[earlier, landfall], progress=True
+    )
     held = tables["observations"].filter(pl.col("ts") > cutoff)
     tables["observations"] = tables["observations"].filter(pl.col("ts") <= cutoff)
     shutil.rmtree(data, ignore_errors=True)

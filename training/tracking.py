@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,10 @@ def configure(settings: TrackingSettings) -> Any:
     import mlflow
 
     settings.home.mkdir(parents=True, exist_ok=True)
+    # MLflow's own chatter (schema migrations, pickling advice) is not for our users
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return mlflow.MlflowClient()
