@@ -73,20 +73,27 @@ def ingest(
         click.echo(report.to_text())
 
 
-@click.command("features")
-@click.option(
+data_option = click.option(
     "--data",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
     help="data folder of canonical Parquet tables",
 )
-@click.option("--task", "task_name", required=True, help="shipped task name or config path")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="feature frame file (.parquet)",
+task_option = click.option(
+    "--task", "task_name", required=True, help="shipped task name or path to a task config"
 )
+
+
+def out_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help=what
+    )
+
+
+@click.command("features")
+@data_option
+@task_option
+@out_option("feature frame file (.parquet)")
 @reports_errors
 def features(data: Path, task_name: str, out: Path) -> None:
     """Build the task's feature frame: one row per series, origin and horizon, with ``y``."""

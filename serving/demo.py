@@ -31,6 +31,7 @@ from features.tasks import load_task
 from serving.app import create_app
 from serving.receiver import WebhookReceiver
 from serving.settings import Settings
+from training.cli import print_backtest
 
 log = logging.getLogger(__name__)
 START = date(2025, 5, 1)
@@ -107,8 +108,8 @@ def demo(
 
     _step(
         1,
-        f"simulating {days} days of the city from {START} (typhoon landfall "
-        f"{landfall.astimezone().strftime('%Y-%m-%d %H:%M')} UTC) into {data}",
+        f"simulating {days} days of the city from {START} (typhoons landing "
+        f"{earlier:%Y-%m-%d %H:%M} and {landfall:%Y-%m-%d %H:%M} UTC) into {data}",
     )
     t0 = time.perf_counter()
     tables = simulate(
@@ -128,10 +129,9 @@ def demo(
     _step(2, "training the waterlogging task (backtest, MLflow, registry)")
     task = load_task("waterlogging")
     outcome = train_task(CityTables.from_store(Store(data)), task, settings=settings.tracking())
-    s = outcome.backtest.summary
+    print_backtest(outcome.backtest)
     click.echo(
-        f"  backtest MAE {s['model_mae']:.2f} cm (baseline {s['baseline_mae']:.2f} cm); "
-        f"{outcome.model_name} v{outcome.version} is {outcome.alias} "
+        f"  {outcome.model_name} v{outcome.version} is {outcome.alias}: {outcome.reason} "
         f"({outcome.seconds:.0f} s)",
         err=True,
     )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from pathlib import Path
 
 import click
 import polars as pl
 
-from features.cli import reports_errors
+from features.cli import data_option, out_option, reports_errors, task_option
 from features.store import Store
 from features.tables import CityTables
 from features.tasks import load_task
@@ -72,19 +71,9 @@ def print_backtest(result: BacktestResult) -> None:
 
 
 @click.command("backtest")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="data folder of canonical Parquet tables",
-)
-@click.option("--task", "task_name", required=True, help="shipped task name or config path")
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="predictions file (.parquet or .csv)",
-)
+@data_option
+@task_option
+@out_option("predictions file (.parquet or .csv)")
 @reports_errors
 def backtest(data: Path, task_name: str, out: Path) -> None:
     """Rolling-origin backtest: writes out-of-sample predictions and prints metrics."""
@@ -101,12 +90,11 @@ def backtest(data: Path, task_name: str, out: Path) -> None:
 
 
 @click.command("train")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--task", "task_name", required=True, help="shipped task name or config path")
+@data_option
+@task_option
 @reports_errors
 def train(data: Path, task_name: str) -> None:
     """Backtest, fit on all history, log to MLflow, register; champion only if better."""
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     from training.train import train_task
 
     task = load_task(task_name)

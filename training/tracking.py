@@ -63,7 +63,6 @@ def configure(settings: TrackingSettings) -> Any:
     # MLflow's own chatter (schema migrations, pickling advice) is not for our users
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     return mlflow.MlflowClient()
@@ -108,12 +107,13 @@ class CitybrainModel:
 
 def _python_model(wrapper: CitybrainModel) -> Any:
     import mlflow.pyfunc
+    import pandas as pd  # MLflow's pyfunc boundary speaks pandas
 
     class _PyFunc(mlflow.pyfunc.PythonModel):
         def __init__(self, inner: CitybrainModel) -> None:
             self.inner = inner
 
-        def predict(self, context, model_input, params=None):
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
             frame = pl.from_pandas(model_input)
             if "horizon" not in frame.columns and "horizon_min" in frame.columns:
                 frame = frame.with_columns(
@@ -121,9 +121,29 @@ def _python_model(wrapper: CitybrainModel) -> Any:
                     .cast(pl.Duration("us"))
                     .alias("horizon")
                 )
+            for col in ("origin", "ts"):
+                if col in frame.columns and frame.schema[col] == pl.Datetime("ns"):
+                    frame = frame.with_columns(pl.col(col).dt.replace_time_zone("UTC"))
             return self.inner.predict_frame(frame).to_pandas()
 
     return _PyFunc(wrapper)
+
+
+def input_example(frame: pl.DataFrame, spec: FeatureSpec, rows: int = 5) -> Any:
+    """A few feature rows as pandas, with horizon in minutes and times as naive UTC."""
+    cols = [
+        "series_id",
+        "origin",
+        "ts",
+        "horizon_min",
+        *[c for c in spec.columns if c != "horizon_min"],
+    ]
+    head = (
+        frame.head(rows)
+        .select(cols)
+        .with_columns(pl.col("origin", "ts").dt.replace_time_zone(None))
+    )
+    return head.to_pandas()
 
 
 @dataclass(frozen=True)
@@ -135,13 +155,22 @@ class RegisteredModel:
     reason: str
 
 
-def log_model(wrapper: CitybrainModel, *, name: str) -> Any:
-    """Log the wrapper as an MLflow pyfunc model in the active run and register a version."""
+def log_model(wrapper: CitybrainModel, *, name: str, example: Any = None) -> Any:
+    """Log the wrapper as an MLflow pyfunc model (with a signature inferred from ``example``)
+    in the active run and register a version."""
     import mlflow
 
+    with warnings.catch_warnings():
+        # MLflow's advice on type hints and integer columns; our signature comes from the example
+        warnings.simplefilter("ignore", UserWarning)
+        return _log(mlflow, wrapper, name, example)
+
+
+def _log(mlflow: Any, wrapper: CitybrainModel, name: str, example: Any) -> Any:
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=_python_model(wrapper),
+        input_example=example,
         registered_model_name=name,
         pip_requirements=["citybrain"],
         await_registration_for=60,
@@ -194,5 +223,7 @@ def load_champion(settings: TrackingSettings, task_name: str) -> tuple[Citybrain
             f"no champion model for task {task_name!r} at {settings.tracking_uri}; run "
             f"`citybrain train --task {task_name}` first"
         ) from err
-    loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # MLflow's type-hint advice on unpickling
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
     return loaded.unwrap_python_model().inner, str(version.version)

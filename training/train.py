@@ -29,6 +29,7 @@ from training.tracking import (
     TrackingSettings,
     configure,
     experiment_id,
+    input_example,
     log_model,
     model_name,
     promote_if_better,
@@ -106,7 +107,8 @@ def train_task(
         wrapper = CitybrainModel(final, task, result.spec)
         with tempfile.TemporaryDirectory() as tmp:
             _log_artifacts(Path(tmp), result, final, task)
-        info = log_model(wrapper, name=model_name(task))
+        example = input_example(result.frame, result.spec)
+        info = log_model(wrapper, name=model_name(task), example=example)
         version = str(info.registered_model_version)
         alias, reason = promote_if_better(
             client,

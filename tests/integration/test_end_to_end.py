@@ -35,6 +35,20 @@ def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion
     assert "rain_gauge_sum_1h" in model.spec.columns
 
 
+def test_the_registered_model_loads_as_a_plain_mlflow_pyfunc_with_a_signature(trained):
+    import mlflow.pyfunc
+
+    from training.tracking import TrackingSettings, configure
+
+    configure(TrackingSettings(home=trained["home"]))
+    loaded = mlflow.pyfunc.load_model("models:/citybrain-e2e_waterlogging@champion")
+    assert "rain_gauge_sum_1h" in loaded.metadata.signature.inputs.input_names()
+    example = loaded.input_example
+    out = loaded.predict(example)
+    assert len(out) == len(example)
+    assert (out["q10"] <= out["q90"]).all()
+
+
 def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(trained):
     port = _free_port()
     receiver = WebhookReceiver().start()
