@@ -109,24 +109,26 @@ def _python_model(wrapper: CitybrainModel) -> Any:
     import mlflow.pyfunc
     import pandas as pd  # MLflow's pyfunc boundary speaks pandas
 
-    class _PyFunc(mlflow.pyfunc.PythonModel):
-        def __init__(self, inner: CitybrainModel) -> None:
-            self.inner = inner
+    def predict(self: Any, context: Any, model_input: Any, params: Any = None) -> Any:
+        frame = pl.from_pandas(model_input)
+        if "horizon" not in frame.columns and "horizon_min" in frame.columns:
+            frame = frame.with_columns(
+                pl.duration(minutes=pl.col("horizon_min")).cast(pl.Duration("us")).alias("horizon")
+            )
+        for col in ("origin", "ts"):
+            if col in frame.columns and frame.schema[col] == pl.Datetime("ns"):
+                frame = frame.with_columns(pl.col(col).dt.replace_time_zone("UTC"))
+        return self.inner.predict_frame(frame).to_pandas()
 
-        def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-            frame = pl.from_pandas(model_input)
-            if "horizon" not in frame.columns and "horizon_min" in frame.columns:
-                frame = frame.with_columns(
-                    pl.duration(minutes=pl.col("horizon_min"))
-                    .cast(pl.Duration("us"))
-                    .alias("horizon")
-                )
-            for col in ("origin", "ts"):
-                if col in frame.columns and frame.schema[col] == pl.Datetime("ns"):
-                    frame = frame.with_columns(pl.col(col).dt.replace_time_zone("UTC"))
-            return self.inner.predict_frame(frame).to_pandas()
+    def init(self: Any, inner: CitybrainModel) -> None:
+        self.inner = inner
 
-    return _PyFunc(wrapper)
+    # real (not string) annotations, which MLflow reads when the class is created
+    predict.__annotations__ = {"model_input": pd.DataFrame, "return": pd.DataFrame}
+    cls = type(
+        "CitybrainPyFunc", (mlflow.pyfunc.PythonModel,), {"__init__": init, "predict": predict}
+    )
+    return cls(wrapper)
 
 
 def input_example(frame: pl.DataFrame, spec: FeatureSpec, rows: int = 5) -> Any:
