@@ -14,6 +14,9 @@ _EXPRESSIONS = {
 }
 
 
+CALENDAR_FEATURES = frozenset(_EXPRESSIONS)
+
+
 def calendar_columns(names: tuple[str, ...], *, column: str = "ts") -> list[pl.Expr]:
     """Expressions ``cal_<name>`` for a UTC time column, read in local time."""
     local = pl.col(column).dt.convert_time_zone(LOCAL_TZ)

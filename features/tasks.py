@@ -70,9 +70,22 @@ class FeatureRecipe(_Strict):
     season_ref: str | None = None  # the seasonal-naive reference (value one season before ts)
     observed: tuple[LinkedCovariate, ...] = ()
     known_ahead: tuple[ForecastCovariate, ...] = ()
-    calendar: tuple[Literal["hour", "weekday", "month", "doy"], ...] = ("hour", "month")
+    calendar: tuple[str, ...] = ("hour", "month")
     rainstorm_signal: bool = False
     series_category: bool = True
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from features.calendar import CALENDAR_FEATURES
+
+        unknown = [n for n in v if n not in CALENDAR_FEATURES]
+        if unknown:
+            raise ValueError(
+                f"unknown calendar features {unknown}; allowed: "
+                f"{', '.join(sorted(CALENDAR_FEATURES))}"
+            )
+        return v
 
 
 class ModelSpec(_Strict):
