@@ -7,41 +7,32 @@ what kind of day and hour it is, because people live by the local clock, not by 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from features import holidays
+
 LOCAL_OFFSET = np.timedelta64(8, "h")  # Asia/Shanghai has no daylight saving time
 
-# China's public holidays (days off) and make-up working days, as announced by the State Council.
-HOLIDAYS: dict[int, list[tuple[str, str]]] = {
-    2025: [
-        ("2025-01-01", "2025-01-01"),
-        ("2025-01-28", "2025-02-04"),  # Spring Festival
-        ("2025-04-04", "2025-04-06"),
-        ("2025-05-01", "2025-05-05"),
-        ("2025-05-31", "2025-06-02"),
-        ("2025-10-01", "2025-10-08"),  # National Day and Mid-Autumn golden week
-    ],
-    2026: [
-        ("2026-01-01", "2026-01-03"),
-        ("2026-02-15", "2026-02-23"),  # Spring Festival
-        ("2026-04-04", "2026-04-06"),
-        ("2026-05-01", "2026-05-05"),
-        ("2026-06-19", "2026-06-21"),
-        ("2026-09-25", "2026-09-27"),
-        ("2026-10-01", "2026-10-07"),  # National Day golden week
-    ],
-}
-MAKEUP_WORKDAYS: dict[int, list[str]] = {
-    2025: ["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11"],
-    2026: ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"],
-}
-# The long breaks, when much of the city leaves: traffic is lightest and hotline quietest.
-GOLDEN_WEEKS = [("2025-01-28", "2025-02-04"), ("2025-10-01", "2025-10-08")]
-GOLDEN_WEEKS += [("2026-02-15", "2026-02-23"), ("2026-10-01", "2026-10-07")]
-
 WORKDAY, WEEKEND, HOLIDAY, GOLDEN = 0, 1, 2, 3
+
+
+def _dates(days: Iterable[dt.date]) -> np.ndarray:
+    return np.array(sorted(d.isoformat() for d in days), dtype="datetime64[D]")
+
+
+# China's public holidays (days off) and make-up working days, from the State Council's notices
+# as kept in features.holidays (2015-2027); the long breaks (Spring Festival, National Day) are
+# when much of the city leaves: traffic is lightest and hotline quietest.
+_HOLIDAY_DAYS = _dates(holidays.holiday_names())
+_MAKEUP_WORKDAYS = _dates(holidays.adjusted_workdays())
+_GOLDEN_DAYS = _dates(
+    first + dt.timedelta(days=i)
+    for first, last in holidays.golden_weeks()
+    for i in range((last - first).days + 1)
+)
 
 
 def _day_range(first: str, last: str) -> np.ndarray:
@@ -61,19 +52,20 @@ def day_kinds(days: np.ndarray) -> np.ndarray:
     """Kind of each local date: WORKDAY, WEEKEND, HOLIDAY or GOLDEN (a long national break).
 
     Make-up working days count as workdays even on a weekend, as they do for offices and schools.
+    Years outside features.holidays' table get fixed-date holidays and no make-up days.
     """
     days = days.astype("datetime64[D]")
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday == 0
     kinds = np.where(weekday >= 5, WEEKEND, WORKDAY)
     years = {int(str(d)[:4]) for d in (days.min(), days.max())} if days.size else set()
     for year in range(min(years, default=0), max(years, default=-1) + 1):
-        for first, last in HOLIDAYS.get(year, _fallback_holidays(year)):
+        if holidays.FIRST_YEAR <= year <= holidays.LAST_YEAR:
+            continue
+        for first, last in _fallback_holidays(year):
             kinds = np.where(np.isin(days, _day_range(first, last)), HOLIDAY, kinds)
-        makeup = np.array(MAKEUP_WORKDAYS.get(year, []), dtype="datetime64[D]")
-        kinds = np.where(np.isin(days, makeup), WORKDAY, kinds)
-    for first, last in GOLDEN_WEEKS:
-        kinds = np.where(np.isin(days, _day_range(first, last)), GOLDEN, kinds)
-    return kinds
+    kinds = np.where(np.isin(days, _HOLIDAY_DAYS), HOLIDAY, kinds)
+    kinds = np.where(np.isin(days, _MAKEUP_WORKDAYS), WORKDAY, kinds)
+    return np.where(np.isin(days, _GOLDEN_DAYS), GOLDEN, kinds)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,52 @@
-"""Calendar features in the city's local time (Asia/Shanghai), at the forecast's target time."""
+"""Calendar features in the city's local time (Asia/Shanghai), at the forecast's target time.
+
+Each feature is an expression ``cal_<name>`` (Int32) on a UTC time column; the local date of the
+time decides its day. The day features (``holiday``, ``workday``, ``school_term``,
+``spring_festival``) come from :mod:`features.holidays`: 1/0 for the flags, and for
+``spring_festival`` the signed days to the nearest Spring Festival (positive before it), clipped
+to +-30. Outside the holiday table (2015-2027) no day is a holiday and working days follow the
+weekday (a warning is logged once).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
+from features import holidays
 from features.schemas import LOCAL_TZ
 
-_EXPRESSIONS = {
+
+def _day(column: str) -> Callable[[pl.Expr], pl.Expr]:
+    """A day-table column for each local time, looked up by its local date."""
+
+    def expr(local: pl.Expr) -> pl.Expr:
+        return (
+            local.dt.date()
+            .map_batches(
+                lambda dates: holidays.lookup(dates, column),
+                return_dtype=holidays.DAY_TABLE_SCHEMA[column],
+                is_elementwise=True,
+            )
+            .cast(pl.Int32)
+        )
+
+    return expr
+
+
+_EXPRESSIONS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
     "hour": lambda t: t.dt.hour().cast(pl.Int32),
     "weekday": lambda t: t.dt.weekday().cast(pl.Int32),
     "month": lambda t: t.dt.month().cast(pl.Int32),
     "doy": lambda t: t.dt.ordinal_day().cast(pl.Int32),
+    "minute_of_day": lambda t: t.dt.hour().cast(pl.Int32) * 60 + t.dt.minute().cast(pl.Int32),
+    # 0 = Monday 00:00 .. 167 = Sunday 23:00
+    "hour_of_week": lambda t: (t.dt.weekday().cast(pl.Int32) - 1) * 24 + t.dt.hour().cast(pl.Int32),
+    "holiday": _day("is_holiday"),
+    "workday": _day("is_workday"),
+    "school_term": _day("school_term"),
+    "spring_festival": _day("days_to_spring_festival"),
 }
 
 
@@ -21,3 +57,10 @@ def calendar_columns(names: tuple[str, ...], *, column: str = "ts") -> list[pl.E
     """Expressions ``cal_<name>`` for a UTC time column, read in local time."""
     local = pl.col(column).dt.convert_time_zone(LOCAL_TZ)
     return [_EXPRESSIONS[n](local).alias(f"cal_{n}") for n in names]
+
+
+def with_calendar(
+    frame: pl.DataFrame, names: tuple[str, ...], *, column: str = "ts"
+) -> pl.DataFrame:
+    """``frame`` with the columns ``cal_<name>`` added (same as ``calendar_columns``)."""
+    return frame.with_columns(calendar_columns(names, column=column))

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from features.errors import CitybrainError
+from features.adapters import ADAPTERS, AdapterOptions, ingest_format
+from features.errors import CitybrainError, ConfigError, DataError
 from features.ingest import ingest_files
 from features.schemas import TABLES
 from features.store import Store
@@ -47,30 +48,104 @@ def reports_errors(command: F) -> F:
     help="Data folder of the canonical store (created if absent).",
 )
 @click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canonical", *ADAPTERS]),
+    default="canonical",
+    show_default=True,
+    help=(
+        "Format of the FILES: canonical CSV/Parquet tables, or real public data turned into "
+        "them: metr-la (speed matrix + sensor graph folder), usgs (NWIS instantaneous-value "
+        "CSVs), camels (CAMELS-US folder), calls311 (LA MyLA311 CSV, NYC Council cases)."
+    ),
+)
+@click.option(
     "--table",
     type=click.Choice(TABLES),
     default=None,
     help="Table every FILE holds; inferred from columns or file name when left out.",
 )
-@click.option("--tz", default=None, help="IANA zone of timestamps written without an offset.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+@click.option(
+    "--tz",
+    default=None,
+    help=(
+        "IANA zone of timestamps written without an offset. Per format when left out: "
+        "canonical refuses naive times; metr-la America/Los_Angeles (zone of --start); usgs "
+        "UTC (NWIS exports); camels the basin's zone from its longitude; calls311 "
+        "America/Los_Angeles (LA) or America/New_York (NYC)."
+    ),
 )
+@click.option(
+    "--start",
+    default=None,
+    help=(
+        "metr-la only: local time of the speed matrix's first row, which has no time column "
+        "(default 2012-03-01T00:00, in --tz); rows follow at 5-minute steps."
+    ),
+)
+@click.option(
+    "--forcing",
+    default=None,
+    help="camels only: basin forcing source, daymet (default), maurer or nldas.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @reports_errors
 def ingest(
-    data: Path, table: str | None, tz: str | None, as_json: bool, files: tuple[Path, ...]
+    data: Path,
+    fmt: str,
+    table: str | None,
+    tz: str | None,
+    start: str | None,
+    forcing: str | None,
+    as_json: bool,
+    files: tuple[Path, ...],
 ) -> None:
-    """Validate CSV/Parquet FILEs in the canonical schema and merge them into DATA.
+    """Validate FILES and merge them into DATA: canonical CSV/Parquet, or real data by --format.
 
     Every file is validated before anything is written: on invalid input the store is left as it
-    was and the error names the file, row and column. Prints merge counts and a quality report.
+    was and the error names the file, row and column. Prints merge counts and a quality report;
+    with --format (where FILES may be folders), first what the adapter did: missing values
+    dropped, units converted, time zones assumed.
+
+    \b
+    citybrain ingest --data DATA series.csv observations.csv
+    citybrain ingest --data DATA --format metr-la ../shared/data/metr-la-1week
+    citybrain ingest --data DATA --format usgs ../shared/data/walnut-creek-usgs
+    citybrain ingest --data DATA --format camels --forcing daymet ../shared/data/camels-us-4basins
+    citybrain ingest --data DATA --format calls311 ../shared/data/la311-sample
     """
-    report = ingest_files(Store(data), files, table=table, tz=tz)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+    if fmt == "canonical":
+        used = {"--start": start, "--forcing": forcing}
+        for flag, value in used.items():
+            if value is not None:
+                raise ConfigError("applies only to --format metr-la or camels", key=flag)
+        folders = [str(f) for f in files if f.is_dir()]
+        if folders:
+            raise DataError(
+                "is a folder; canonical ingest takes CSV/Parquet files (or pass --format)",
+                file=folders[0],
+            )
+        report = ingest_files(Store(data), files, table=table, tz=tz)
+        notes: list[str] = []
     else:
-        click.echo(report.to_text())
+        if table is not None:
+            raise ConfigError("applies only to --format canonical", key="--table")
+        if start is not None and fmt != "metr-la":
+            raise ConfigError("applies only to --format metr-la", key="--start")
+        if forcing is not None and fmt != "camels":
+            raise ConfigError("applies only to --format camels", key="--forcing")
+        options = AdapterOptions(tz=tz, start=start, forcing=forcing)
+        report = ingest_format(Store(data), fmt, files, options)
+        notes = options.notes
+    if as_json:
+        click.echo(
+            json.dumps(
+                {**report.to_dict(), "notes": notes} if notes else report.to_dict(), indent=2
+            )
+        )
+    else:
+        click.echo("\n".join([*notes, ""] if notes else []) + report.to_text())
 
 
 data_option = click.option(

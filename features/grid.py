@@ -145,3 +145,74 @@ def window_max(column: str, n: int, *, key: str = "series_id") -> pl.Expr:
         .rolling_max(window_size=n, min_samples=max(1, math.ceil(_MIN_PRESENT * n)))
         .over(key)
     )
+
+
+def window_stat(
+    column: str, stat: str, n: int, *, key: str = "series_id", q: float | None = None
+) -> pl.Expr:
+    """A rolling statistic over the last ``n`` bins with the 80 %-present rule."""
+    if stat == "sum":
+        return window_sum(column, n, key=key)
+    min_samples = max(1, math.ceil(_MIN_PRESENT * n))
+    col = pl.col(column)
+    if stat == "mean":
+        expr = col.rolling_mean(window_size=n, min_samples=min_samples)
+    elif stat == "std":
+        expr = col.rolling_std(window_size=n, min_samples=max(2, min_samples))
+    elif stat == "max":
+        expr = col.rolling_max(window_size=n, min_samples=min_samples)
+    elif stat == "min":
+        expr = col.rolling_min(window_size=n, min_samples=min_samples)
+    elif stat == "quantile":
+        expr = col.rolling_quantile(
+            quantile=q or 0.5, window_size=n, min_samples=min_samples, interpolation="linear"
+        )
+    else:
+        raise ValueError(f"unknown window statistic {stat!r}")
+    return expr.over(key).round(9)
+
+
+def antecedent_index(
+    column: str, step: timedelta, *, days: int, k: float, key: str = "series_id"
+) -> pl.Expr:
+    """Antecedent precipitation index: sum over d < days of k**d x (rain in day d back).
+
+    Day d is the 24 h window ending d days before the bin; finite memory keeps batch and
+    online identical.
+    """
+    per_day = steps(timedelta(days=1), step)
+    total = pl.lit(0.0)
+    for d in range(days):
+        upto = window_sum(column, (d + 1) * per_day, key=key)
+        before = window_sum(column, d * per_day, key=key) if d else pl.lit(0.0)
+        total = total + (k**d) * (upto - before)
+    return total.round(9)
+
+
+def hours_since(
+    column: str, step: timedelta, *, cap: timedelta, threshold: float = 0.1, key: str = "series_id"
+) -> pl.Expr:
+    """Hours since the value last exceeded ``threshold``, capped at ``cap`` (null if the whole
+    capped window is missing)."""
+    n = steps(cap, step)
+    wet = (pl.col(column) > threshold).cast(pl.Int32)
+    # index of the bin within the series; the last wet index inside the window
+    idx = pl.int_range(pl.len()).over(key)
+    last_wet = pl.when(wet == 1).then(idx).otherwise(None).forward_fill(limit=n - 1).over(key)
+    seen = (
+        pl.col(column)
+        .is_not_null()
+        .cast(pl.Int32)
+        .rolling_sum(window_size=n, min_samples=1)
+        .over(key)
+    )
+    hours = (idx - last_wet) * (step / timedelta(hours=1))
+    cap_h = cap / timedelta(hours=1)
+    return (
+        pl.when(seen.is_null() | (seen == 0))
+        .then(None)
+        .when(last_wet.is_null())
+        .then(cap_h)
+        .otherwise(pl.min_horizontal(hours, pl.lit(cap_h)))
+        .cast(pl.Float64)
+    )

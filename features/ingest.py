@@ -133,8 +133,22 @@ def ingest_files(
     tz: str | None = None,
 ) -> IngestReport:
     """Read and validate every file, then merge them; on any error nothing is written."""
-    inputs = [(p, *read_input(Path(p), table=table, tz=tz)) for p in paths]
-    inputs.sort(key=lambda item: TABLES.index(item[1]))
+    inputs = [(str(p), *read_input(Path(p), table=table, tz=tz)) for p in paths]
+    return ingest_frames(store, inputs, tz=tz)
+
+
+def ingest_frames(
+    store: Store,
+    inputs: Sequence[tuple[str, str, pl.DataFrame]],
+    *,
+    tz: str | None = None,
+) -> IngestReport:
+    """Validate ``(source, table, frame)`` inputs, then merge them; on any error nothing is written.
+
+    The path behind ``ingest_files`` and the format adapters: ``source`` names the input in
+    errors and in the report, ``frame`` holds the table's columns as text or typed values.
+    """
+    inputs = sorted(inputs, key=lambda item: TABLES.index(item[1]))
     valid: dict[str, list[pl.DataFrame]] = {}
     files, dropped, repeats = [], {}, []
     for path, name, raw in inputs:
@@ -142,7 +156,7 @@ def ingest_files(
         catalog = _current(store, reference, valid) if reference else None
         frame = validate(name, raw, source=str(path), catalog=catalog, tz=tz)
         valid.setdefault(name, []).append(frame)
-        files.append({"file": str(path), "table": name, "rows": raw.height})
+        files.append({"file": path, "table": name, "rows": raw.height})
         dropped[name] = dropped.get(name, 0) + raw.height - frame.height
         if name == "observations":
             repeats.append(_repeats_by_series(raw, frame))

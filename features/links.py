@@ -33,6 +33,8 @@ def source_keys(targets: pl.DataFrame, cov: LinkedCovariate) -> pl.DataFrame:
         src = pl.col("area_id")
     elif cov.link == "city":
         src = pl.lit("city")
+    elif cov.link.startswith("members:"):
+        src = pl.col("series_id")
     else:
         src = pl.col("attrs").str.json_path_match(f"$.{cov.link}")
     return targets.select("series_id", src.alias("source"))
@@ -43,4 +45,19 @@ def attr_values(series: pl.DataFrame, attr: str) -> pl.DataFrame:
     return series.select(
         pl.col("series_id").alias("source"),
         pl.col("attrs").str.json_path_match(f"$.{attr}").cast(pl.Float64, strict=False).alias(attr),
+    )
+
+
+def member_lists(targets: pl.DataFrame, attr: str) -> pl.DataFrame:
+    """``source, member``: for each target (its own id as the source key), the series ids listed
+    under ``attr`` in its attrs (graph neighbours, upstream gauges)."""
+    return (
+        targets.select(
+            pl.col("series_id").alias("source"),
+            pl.col("attrs").str.json_path_match(f"$.{attr}").alias("_list"),
+        )
+        .with_columns(pl.col("_list").str.json_decode(pl.List(pl.String)).alias("member"))
+        .explode("member")
+        .drop_nulls("member")
+        .select("source", "member")
     )

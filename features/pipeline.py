@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from features.calendar import calendar_columns
+from features.covariates import covariate_memory, join_covariate
 from features.durations import format_duration, parse_duration
 from features.errors import DataError
+from features.event_series import event_covariate_as_link, with_event_series
 from features.feature_spec import FeatureSpec
-from features.grid import floor_to_grid, punctual, regular_grid, steps, window_max, window_sum
+from features.grid import floor_to_grid, punctual, regular_grid, steps, window_max, window_stat
 from features.known_ahead import forecast_feature
-from features.links import attr_values, select_targets, source_keys
+from features.links import select_targets
 from features.schemas import SIGNALS, UTC_TS
 from features.signals import rainstorm_level
 from features.tables import CityTables
@@ -32,13 +34,27 @@ KEY_COLUMNS = ("series_id", "origin", "horizon", "ts")
 def lookback(task: TaskConfig) -> timedelta:
     """How much history before an origin the features read."""
     r = task.features
-    windows = [*r.target_lags, *r.target_maxes, *r.target_changes, r.fill_limit]
-    for cov in r.observed:
-        windows += [*cov.sums, *cov.maxes, *cov.changes]
+    windows = [
+        *r.target_lags,
+        *r.target_maxes,
+        *r.target_changes,
+        r.fill_limit,
+        *(s.window for s in r.target_stats),
+    ]
+    for cov in linked_covariates(task):
+        windows += covariate_memory(cov)
     longest = max((parse_duration(w) for w in windows), default=timedelta(0))
     if r.season_ref:
         longest = max(longest, parse_duration(r.season_ref) * 2)
     return longest + task.step * 2
+
+
+def linked_covariates(task: TaskConfig) -> list[LinkedCovariate]:
+    """Observed covariates, with event counts expressed as covariates on their count series."""
+    return [
+        *task.features.observed,
+        *(LinkedCovariate(**event_covariate_as_link(ev)) for ev in task.features.events),
+    ]
 
 
 def origin_range(start: datetime, end: datetime, stride: timedelta) -> pl.Series:
@@ -73,6 +89,7 @@ def build_features(
     horizons = [parse_duration(h) for h in task.horizons]
     first = origins.min() - lookback(task)
     last = origins.max() + (max(horizons) if with_target else timedelta(0))
+    tables = with_event_series(tables, task, live_until=origins.max())
     targets = select_targets(tables.series, task)
     obs = punctual(tables.observations, tables.series)
 
@@ -82,8 +99,8 @@ def build_features(
         .drop("raw")
         .rename({"ts": "origin"})
     )
-    for cov in task.features.observed:
-        rows = _join_covariate(rows, obs, tables.series, targets, cov, task, first, origins.max())
+    for cov in linked_covariates(task):
+        rows = join_covariate(rows, obs, tables.series, targets, cov, task, first, origins.max())
     rows = rows.join(targets.select("series_id", "area_id"), on="series_id", how="left")
     if task.features.rainstorm_signal:
         rows = rows.with_columns(rainstorm_level(rows, tables.events))
@@ -121,6 +138,7 @@ def observed_targets(
     tables: CityTables, task: TaskConfig, start: datetime, end: datetime
 ) -> pl.DataFrame:
     """``series_id, ts, value``: the task's targets on its grid, as observed (for evaluation)."""
+    tables = with_event_series(tables, task)
     targets = select_targets(tables.series, task)
     obs = punctual(tables.observations, tables.series)
     grid = _target_grid(obs, targets, task, start, end)
@@ -129,6 +147,7 @@ def observed_targets(
 
 def data_span(tables: CityTables, task: TaskConfig) -> tuple[datetime, datetime]:
     """First and last grid times holding a target observation."""
+    tables = with_event_series(tables, task)
     targets = select_targets(tables.series, task)
     ts = tables.observations.join(targets, on="series_id", how="semi")["ts"]
     if ts.is_empty():
@@ -178,6 +197,9 @@ def _target_grid(
                 f"target_change_{w}"
             )
         )
+    for st in r.target_stats:
+        n = steps(parse_duration(st.window), step)
+        cols.append(window_stat("target_now", st.stat, n, q=st.q).alias(f"target_{st.label}"))
     return grid.with_columns(cols)
 
 
@@ -199,71 +221,6 @@ def _seasonal_reference(
         out.with_columns(ref_ts.alias("_ref_ts"))
         .join(ref, on=["series_id", "_ref_ts"], how="left")
         .drop("_ref_ts")
-    )
-
-
-def _join_covariate(
-    rows: pl.DataFrame,
-    obs: pl.DataFrame,
-    series: pl.DataFrame,
-    targets: pl.DataFrame,
-    cov: LinkedCovariate,
-    task: TaskConfig,
-    first: datetime,
-    last: datetime,
-) -> pl.DataFrame:
-    step = task.step
-    members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
-    sig = SIGNALS.get(cov.signal)
-    grid = regular_grid(
-        obs.join(members, on="series_id", how="semi"),
-        aggregation=sig.aggregation if sig else "last",
-        step=step,
-        start=first,
-        end=last,
-    )
-    if sig is None or sig.aggregation != "sum":
-        fill = steps(parse_duration(task.features.fill_limit), step)
-        grid = grid.with_columns(pl.col("value").forward_fill(limit=fill).over("series_id"))
-    if cov.link in ("area", "city"):
-        key = pl.col("area_id") if cov.link == "area" else pl.lit("city")
-        grid = (
-            grid.join(members, on="series_id")
-            .group_by(key.alias("source"), "ts")
-            .agg(pl.col("value").mean())
-            .sort("source", "ts")
-        )
-    else:
-        grid = grid.rename({"series_id": "source"})
-    cols = []
-    p = cov.name
-    for w in cov.sums:
-        cols.append(
-            window_sum("value", steps(parse_duration(w), step), key="source").alias(f"{p}_sum_{w}")
-        )
-    for w in cov.maxes:
-        cols.append(
-            window_max("value", steps(parse_duration(w), step), key="source").alias(f"{p}_max_{w}")
-        )
-    for w in cov.changes:
-        n = steps(parse_duration(w), step)
-        cols.append(
-            (pl.col("value") - pl.col("value").shift(n).over("source")).alias(f"{p}_change_{w}")
-        )
-    if cov.level:
-        cols.append(pl.col("value").alias(f"{p}_level"))
-    feats = grid.with_columns(cols).drop("value")
-    if cov.relative_to_attr and cov.level:
-        feats = feats.join(attr_values(series, cov.relative_to_attr), on="source", how="left")
-        feats = feats.with_columns(
-            (pl.col(f"{p}_level") - pl.col(cov.relative_to_attr)).alias(f"{p}_above_attr")
-        ).drop(cov.relative_to_attr)
-    feats = feats.rename({"ts": "origin"})
-    keys = source_keys(targets, cov)
-    return (
-        rows.join(keys, on="series_id", how="left")
-        .join(feats, on=["source", "origin"], how="left")
-        .drop("source")
     )
 
 

@@ -101,6 +101,9 @@ SIGNALS: dict[str, SignalSpec] = {
     "temperature_c": SignalSpec("degC", -30.0, 50.0, aggregation="mean"),
     "pump_rate_m3s": SignalSpec("m3/s", 0.0, 500.0, aggregation="mean"),
     "gate_opening": SignalSpec("fraction", 0.0, 1.0),
+    # River discharge (streamflow), e.g. USGS gauges and CAMELS basins, converted from ft3/s.
+    "discharge_m3s": SignalSpec("m3/s", 0.0, 100000.0, aggregation="mean"),
+    "hotline_count": SignalSpec("count", 0.0, 1e6, aggregation="sum"),
 }
 
 

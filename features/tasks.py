@@ -28,17 +28,56 @@ def _duration(value: Any) -> str:
     return str(value)
 
 
+def _durations(v: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_duration(x) for x in v)
+
+
+class EventTarget(_Strict):
+    """Targets counted from events (12345 tickets): one series per area, or per area and
+    category, counting the events of ``source`` in each grid bin."""
+
+    source: str
+    categories: tuple[str, ...] | None = None
+    by_category: bool = True
+
+
 class TargetSpec(_Strict):
     signal: str
     series_ids: tuple[str, ...] | None = None
     area_ids: tuple[str, ...] | None = None
+    events: EventTarget | None = None
+
+
+class WindowStat(_Strict):
+    """A rolling statistic over a time window (``q`` for the quantile)."""
+
+    stat: Literal["mean", "std", "max", "min", "sum", "quantile"]
+    window: str
+    q: float | None = Field(None, gt=0.0, lt=1.0)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        return _duration(v)
+
+    @property
+    def label(self) -> str:
+        if self.stat == "quantile":
+            return f"q{round((self.q or 0.5) * 100):02d}_{self.window}"
+        return f"{self.stat}_{self.window}"
 
 
 class LinkedCovariate(_Strict):
     """An observed signal from a series linked to each target through its ``attrs``.
 
     ``link`` names the attrs key holding the linked series id (``rain_gauge``, ``river_gauge``),
-    or ``"area"`` for the mean over the target's area, or ``"city"`` for one city-wide series.
+    ``"members:<key>"`` for the mean over a list of series ids in the attrs (``neighbours`` on
+    the road graph, ``upstream`` gauges), ``"area"`` for the mean over the target's area, or
+    ``"city"`` for the city-wide mean.
+
+    ``api_days``: antecedent precipitation index, the daily rain totals of the last
+    ``api_days`` days weighted ``api_k ** d``; ``dry_hours``: hours since the value last
+    exceeded 0.1, capped at that duration. Both have finite memory, so batch and online agree.
     """
 
     name: str
@@ -47,10 +86,37 @@ class LinkedCovariate(_Strict):
     sums: tuple[str, ...] = ()
     maxes: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()
+    stats: tuple[WindowStat, ...] = ()
     level: bool = False
     relative_to_attr: str | None = None
+    api_days: int | None = Field(None, ge=1, le=60)
+    api_k: float = Field(0.85, gt=0.0, lt=1.0)
+    dry_hours: str | None = None
 
-    _check = field_validator("sums", "maxes", "changes")(lambda v: tuple(_duration(x) for x in v))
+    @field_validator("sums", "maxes", "changes")
+    @classmethod
+    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _durations(v)
+
+    @field_validator("dry_hours")
+    @classmethod
+    def _dry(cls, v: str | None) -> str | None:
+        return None if v is None else _duration(v)
+
+
+class EventCounts(_Strict):
+    """Counts of events (outages, incidents) in the target's area or the city over windows."""
+
+    name: str
+    source: str
+    categories: tuple[str, ...] | None = None
+    link: Literal["area", "city"] = "area"
+    sums: tuple[str, ...]
+
+    @field_validator("sums")
+    @classmethod
+    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _durations(v)
 
 
 class ForecastCovariate(_Strict):
@@ -66,13 +132,20 @@ class FeatureRecipe(_Strict):
     target_lags: tuple[str, ...] = ("10m", "30m", "1h")
     target_maxes: tuple[str, ...] = ("6h",)
     target_changes: tuple[str, ...] = ("30m",)
+    target_stats: tuple[WindowStat, ...] = ()
     fill_limit: str = "30m"
     season_ref: str | None = None  # the seasonal-naive reference (value one season before ts)
     observed: tuple[LinkedCovariate, ...] = ()
+    events: tuple[EventCounts, ...] = ()
     known_ahead: tuple[ForecastCovariate, ...] = ()
     calendar: tuple[str, ...] = ("hour", "month")
     rainstorm_signal: bool = False
     series_category: bool = True
+
+    @field_validator("target_lags", "target_maxes", "target_changes")
+    @classmethod
+    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return _durations(v)
 
     @field_validator("calendar")
     @classmethod

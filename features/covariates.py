@@ -1,0 +1,125 @@
+"""Observed covariates linked to each target: a gauge, the graph neighbours, the area, the city.
+
+Each covariate's source series is put on the task grid once, its window features are computed
+there (sums, maxima, changes, rolling statistics, antecedent precipitation, dry hours), and the
+rows are joined to every target that links to that source.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from features.durations import parse_duration
+from features.grid import (
+    antecedent_index,
+    hours_since,
+    regular_grid,
+    steps,
+    window_max,
+    window_stat,
+    window_sum,
+)
+from features.links import attr_values, member_lists, source_keys
+from features.schemas import SIGNALS
+from features.tasks import LinkedCovariate, TaskConfig
+
+
+def join_covariate(
+    rows: pl.DataFrame,
+    obs: pl.DataFrame,
+    series: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
+) -> pl.DataFrame:
+    """``rows`` (``series_id, origin``...) with the covariate's feature columns added."""
+    step = task.step
+    members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
+    sig = SIGNALS.get(cov.signal)
+    grid = regular_grid(
+        obs.join(members, on="series_id", how="semi"),
+        aggregation=sig.aggregation if sig else "last",
+        step=step,
+        start=first,
+        end=last,
+    )
+    if sig is None or sig.aggregation != "sum":
+        fill = steps(parse_duration(task.features.fill_limit), step)
+        grid = grid.with_columns(pl.col("value").forward_fill(limit=fill).over("series_id"))
+    keys = source_keys(targets, cov)
+    if cov.link in ("area", "city"):
+        key = pl.col("area_id") if cov.link == "area" else pl.lit("city")
+        grid = (
+            grid.join(members, on="series_id")
+            .group_by(key.alias("source"), "ts")
+            .agg(pl.col("value").mean())
+        )
+    elif cov.link.startswith("members:"):
+        # each target's own list of members (its graph neighbours, its upstream gauges)
+        lists = member_lists(targets, cov.link.removeprefix("members:"))
+        grid = (
+            lists.join(grid.rename({"series_id": "member"}), on="member")
+            .group_by("source", "ts")
+            .agg(pl.col("value").mean())
+        )
+    else:
+        grid = grid.rename({"series_id": "source"})
+    grid = grid.sort("source", "ts")
+    feats = grid.with_columns(_window_features(cov, task)).drop("value")
+    if cov.relative_to_attr and cov.level:
+        feats = feats.join(attr_values(series, cov.relative_to_attr), on="source", how="left")
+        feats = feats.with_columns(
+            (pl.col(f"{cov.name}_level") - pl.col(cov.relative_to_attr)).alias(
+                f"{cov.name}_above_attr"
+            )
+        ).drop(cov.relative_to_attr)
+    feats = feats.rename({"ts": "origin"})
+    return (
+        rows.join(keys, on="series_id", how="left")
+        .join(feats, on=["source", "origin"], how="left")
+        .drop("source")
+    )
+
+
+def _window_features(cov: LinkedCovariate, task: TaskConfig) -> list[pl.Expr]:
+    step, p = task.step, cov.name
+    n = lambda w: steps(parse_duration(w), step)  # noqa: E731
+    cols = [window_sum("value", n(w), key="source").alias(f"{p}_sum_{w}") for w in cov.sums]
+    cols += [window_max("value", n(w), key="source").alias(f"{p}_max_{w}") for w in cov.maxes]
+    cols += [
+        (pl.col("value") - pl.col("value").shift(n(w)).over("source")).alias(f"{p}_change_{w}")
+        for w in cov.changes
+    ]
+    cols += [
+        window_stat("value", s.stat, n(s.window), key="source", q=s.q).alias(f"{p}_{s.label}")
+        for s in cov.stats
+    ]
+    if cov.level:
+        cols.append(pl.col("value").alias(f"{p}_level"))
+    if cov.api_days:
+        cols.append(
+            antecedent_index("value", step, days=cov.api_days, k=cov.api_k, key="source").alias(
+                f"{p}_api_{cov.api_days}d"
+            )
+        )
+    if cov.dry_hours:
+        cols.append(
+            hours_since("value", step, cap=parse_duration(cov.dry_hours), key="source").alias(
+                f"{p}_dry_hours"
+            )
+        )
+    return cols
+
+
+def covariate_memory(cov: LinkedCovariate) -> list[str]:
+    """The windows a covariate reads back, for the pipeline's lookback."""
+    out = [*cov.sums, *cov.maxes, *cov.changes, *(s.window for s in cov.stats)]
+    if cov.api_days:
+        out.append(f"{cov.api_days}d")
+    if cov.dry_hours:
+        out.append(cov.dry_hours)
+    return out

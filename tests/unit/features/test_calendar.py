@@ -1,0 +1,195 @@
+"""The Chinese day calendar (features.holidays) and the calendar features read from it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+
+from features import holidays
+from features.calendar import CALENDAR_FEATURES, calendar_columns, with_calendar
+from features.errors import ConfigError
+from features.tasks import parse_task
+
+
+def days(first: str, last: str) -> list[date]:
+    a, b = date.fromisoformat(first), date.fromisoformat(last)
+    return [a + timedelta(days=i) for i in range((b - a).days + 1)]
+
+
+def table(first: str, last: str) -> dict[date, dict[str, Any]]:
+    frame = holidays.day_table(date.fromisoformat(first), date.fromisoformat(last))
+    return {row["date"]: row for row in frame.iter_rows(named=True)}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    holidays._warned.clear()
+
+
+def test_day_table_has_one_row_per_date_and_its_schema() -> None:
+    frame = holidays.day_table(date(2024, 12, 30), date(2025, 1, 5))
+    assert frame.schema == pl.Schema(holidays.DAY_TABLE_SCHEMA)
+    assert frame["date"].to_list() == days("2024-12-30", "2025-01-05")
+    assert holidays.day_table(date(2025, 1, 5), date(2025, 1, 4)).is_empty()
+
+
+def test_2025_spring_festival_and_its_make_up_working_days() -> None:
+    t = table("2025-01-20", "2025-02-15")
+    for d in days("2025-01-28", "2025-02-04"):
+        assert t[d]["is_holiday"] and not t[d]["is_workday"]
+        assert t[d]["holiday_name"] == holidays.SPRING
+    for d in (date(2025, 1, 26), date(2025, 2, 8)):  # a Sunday and a Saturday worked
+        assert d.weekday() >= 5
+        assert t[d]["is_workday"] and not t[d]["is_holiday"]
+        assert t[d]["holiday_name"] is None
+    assert t[date(2025, 1, 27)]["is_workday"]  # an ordinary Monday
+    assert not t[date(2025, 2, 9)]["is_workday"]  # an ordinary Sunday
+
+
+def test_2024_national_day() -> None:
+    t = table("2024-09-28", "2024-10-13")
+    for d in days("2024-10-01", "2024-10-07"):
+        assert t[d]["is_holiday"] and t[d]["holiday_name"] == holidays.NATIONAL
+    for d in (date(2024, 9, 29), date(2024, 10, 12)):
+        assert t[d]["is_workday"] and not t[d]["is_holiday"]
+    assert not t[date(2024, 10, 8)]["is_holiday"] and t[date(2024, 10, 8)]["is_workday"]
+
+
+def test_2025_national_day_and_mid_autumn() -> None:
+    t = table("2025-09-27", "2025-10-12")
+    for d in days("2025-10-01", "2025-10-08"):
+        assert t[d]["is_holiday"] and not t[d]["is_workday"]
+        assert t[d]["holiday_name"] == holidays.NATIONAL_MID_AUTUMN
+    for d in (date(2025, 9, 28), date(2025, 10, 11)):
+        assert t[d]["is_workday"] and not t[d]["is_holiday"]
+    assert not t[date(2025, 10, 12)]["is_workday"]
+
+
+def test_every_year_of_the_table_is_consistent() -> None:
+    names = holidays.holiday_names()
+    made_up = holidays.adjusted_workdays()
+    assert not (set(names) & made_up)
+    assert all(d.weekday() >= 5 for d in made_up)  # only weekends are made working days
+    for year in range(holidays.FIRST_YEAR, holidays.LAST_YEAR + 1):
+        in_year = {n for d, n in names.items() if d.year == year}
+        assert {holidays.NEW_YEAR, holidays.SPRING, holidays.QINGMING} <= in_year, year
+        assert any(n.startswith(holidays.NATIONAL) for n in in_year), year
+        sf = holidays.spring_festival(year)
+        assert sf is not None and names.get(sf) == holidays.SPRING, year
+
+
+def test_outside_the_table_days_follow_the_weekday_and_warn_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="features.holidays"):
+        t = table("2030-09-30", "2030-10-06")  # National Day 2030: not in the table
+        holidays.day_table(date(2012, 1, 1), date(2012, 1, 3))
+    for d, row in t.items():
+        assert not row["is_holiday"] and row["holiday_name"] is None
+        assert row["is_workday"] == (d.weekday() < 5)
+    outside = [r for r in caplog.records if "outside the holiday table" in r.message]
+    assert len(outside) == 1
+
+
+def test_days_to_spring_festival_is_signed_and_clipped() -> None:
+    t = table("2024-12-01", "2025-03-15")
+    sf = date(2025, 1, 29)
+    assert t[sf]["days_to_spring_festival"] == 0
+    assert t[date(2025, 1, 19)]["days_to_spring_festival"] == 10  # ahead: positive
+    assert t[date(2025, 2, 8)]["days_to_spring_festival"] == -10  # past: negative
+    assert t[date(2024, 12, 1)]["days_to_spring_festival"] == 30
+    assert t[date(2025, 3, 15)]["days_to_spring_festival"] == -30
+    assert all(abs(r["days_to_spring_festival"]) <= 30 for r in t.values())
+
+
+@pytest.mark.parametrize(
+    ("day", "term"),
+    [
+        (date(2025, 4, 15), True),  # spring term
+        (date(2025, 7, 20), False),  # summer vacation
+        (date(2025, 8, 31), False),
+        (date(2025, 9, 1), True),  # autumn term starts
+        (date(2025, 12, 20), True),
+        (date(2026, 2, 5), False),  # winter vacation (Spring Festival 2026-02-17)
+        (date(2026, 3, 10), True),
+        (date(2025, 1, 29), False),  # Spring Festival itself
+    ],
+)
+def test_school_terms_on_a_few_dates(day: date, term: bool) -> None:
+    assert table(day.isoformat(), day.isoformat())[day]["school_term"] is term
+
+
+def ts_frame(*stamps: datetime) -> pl.DataFrame:
+    return pl.DataFrame({"ts": list(stamps)}, schema={"ts": pl.Datetime("us", "UTC")})
+
+
+def test_the_local_date_decides_the_day() -> None:
+    # 2025-01-27T16:30Z is 2025-01-28 00:30 in Shanghai: the first day of the Spring Festival
+    frame = ts_frame(
+        datetime(2025, 1, 27, 16, 30, tzinfo=UTC), datetime(2025, 1, 27, 15, 59, tzinfo=UTC)
+    )
+    out = frame.with_columns(
+        calendar_columns(("holiday", "workday", "spring_festival", "hour", "minute_of_day"))
+    )
+    first, second = out.iter_rows(named=True)
+    assert (first["cal_holiday"], first["cal_workday"], first["cal_spring_festival"]) == (1, 0, 1)
+    assert (first["cal_hour"], first["cal_minute_of_day"]) == (0, 30)
+    assert (second["cal_holiday"], second["cal_workday"], second["cal_spring_festival"]) == (
+        0,
+        1,
+        2,
+    )
+    assert (second["cal_hour"], second["cal_minute_of_day"]) == (23, 23 * 60 + 59)
+
+
+def test_all_features_are_int32_keep_row_order_and_nulls() -> None:
+    names = tuple(sorted(CALENDAR_FEATURES))
+    stamps = [datetime(2025, 10, 8, 15, 55, tzinfo=UTC), None, datetime(2024, 10, 1, 2, tzinfo=UTC)]
+    frame = pl.DataFrame({"ts": stamps}, schema={"ts": pl.Datetime("us", "UTC")})
+    out = with_calendar(frame, names)
+    assert out.lazy().collect().equals(frame.lazy().with_columns(calendar_columns(names)).collect())
+    assert all(out.schema[f"cal_{n}"] == pl.Int32 for n in names)
+    late, missing, early = out.iter_rows(named=True)
+    assert all(missing[f"cal_{n}"] is None for n in names)
+    # 2025-10-08 23:55 local (Wednesday, last day of the break), 2024-10-01 10:00 (Tuesday)
+    assert (late["cal_holiday"], late["cal_workday"], late["cal_hour_of_week"]) == (
+        1,
+        0,
+        2 * 24 + 23,
+    )
+    assert (early["cal_holiday"], early["cal_hour_of_week"], early["cal_month"]) == (1, 24 + 10, 10)
+
+
+def test_five_minute_steps_get_distinct_minutes_of_day() -> None:
+    stamps = pl.datetime_range(
+        datetime(2025, 3, 2, 16, tzinfo=UTC),
+        datetime(2025, 3, 3, 15, 55, tzinfo=UTC),
+        "5m",
+        time_zone="UTC",
+        eager=True,
+    )
+    out = with_calendar(pl.DataFrame({"ts": stamps}), ("minute_of_day",))
+    assert out["cal_minute_of_day"].to_list() == list(range(0, 24 * 60, 5))
+
+
+def test_an_unknown_calendar_feature_is_a_config_error_listing_the_allowed() -> None:
+    raw = {
+        "name": "t",
+        "domain": "traffic",
+        "target": {"signal": "speed_kmh"},
+        "frequency": "5m",
+        "horizons": ["15m"],
+        "features": {"calendar": ["hour", "holiday", "lunar_phase"]},
+        "model": {"family": "lightgbm"},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_task(raw)
+    assert "lunar_phase" in str(err.value) and "features.calendar" in str(err.value)
+    for name in ("holiday", "workday", "school_term", "spring_festival", "hour_of_week"):
+        assert name in str(err.value)
+    raw["features"]["calendar"] = ["holiday", "workday", "minute_of_day", "hour_of_week"]
+    assert parse_task(raw).features.calendar == tuple(raw["features"]["calendar"])
