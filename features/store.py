@@ -38,7 +38,10 @@ class Store:
     def _files(self, table: str) -> list[Path]:
         path = self.path(table)
         if table in PARTITIONED:
-            return sorted(path.glob("*.parquet")) if path.is_dir() else []
+            if path.is_dir():
+                return sorted(path.glob("*.parquet"))
+            legacy = self.root / f"{table}.parquet"  # a folder written before partitioning
+            return [legacy] if legacy.exists() else []
         return [path] if path.exists() else []
 
     def exists(self, table: str) -> bool:
@@ -69,10 +72,12 @@ class Store:
             self.root.mkdir(parents=True, exist_ok=True)
             _atomic_write(frame, self.path(table))
             return
+        legacy = self.root / f"{table}.parquet"
         keep = self.replace_overlapping(table, frame)
         for stale in self._files(table):
             if stale.stem not in keep:
                 stale.unlink()
+        legacy.unlink(missing_ok=True)
 
     def replace_overlapping(self, table: str, frame: pl.DataFrame) -> set[str]:
         """Replace only the partitions ``frame`` has rows in (all of a small table); returns
