@@ -53,6 +53,7 @@ def with_event_series(
             city=link == "city",
             step=step,
             live_until=live_until,
+            areas=_districts(tables.areas),
         )
         series.append(conform("series", new_series))
         obs.append(conform("observations", counts))
@@ -69,6 +70,7 @@ def _count(
     city: bool,
     step: timedelta,
     live_until: datetime | None,
+    areas: list[str],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     ev = events.filter(pl.col("source") == source)
     if categories is not None:
@@ -97,7 +99,13 @@ def _count(
     end = floor_to_grid(ev["ts"].max(), step) + step
     if live_until is not None:
         end = max(end, floor_to_grid(live_until, step))
-    catalog = keyed.group_by("series_id").agg(pl.col("area_id").first()).sort("series_id")
+    catalog = _catalog(
+        keyed,
+        source=source,
+        categories=categories,
+        by_category=by_category,
+        areas=["fuzhou"] if city else areas,
+    )
     full = catalog.select("series_id").join(time_axis(start, end, step).to_frame(), how="cross")
     observations = full.join(counts, on=["series_id", "ts"], how="left").with_columns(
         pl.col("value").fill_null(0.0)
@@ -106,6 +114,34 @@ def _count(
         pl.lit(signal).alias("signal"), pl.lit("count").alias("unit"), pl.lit("{}").alias("attrs")
     )
     return new_series, observations
+
+
+def _districts(areas: pl.DataFrame) -> list[str]:
+    """Areas that count events: those with a parent (districts), else every area."""
+    sub = areas.filter(pl.col("parent_id").is_not_null())["area_id"].to_list()
+    return sorted(sub or areas["area_id"].to_list())
+
+
+def _catalog(
+    keyed: pl.DataFrame,
+    *,
+    source: str,
+    categories: tuple[str, ...] | None,
+    by_category: bool,
+    areas: list[str],
+) -> pl.DataFrame:
+    """The count series: every declared area (x category), so the set of series does not
+    depend on which of them happened to have events in the data at hand; series seen in the
+    events but not declared are kept as well."""
+    seen = keyed.group_by("series_id").agg(pl.col("area_id").first())
+    if not areas or (by_category and categories is None):
+        return seen.sort("series_id")
+    if by_category:
+        rows = [(f"{source}:{a}:{c}", a) for a in areas for c in categories or ()]
+    else:
+        rows = [(f"{source}:{a}", a) for a in areas]
+    declared = pl.DataFrame(rows, schema=["series_id", "area_id"], orient="row")
+    return pl.concat([declared, seen.join(declared, on="series_id", how="anti")]).sort("series_id")
 
 
 def event_covariate_as_link(ev: EventCounts) -> dict:

@@ -1,7 +1,8 @@
-"""Live data in: observations, idempotent on (series_id, ts)."""
+"""Live data in: observations, events and weather forecasts, idempotent on their keys."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -38,3 +39,60 @@ def post_observations(body: ObservationsIn, runtime: RuntimeDep) -> dict[str, An
         for o in body.observations
     ]
     return runtime.post_observations(rows)
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str
+    ts: datetime
+    source: str = Field(description="hotline, urban_mgmt, utility, traffic, weather, ...")
+    category: str | None = None
+    area_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    attrs: dict[str, Any] | None = None
+
+
+class EventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[EventIn] = Field(min_length=1, max_length=100_000)
+
+
+@router.post("/events")
+def post_events(body: EventsIn, runtime: RuntimeDep) -> dict[str, Any]:
+    rows = [
+        {
+            **e.model_dump(exclude={"ts", "attrs"}),
+            "ts": e.ts.isoformat(),
+            "attrs": json.dumps(e.attrs, ensure_ascii=False) if e.attrs is not None else None,
+        }
+        for e in body.events
+    ]
+    return runtime.post_rows("events", rows)
+
+
+class ForecastIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    issued_at: datetime
+    valid_at: datetime
+    area_id: str
+    variable: str = Field(description="rain_mm (hourly accumulation), temperature_c, ...")
+    value: float
+
+
+class ForecastsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    forecasts: list[ForecastIn] = Field(min_length=1, max_length=100_000)
+
+
+@router.post("/forecasts")
+def post_forecasts(body: ForecastsIn, runtime: RuntimeDep) -> dict[str, Any]:
+    rows = [
+        {
+            **f.model_dump(exclude={"issued_at", "valid_at"}),
+            "issued_at": f.issued_at.isoformat(),
+            "valid_at": f.valid_at.isoformat(),
+        }
+        for f in body.forecasts
+    ]
+    return runtime.post_rows("weather_forecasts", rows)

@@ -94,12 +94,24 @@ class Runtime:
 
     def post_observations(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Validate, persist, add to the online windows and rescore. All or nothing."""
-        frame = pl.DataFrame(rows, schema_overrides={"value": pl.Float64}, strict=False)
-        valid = validate("observations", frame, source="request body", catalog=self.catalog)
+        return self.post_rows("observations", rows)
+
+    def post_rows(self, table: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Live rows of a time-stamped table (observations, events, weather forecasts):
+        validated like a file, persisted before they are acknowledged, added to every online
+        state, then everything is rescored. All or nothing."""
+        frame = pl.DataFrame(rows, strict=False)
+        catalog = self.store.read("areas") if table == "events" else self.catalog
+        valid = validate(table, frame, source="request body", catalog=catalog)
         with self._write_lock:
-            counts: MergeCounts = merge(self.store, "observations", valid)
+            counts: MergeCounts = merge(self.store, table, valid)
         for scorer in self.scorers.values():
-            scorer.add_observations(valid)
+            if table == "observations":
+                scorer.state.add_observations(valid)
+            elif table == "events":
+                scorer.state.add_events(valid)
+            else:
+                scorer.state.add_forecasts(valid)
         changes = self.rescore()
         return {
             "accepted": valid.height,

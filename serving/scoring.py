@@ -8,19 +8,18 @@ spec, exactly as training did in batch.
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import polars as pl
 
 from alerts import Assessment, Level, LevelRule
-from features.grid import floor_to_grid
 from features.links import select_targets
-from features.pipeline import build_features, lookback
-from features.schemas import KEYS, SIGNALS
+from features.pipeline import build_features
+from features.schemas import SIGNALS
 from features.tables import CityTables
 from models import exceedance_probability
+from serving.online import OnlineState
 from training.tracking import CitybrainModel
 
 RECENT = timedelta(hours=6)
@@ -43,9 +42,7 @@ class TaskScorer:
     def __init__(self, model: CitybrainModel, version: str, tables: CityTables) -> None:
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
-        self._lock = threading.Lock()
-        self.window = lookback(self.task) + timedelta(hours=1)
-        self.tables = tables
+        self.state = OnlineState(self.task, tables)
         self.rule = (
             LevelRule.from_spec(self.task.warning, unit=self._unit()) if self.task.warning else None
         )
@@ -67,39 +64,20 @@ class TaskScorer:
             out[r["series_id"]] = " ".join(x for x in (r["name_zh"], place) if x)
         return out
 
+    @property
+    def tables(self) -> CityTables:
+        return self.state.tables
+
     def add_observations(self, frame: pl.DataFrame) -> None:
-        """Upsert validated observations into the window (a repeated key is an update)."""
-        with self._lock:
-            obs = pl.concat(
-                [self.tables.observations, frame.select(self.tables.observations.columns)]
-            )
-            obs = obs.unique(subset=list(KEYS["observations"]), keep="last", maintain_order=True)
-            latest = obs["ts"].max()
-            if latest is not None:
-                obs = obs.filter(pl.col("ts") >= latest - self.window - timedelta(hours=1))
-            self.tables = self.tables.with_observations(obs.sort("series_id", "ts"))
+        self.state.add_observations(frame)
 
     def add_events(self, frame: pl.DataFrame) -> None:
-        with self._lock:
-            ev = pl.concat([self.tables.events, frame.select(self.tables.events.columns)])
-            self.tables = type(self.tables)(
-                series=self.tables.series,
-                observations=self.tables.observations,
-                events=ev.unique(subset=["event_id"], keep="last", maintain_order=True),
-                weather_forecasts=self.tables.weather_forecasts,
-                areas=self.tables.areas,
-            )
-
-    def latest_origin(self) -> datetime | None:
-        targets = select_targets(self.tables.series, self.task)
-        ts = self.tables.observations.join(targets, on="series_id", how="semi")["ts"]
-        return None if ts.is_empty() else floor_to_grid(ts.max(), self.task.step)
+        self.state.add_events(frame)
 
     def score(self, now: datetime) -> Snapshot | None:
         """Forecast every target from the latest grid time with data; None without data."""
-        with self._lock:
-            tables = self.tables
-        origin = self.latest_origin()
+        tables = self.state.tables
+        origin = self.state.latest_origin()
         if origin is None:
             return None
         frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)

@@ -15,12 +15,12 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from features.durations import parse_duration
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
 from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
 from features.tables import CityTables
 from features.tasks import TaskConfig
-from models import build_forecaster, exceedance_probability, quantile_column
+from models import FAMILIES, build_forecaster, exceedance_probability, quantile_column
 from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
 
 
@@ -67,6 +67,7 @@ def run_backtest(
     progress: bool = True,
 ) -> BacktestResult:
     """Backtest the task's model and baseline; predictions carry ``model`` and ``fold``."""
+    check_families(task)
     first, last = data_span(tables, task)
     folds = plan_folds(task, first, last)
     train_start = first + lookback(task)
@@ -107,6 +108,16 @@ def run_backtest(
     )
     summarise(result)
     return result
+
+
+def check_families(task: TaskConfig) -> None:
+    """Fail on an unknown model family before any data is read."""
+    for key, spec in (("model.family", task.model), ("baseline.family", task.baseline)):
+        if spec.family not in FAMILIES:
+            raise ConfigError(
+                f"unknown model family {spec.family!r}; allowed: {', '.join(sorted(FAMILIES))}",
+                key=key,
+            )
 
 
 def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.DataFrame:

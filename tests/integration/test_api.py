@@ -105,3 +105,31 @@ def test_posting_the_same_observations_twice_is_idempotent(client):
 def test_acknowledging_an_unknown_warning_is_404(client):
     answer = client.post("/v1/warnings/nope/ack", json={"by": "Lin"})
     assert answer.status_code == 404
+
+
+def test_events_and_forecasts_posted_live_are_validated_and_stored(client):
+    event = {
+        "event_id": "hotline-live-1",
+        "ts": "2025-07-14T09:00:00+08:00",
+        "source": "hotline",
+        "category": "waterlogging",
+        "area_id": "gulou",
+        "attrs": {"channel": "phone"},
+    }
+    ok = client.post("/v1/events", json={"events": [event]})
+    assert ok.status_code == 200 and ok.json()["inserted"] == 1
+    bad_area = {**event, "event_id": "hotline-live-2", "area_id": "atlantis"}
+    refused = client.post("/v1/events", json={"events": [bad_area]})
+    assert refused.status_code == 422 and "atlantis" in refused.json()["detail"]
+
+    forecast = {
+        "issued_at": "2025-07-14T08:00:00+08:00",
+        "valid_at": "2025-07-14T09:00:00+08:00",
+        "area_id": "gulou",
+        "variable": "rain_mm",
+        "value": 12.5,
+    }
+    assert client.post("/v1/forecasts", json={"forecasts": [forecast]}).status_code == 200
+    backwards = {**forecast, "valid_at": "2025-07-14T07:00:00+08:00"}
+    answer = client.post("/v1/forecasts", json={"forecasts": [backwards]})
+    assert answer.status_code == 422 and "valid_at" in answer.json()["detail"]

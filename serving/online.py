@@ -1,0 +1,92 @@
+"""A task's online state: its recent canonical data in memory, updated as live data arrives.
+
+Serving computes features from this state with the same ``build_features`` that training runs in
+batch; tests/integration/test_parity.py shows the two agree for every shipped task. The window
+keeps what the task's features read back (its lookback) plus a margin and drops older rows as
+new ones arrive, so memory stays flat however long the server runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from features.errors import DataError
+from features.feature_spec import FeatureSpec
+from features.pipeline import build_features, data_span, lookback
+from features.schemas import KEYS
+from features.tables import CityTables
+from features.tasks import TaskConfig
+
+MARGIN = timedelta(hours=2)
+
+
+class OnlineState:
+    def __init__(self, task: TaskConfig, tables: CityTables) -> None:
+        self.task = task
+        self.window = lookback(task) + MARGIN
+        self._lock = threading.Lock()
+        self._tables = tables
+
+    @property
+    def tables(self) -> CityTables:
+        return self._tables
+
+    def add_observations(self, frame: pl.DataFrame) -> None:
+        """Upsert validated observations (a repeated key is an update) and trim the window."""
+        with self._lock:
+            obs = pl.concat(
+                [self._tables.observations, frame.select(self._tables.observations.columns)]
+            )
+            obs = obs.unique(subset=list(KEYS["observations"]), keep="last", maintain_order=True)
+            self._tables = self._trimmed(
+                self._tables.with_observations(obs.sort("series_id", "ts"))
+            )
+
+    def add_events(self, frame: pl.DataFrame) -> None:
+        with self._lock:
+            ev = pl.concat([self._tables.events, frame.select(self._tables.events.columns)])
+            ev = ev.unique(subset=list(KEYS["events"]), keep="last", maintain_order=True)
+            self._tables = self._trimmed(replace(self._tables, events=ev.sort("ts")))
+
+    def add_forecasts(self, frame: pl.DataFrame) -> None:
+        """Add weather forecasts as they are issued (a repeated key is a correction)."""
+        with self._lock:
+            fc = pl.concat(
+                [
+                    self._tables.weather_forecasts,
+                    frame.select(self._tables.weather_forecasts.columns),
+                ]
+            )
+            fc = fc.unique(subset=list(KEYS["weather_forecasts"]), keep="last", maintain_order=True)
+            latest = fc["issued_at"].max()
+            if latest is not None:  # keep the issues a feature could still read
+                fc = fc.filter(pl.col("valid_at") >= latest - self.window)
+            self._tables = replace(self._tables, weather_forecasts=fc)
+
+    def _trimmed(self, tables: CityTables) -> CityTables:
+        latest = tables.observations["ts"].max()
+        if tables.events.height:
+            ev_latest = tables.events["ts"].max()
+            latest = ev_latest if latest is None else max(latest, ev_latest)
+        if latest is None:
+            return tables
+        since = latest - self.window
+        return replace(
+            tables,
+            observations=tables.observations.filter(pl.col("ts") >= since),
+            events=tables.events.filter(pl.col("ts") >= since),
+        )
+
+    def latest_origin(self) -> datetime | None:
+        """The latest grid time holding a target value; None before any data arrives."""
+        try:
+            return data_span(self._tables, self.task)[1]
+        except DataError:
+            return None
+
+    def features_at(self, origin: datetime, *, spec: FeatureSpec | None = None) -> pl.DataFrame:
+        return build_features(self._tables, self.task, [origin], with_target=False, spec=spec)
