@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from features.durations import parse_duration
@@ -60,12 +61,7 @@ def join_covariate(
         )
     elif cov.link.startswith("members:"):
         # each target's own list of members (its graph neighbours, its upstream gauges)
-        lists = member_lists(targets, cov.link.removeprefix("members:"))
-        grid = (
-            lists.join(grid.rename({"series_id": "member"}), on="member")
-            .group_by("source", "ts")
-            .agg(pl.col("value").mean())
-        )
+        grid = _member_means(grid, member_lists(targets, cov.link.removeprefix("members:")))
     else:
         grid = grid.rename({"series_id": "source"})
     grid = grid.sort("source", "ts")
@@ -79,9 +75,49 @@ def join_covariate(
         ).drop(cov.relative_to_attr)
     feats = feats.rename({"ts": "origin"})
     return (
-        rows.join(keys, on="series_id", how="left")
-        .join(feats, on=["source", "origin"], how="left")
+        rows.join(keys, on="series_id", how="left", maintain_order="left")
+        .join(feats, on=["source", "origin"], how="left", maintain_order="left")
         .drop("source")
+    )
+
+
+def _member_means(grid: pl.DataFrame, lists: pl.DataFrame) -> pl.DataFrame:
+    """``source, ts, value``: per source, the mean of its members' values at each time (nulls
+    skipped; null where no member has a value).
+
+    The grid is dense and sorted (every key has the same time axis), so each member's values
+    are one row of a matrix and the mean is a numpy reduction by position, not a join.
+    """
+    keys = grid["series_id"].unique(maintain_order=True).to_list()
+    if not keys:
+        return grid.rename({"series_id": "source"})
+    n_bins = grid.height // len(keys)
+    matrix = grid["value"].to_numpy().reshape(len(keys), n_bins)
+    row_of = {k: i for i, k in enumerate(keys)}
+    axis = grid["ts"].head(n_bins)
+    sources, columns = [], []
+    for source, members in lists.group_by("source", maintain_order=True).agg("member").iter_rows():
+        idx = [row_of[m] for m in members if m in row_of]
+        if not idx:
+            continue
+        block = matrix[idx]
+        present = ~np.isnan(block)
+        count = present.sum(axis=0)
+        total = np.where(present, block, 0.0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            columns.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+        sources.append(source)
+    if not sources:
+        return pl.DataFrame(
+            schema={"source": pl.String, "ts": grid.schema["ts"], "value": pl.Float64}
+        )
+    values = pl.Series("value", np.concatenate(columns)).fill_nan(None)
+    return pl.DataFrame(
+        {
+            "source": pl.Series(sources).gather(np.repeat(np.arange(len(sources)), n_bins)),
+            "ts": axis.gather(np.tile(np.arange(n_bins), len(sources))),
+            "value": values,
+        }
     )
 
 

@@ -15,8 +15,10 @@ Rules (never silently zero):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from features.schemas import SIGNALS, UTC_TS
@@ -81,31 +83,57 @@ def regular_grid(
     start: datetime,
     end: datetime,
     key: str = "series_id",
+    keys: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """``key, ts, value`` on a complete grid for every key present in ``observations``.
+    """``key, ts, value`` on a complete grid, sorted by key and time.
 
-    ``observations`` must hold ``key, ts, value`` (punctual and masked already).
+    ``observations`` hold ``key, ts, value`` (punctual and masked already). The grid has every
+    key in ``keys`` (default: the keys present), including keys without a single value. Values
+    are binned by integer position and scattered into one dense column, which is much cheaper
+    than joining a cross product of keys and times on string keys.
     """
     step_us = int(step / timedelta(microseconds=1))
+    axis = time_axis(start, end, step)
+    n_bins = axis.len()
+    names = (
+        sorted(set(keys))
+        if keys is not None
+        else sorted(observations[key].unique().drop_nulls().to_list())
+    )
+    codes = pl.DataFrame(
+        {key: names, "_code": np.arange(len(names), dtype=np.int64)},
+        schema={key: pl.String, "_code": pl.Int64},
+    )
+    start_us = int((start - datetime(1970, 1, 1, tzinfo=start.tzinfo)) / timedelta(microseconds=1))
     binned = (
         observations.filter((pl.col("ts") > start - step) & (pl.col("ts") <= end))
-        .sort(key, "ts")
+        .join(codes, on=key, how="inner")
+        .sort("_code", "ts")
         .with_columns(
-            ((pl.col("ts").dt.epoch("us") - 1) // step_us * step_us + step_us)
-            .cast(pl.Datetime("us"))
-            .dt.replace_time_zone("UTC")
-            .alias("ts")
+            (
+                ((pl.col("ts").dt.epoch("us") - 1) // step_us * step_us + step_us - start_us)
+                // step_us
+            ).alias("_bin")
         )
-        .group_by(key, "ts")
+        .group_by("_code", "_bin")
         .agg(_aggregate(aggregation))
     )
-    keys = observations.select(pl.col(key).unique().sort())
-    axis = time_axis(start, end, step).to_frame()
-    return (
-        keys.join(axis, how="cross")
-        .join(binned, on=[key, "ts"], how="left")
-        .sort(key, "ts")
-        .with_columns(pl.col("ts").cast(UTC_TS))
+    dense = (
+        pl.Series("value", [None], dtype=pl.Float64).extend_constant(None, len(names) * n_bins - 1)
+        if names
+        else pl.Series("value", [], dtype=pl.Float64)
+    )
+    if binned.height:
+        pos = (binned["_code"] * n_bins + binned["_bin"]).to_numpy()
+        dense = dense.scatter(pos, binned["value"])
+    key_idx = np.repeat(np.arange(len(names)), n_bins)
+    time_idx = np.tile(np.arange(n_bins), len(names))
+    return pl.DataFrame(
+        {
+            key: pl.Series(key, names, dtype=pl.String).gather(key_idx),
+            "ts": axis.gather(time_idx).cast(UTC_TS),
+            "value": dense,
+        }
     )
 
 

@@ -101,7 +101,19 @@ def build_features(
     )
     for cov in linked_covariates(task):
         rows = join_covariate(rows, obs, tables.series, targets, cov, task, first, origins.max())
-    rows = rows.join(targets.select("series_id", "area_id"), on="series_id", how="left")
+    codes = (
+        spec.series_codes
+        if spec is not None
+        else {sid: i for i, sid in enumerate(sorted(targets["series_id"].to_list()))}
+    )
+    rows = rows.join(
+        targets.select("series_id", "area_id"), on="series_id", how="left", maintain_order="left"
+    )
+    rows = rows.with_columns(
+        pl.col("series_id")
+        .replace_strict(codes, default=None, return_dtype=pl.Int32)
+        .alias("series_code")
+    )
     if task.features.rainstorm_signal:
         rows = rows.with_columns(rainstorm_level(rows, tables.events))
 
@@ -123,15 +135,12 @@ def build_features(
         out = out.with_columns(forecast_feature(keyed, tables.weather_forecasts, fc))
     if with_target:
         y = target_grid.select("series_id", "ts", pl.col("raw").alias("y"))
-        out = out.join(y, on=["series_id", "ts"], how="left")
+        out = out.join(y, on=["series_id", "ts"], how="left", maintain_order="left")
     spec = spec or FeatureSpec.from_frame(out, task, targets["series_id"].to_list())
-    out = out.with_columns(
-        pl.col("series_id")
-        .replace_strict(spec.series_codes, default=None, return_dtype=pl.Int32)
-        .alias("series_code")
-    )
     keep = [*KEY_COLUMNS, "area_id", *spec.columns] + (["y"] if with_target else [])
-    return out.select(keep).sort("series_id", "origin", "horizon")
+    # rows come from the sorted target grid and every join keeps the left order, so the frame
+    # is already sorted by series, origin and horizon
+    return out.select(keep)
 
 
 def observed_targets(
@@ -162,22 +171,15 @@ def _target_grid(
     step, r = task.step, task.features
     signal = task.target.signal
     spec = SIGNALS.get(signal)
+    # every target gets a grid, even one with no observations yet
     grid = regular_grid(
-        obs.filter(pl.col("series_id").is_in(targets["series_id"].implode())),
+        obs,
         aggregation=spec.aggregation if spec else "last",
         step=step,
         start=first,
         end=last,
+        keys=targets["series_id"].to_list(),
     )
-    # every target gets a grid, even one with no observations yet
-    axis = grid.select("ts").unique() if not grid.is_empty() else None
-    if axis is not None:
-        grid = (
-            targets.select("series_id")
-            .join(axis, how="cross")
-            .join(grid, on=["series_id", "ts"], how="left")
-            .sort("series_id", "ts")
-        )
     fill = steps(parse_duration(r.fill_limit), step)
     grid = grid.rename({"value": "raw"}).with_columns(
         pl.col("raw").forward_fill(limit=fill).over("series_id").alias("target_now")
@@ -219,7 +221,7 @@ def _seasonal_reference(
     )
     return (
         out.with_columns(ref_ts.alias("_ref_ts"))
-        .join(ref, on=["series_id", "_ref_ts"], how="left")
+        .join(ref, on=["series_id", "_ref_ts"], how="left", maintain_order="left")
         .drop("_ref_ts")
     )
 

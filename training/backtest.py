@@ -19,7 +19,7 @@ from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
 from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
 from features.tables import CityTables
-from features.tasks import TaskConfig
+from features.tasks import ModelSpec, TaskConfig
 from models import FAMILIES, build_forecaster, exceedance_probability, quantile_column
 from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
 
@@ -39,6 +39,7 @@ class BacktestResult:
     observed: pl.DataFrame
     spec: FeatureSpec
     frame: pl.DataFrame
+    eval_origins: pl.Series = field(default_factory=lambda: pl.Series("origin", []))
     summary: dict[str, Any] = field(default_factory=dict)
     event_skill: dict[str, EventSkill] = field(default_factory=dict)
 
@@ -81,33 +82,53 @@ def run_backtest(
     outputs = []
     bar = tqdm(folds, desc=f"backtest {task.name}", unit="fold", disable=not progress)
     for fold in bar:
-        train = training_window(frame, fold.start, task)
-        test = frame.filter(
-            (pl.col("origin") >= fold.start)
-            & (pl.col("origin") < fold.end)
-            & pl.col("origin").is_in(eval_origins.implode())
-        )
         for model_spec, extra in ((task.model, overrides), (task.baseline, None)):
-            forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=extra)
-            forecaster.fit(train)
-            preds = forecaster.predict(test)
-            outputs.append(
-                preds.join(
-                    test.select("series_id", "origin", "horizon", "y"),
-                    on=["series_id", "origin", "horizon"],
-                    how="left",
-                ).with_columns(pl.lit(fold.index).alias("fold"))
-            )
+            outputs.append(fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins))
     predictions = pl.concat(outputs).sort("model", "series_id", "origin", "horizon")
     predictions = with_exceedance(predictions, task)
     observed = observed_targets(
         tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
     )
     result = BacktestResult(
-        task=task, predictions=predictions, folds=folds, observed=observed, spec=spec, frame=frame
+        task=task,
+        predictions=predictions,
+        folds=folds,
+        observed=observed,
+        spec=spec,
+        frame=frame,
+        eval_origins=eval_origins,
     )
     summarise(result)
     return result
+
+
+def fold_forecasts(
+    frame: pl.DataFrame,
+    fold: Fold,
+    task: TaskConfig,
+    spec: FeatureSpec,
+    model_spec: ModelSpec,
+    overrides: dict[str, Any] | None,
+    eval_origins: pl.Series,
+) -> pl.DataFrame:
+    """Fit one family on the rows known before the fold and forecast the fold's origins."""
+    train = training_window(frame, fold.start, task)
+    test = frame.filter(
+        (pl.col("origin") >= fold.start)
+        & (pl.col("origin") < fold.end)
+        & pl.col("origin").is_in(eval_origins.implode())
+    )
+    forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
+    forecaster.fit(train)
+    return (
+        forecaster.predict(test)
+        .join(
+            test.select("series_id", "origin", "horizon", "y"),
+            on=["series_id", "origin", "horizon"],
+            how="left",
+        )
+        .with_columns(pl.lit(fold.index).alias("fold"))
+    )
 
 
 def check_families(task: TaskConfig) -> None:

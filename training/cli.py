@@ -12,6 +12,7 @@ from features.cli import data_option, out_option, reports_errors, task_option
 from features.store import Store
 from features.tables import CityTables
 from features.tasks import load_task
+from training.ablation import GroupEffect, ablate
 from training.backtest import BacktestResult, run_backtest
 from training.tracking import TrackingSettings
 
@@ -70,12 +71,32 @@ def print_backtest(result: BacktestResult) -> None:
             )
 
 
+def print_ablation(effects: list[GroupEffect], full_mae: float) -> None:
+    """What each covariate group earns: MAE without it against the full model."""
+    click.echo(f"\nCovariate groups (full model MAE {full_mae:.4f}); gain = MAE without - MAE with")
+    click.echo(
+        f"{'group':<18} {'domain':<13} {'cross':>5} {'cols':>4} {'MAE without':>12} "
+        f"{'gain':>9} {'gain %':>7}"
+    )
+    for e in effects:
+        click.echo(
+            f"{e.group:<18} {e.domain:<13} {'yes' if e.cross_domain else '':>5} "
+            f"{len(e.columns):>4} {e.mae_without:>12.4f} {e.gain:>9.4f} "
+            f"{e.gain / full_mae:>7.1%}"
+        )
+
+
 @click.command("backtest")
 @data_option
 @task_option
 @out_option("predictions file (.parquet or .csv)")
+@click.option(
+    "--ablation",
+    is_flag=True,
+    help="also refit without each covariate group and show what each one earns",
+)
 @reports_errors
-def backtest(data: Path, task_name: str, out: Path) -> None:
+def backtest(data: Path, task_name: str, out: Path, ablation: bool) -> None:
     """Rolling-origin backtest: writes out-of-sample predictions and prints metrics."""
     task = load_task(task_name)
     result = run_backtest(_tables(data), task)
@@ -86,6 +107,8 @@ def backtest(data: Path, task_name: str, out: Path) -> None:
     else:
         preds.write_parquet(out)
     print_backtest(result)
+    if ablation:
+        print_ablation(ablate(result), result.summary["model_mae"])
     click.echo(f"\npredictions: {out} ({preds.height} rows)")
 
 
