@@ -12,6 +12,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from features.dense import gather
 from features.durations import parse_duration
 from features.grid import (
     antecedent_index,
@@ -29,6 +30,7 @@ from features.tasks import LinkedCovariate, TaskConfig
 
 def join_covariate(
     rows: pl.DataFrame,
+    row_bins: np.ndarray,
     obs: pl.DataFrame,
     series: pl.DataFrame,
     targets: pl.DataFrame,
@@ -36,18 +38,29 @@ def join_covariate(
     task: TaskConfig,
     first: datetime,
     last: datetime,
+    shared: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """``rows`` (``series_id, origin``...) with the covariate's feature columns added."""
+    """``rows`` (``series_id, origin``...) with the covariate's feature columns added.
+
+    ``shared``: an already binned ``series_id, ts, value`` grid of the same span, reused when it
+    holds exactly the covariate's series.
+
+    ``row_bins`` is each row's origin as a bin of the grids, which all start at ``first``.
+    """
     step = task.step
     members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
     sig = SIGNALS.get(cov.signal)
-    grid = regular_grid(
-        obs.join(members, on="series_id", how="semi"),
-        aggregation=sig.aggregation if sig else "last",
-        step=step,
-        start=first,
-        end=last,
-    )
+    if shared is None or set(shared["series_id"].unique()) != set(members["series_id"]):
+        grid = regular_grid(
+            obs.join(members, on="series_id", how="semi"),
+            aggregation=sig.aggregation if sig else "last",
+            step=step,
+            start=first,
+            end=last,
+            keys=members["series_id"].to_list(),
+        )
+    else:
+        grid = shared  # the target grid of the same signal: no need to bin it twice
     if sig is None or sig.aggregation != "sum":
         fill = steps(parse_duration(task.features.fill_limit), step)
         grid = grid.with_columns(pl.col("value").forward_fill(limit=fill).over("series_id"))
@@ -67,17 +80,22 @@ def join_covariate(
     grid = grid.sort("source", "ts")
     feats = grid.with_columns(_window_features(cov, task)).drop("value")
     if cov.relative_to_attr and cov.level:
-        feats = feats.join(attr_values(series, cov.relative_to_attr), on="source", how="left")
+        feats = feats.join(
+            attr_values(series, cov.relative_to_attr),
+            on="source",
+            how="left",
+            maintain_order="left",
+        )
         feats = feats.with_columns(
             (pl.col(f"{cov.name}_level") - pl.col(cov.relative_to_attr)).alias(
                 f"{cov.name}_above_attr"
             )
         ).drop(cov.relative_to_attr)
-    feats = feats.rename({"ts": "origin"})
-    return (
-        rows.join(keys, on="series_id", how="left", maintain_order="left")
-        .join(feats, on=["source", "origin"], how="left", maintain_order="left")
-        .drop("source")
+    mapping = dict(zip(keys["series_id"].to_list(), keys["source"].to_list(), strict=True))
+    row_sources = rows["series_id"].replace_strict(mapping, default=None, return_dtype=pl.String)
+    columns = [c for c in feats.columns if c not in ("source", "ts")]
+    return rows.hstack(
+        gather(feats, key="source", row_keys=row_sources, row_bins=row_bins, columns=columns)
     )
 
 

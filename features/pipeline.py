@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from features.calendar import calendar_columns
 from features.covariates import covariate_memory, join_covariate
+from features.dense import bin_index
 from features.durations import format_duration, parse_duration
 from features.errors import DataError
 from features.event_series import event_covariate_as_link, with_event_series
@@ -94,13 +96,18 @@ def build_features(
     obs = punctual(tables.observations, tables.series)
 
     target_grid = _target_grid(obs, targets, task, first, last)
-    rows = (
-        target_grid.filter(pl.col("ts").is_in(origins.implode()))
-        .drop("raw")
-        .rename({"ts": "origin"})
-    )
+    n_bins = target_grid.height // max(targets.height, 1)
+    origin_bins = bin_index(origins, first, step)
+    # rows by position in the dense target grid: every target at every origin, sorted
+    positions = np.add.outer(np.arange(targets.height) * n_bins, origin_bins).ravel()
+    rows = target_grid.drop("raw")[positions].rename({"ts": "origin"})
+    row_bins = np.tile(origin_bins, targets.height)
+    raw_grid = target_grid.select("series_id", "ts", pl.col("raw").alias("value"))
     for cov in linked_covariates(task):
-        rows = join_covariate(rows, obs, tables.series, targets, cov, task, first, origins.max())
+        shared = raw_grid if cov.signal == task.target.signal else None
+        rows = join_covariate(
+            rows, row_bins, obs, tables.series, targets, cov, task, first, last, shared=shared
+        )
     codes = (
         spec.series_codes
         if spec is not None
@@ -124,7 +131,10 @@ def build_features(
     out = rows.join(horizon_frame, how="cross").with_columns(
         (pl.col("origin") + pl.col("horizon")).alias("ts")
     )
-    out = _seasonal_reference(out, target_grid, task)
+    # the target grid position of each output row's ts (rows x horizons, in that order)
+    h_steps = np.array([h // step for h in horizons], dtype=np.int64)
+    ts_positions = np.repeat(positions, len(horizons)) + np.tile(h_steps, len(positions))
+    out = _seasonal_reference(out, target_grid, task, ts_positions)
     out = out.with_columns(calendar_columns(task.features.calendar))
     for fc in task.features.known_ahead:
         keyed = out.select(
@@ -134,8 +144,7 @@ def build_features(
         )
         out = out.with_columns(forecast_feature(keyed, tables.weather_forecasts, fc))
     if with_target:
-        y = target_grid.select("series_id", "ts", pl.col("raw").alias("y"))
-        out = out.join(y, on=["series_id", "ts"], how="left", maintain_order="left")
+        out = out.with_columns(target_grid["raw"].gather(ts_positions).alias("y"))
     spec = spec or FeatureSpec.from_frame(out, task, targets["series_id"].to_list())
     keep = [*KEY_COLUMNS, "area_id", *spec.columns] + (["y"] if with_target else [])
     # rows come from the sorted target grid and every join keeps the left order, so the frame
@@ -206,23 +215,19 @@ def _target_grid(
 
 
 def _seasonal_reference(
-    out: pl.DataFrame, target_grid: pl.DataFrame, task: TaskConfig
+    out: pl.DataFrame, target_grid: pl.DataFrame, task: TaskConfig, ts_positions: np.ndarray
 ) -> pl.DataFrame:
-    """``seasonal_ref``: the target one season before ``ts``, from data known at the origin."""
+    """``seasonal_ref``: the target one season before ``ts``, from data known at the origin
+    (k whole seasons back, k the smallest that reaches the origin or earlier)."""
     if not task.features.season_ref:
         return out
-    season = parse_duration(task.features.season_ref)
-    season_us = int(season / timedelta(microseconds=1))
-    h_us = pl.col("horizon").dt.total_microseconds()
-    k = (h_us + season_us - 1) // season_us
-    ref_ts = pl.col("ts") - pl.duration(microseconds=k * season_us)
-    ref = target_grid.select(
-        "series_id", pl.col("ts").alias("_ref_ts"), pl.col("target_now").alias("seasonal_ref")
+    season = parse_duration(task.features.season_ref) // task.step
+    h_steps = out["horizon"].dt.total_microseconds().to_numpy() // int(
+        task.step / timedelta(microseconds=1)
     )
-    return (
-        out.with_columns(ref_ts.alias("_ref_ts"))
-        .join(ref, on=["series_id", "_ref_ts"], how="left", maintain_order="left")
-        .drop("_ref_ts")
+    k = (h_steps + season - 1) // season
+    return out.with_columns(
+        target_grid["target_now"].gather(ts_positions - k * season).alias("seasonal_ref")
     )
 
 
