@@ -22,6 +22,7 @@ from features.grid import (
     window_max,
     window_stat,
     window_sum,
+    with_blocks,
 )
 from features.links import attr_values, member_lists, source_keys
 from features.schemas import SIGNALS
@@ -63,7 +64,11 @@ def join_covariate(
         grid = shared  # the target grid of the same signal: no need to bin it twice
     if sig is None or sig.aggregation != "sum":
         fill = steps(parse_duration(task.features.fill_limit), step)
-        grid = grid.with_columns(pl.col("value").forward_fill(limit=fill).over("series_id"))
+        grid = (
+            with_blocks(grid, "series_id")
+            .with_columns(pl.col("value").forward_fill(limit=fill).over("_block"))
+            .drop("_block")
+        )
     keys = source_keys(targets, cov)
     if cov.link in ("area", "city"):
         key = pl.col("area_id") if cov.link == "area" else pl.lit("city")
@@ -76,9 +81,11 @@ def join_covariate(
         # each target's own list of members (its graph neighbours, its upstream gauges)
         grid = _member_means(grid, member_lists(targets, cov.link.removeprefix("members:")))
     else:
-        grid = grid.rename({"series_id": "source"})
-    grid = grid.sort("source", "ts")
-    feats = grid.with_columns(_window_features(cov, task)).drop("value")
+        grid = grid.rename({"series_id": "source"})  # dense and sorted already
+    if cov.link in ("area", "city") or cov.link.startswith("members:"):
+        grid = grid.sort("source", "ts")
+    grid = with_blocks(grid, "source")
+    feats = grid.with_columns(_window_features(cov, task)).drop("value", "_block")
     if cov.relative_to_attr and cov.level:
         feats = feats.join(
             attr_values(series, cov.relative_to_attr),
@@ -142,27 +149,27 @@ def _member_means(grid: pl.DataFrame, lists: pl.DataFrame) -> pl.DataFrame:
 def _window_features(cov: LinkedCovariate, task: TaskConfig) -> list[pl.Expr]:
     step, p = task.step, cov.name
     n = lambda w: steps(parse_duration(w), step)  # noqa: E731
-    cols = [window_sum("value", n(w), key="source").alias(f"{p}_sum_{w}") for w in cov.sums]
-    cols += [window_max("value", n(w), key="source").alias(f"{p}_max_{w}") for w in cov.maxes]
+    cols = [window_sum("value", n(w), key="_block").alias(f"{p}_sum_{w}") for w in cov.sums]
+    cols += [window_max("value", n(w), key="_block").alias(f"{p}_max_{w}") for w in cov.maxes]
     cols += [
-        (pl.col("value") - pl.col("value").shift(n(w)).over("source")).alias(f"{p}_change_{w}")
+        (pl.col("value") - pl.col("value").shift(n(w)).over("_block")).alias(f"{p}_change_{w}")
         for w in cov.changes
     ]
     cols += [
-        window_stat("value", s.stat, n(s.window), key="source", q=s.q).alias(f"{p}_{s.label}")
+        window_stat("value", s.stat, n(s.window), key="_block", q=s.q).alias(f"{p}_{s.label}")
         for s in cov.stats
     ]
     if cov.level:
         cols.append(pl.col("value").alias(f"{p}_level"))
     if cov.api_days:
         cols.append(
-            antecedent_index("value", step, days=cov.api_days, k=cov.api_k, key="source").alias(
+            antecedent_index("value", step, days=cov.api_days, k=cov.api_k, key="_block").alias(
                 f"{p}_api_{cov.api_days}d"
             )
         )
     if cov.dry_hours:
         cols.append(
-            hours_since("value", step, cap=parse_duration(cov.dry_hours), key="source").alias(
+            hours_since("value", step, cap=parse_duration(cov.dry_hours), key="_block").alias(
                 f"{p}_dry_hours"
             )
         )

@@ -22,7 +22,15 @@ from features.durations import format_duration, parse_duration
 from features.errors import DataError
 from features.event_series import event_covariate_as_link, with_event_series
 from features.feature_spec import FeatureSpec
-from features.grid import floor_to_grid, punctual, regular_grid, steps, window_max, window_stat
+from features.grid import (
+    floor_to_grid,
+    punctual,
+    regular_grid,
+    steps,
+    window_max,
+    window_stat,
+    with_blocks,
+)
 from features.known_ahead import forecast_feature
 from features.links import select_targets
 from features.schemas import SIGNALS, UTC_TS
@@ -100,7 +108,7 @@ def build_features(
     origin_bins = bin_index(origins, first, step)
     # rows by position in the dense target grid: every target at every origin, sorted
     positions = np.add.outer(np.arange(targets.height) * n_bins, origin_bins).ravel()
-    rows = target_grid.drop("raw")[positions].rename({"ts": "origin"})
+    rows = target_grid.drop("raw", "_block")[positions].rename({"ts": "origin"})
     row_bins = np.tile(origin_bins, targets.height)
     raw_grid = target_grid.select("series_id", "ts", pl.col("raw").alias("value"))
     for cov in linked_covariates(task):
@@ -190,27 +198,33 @@ def _target_grid(
         keys=targets["series_id"].to_list(),
     )
     fill = steps(parse_duration(r.fill_limit), step)
-    grid = grid.rename({"value": "raw"}).with_columns(
-        pl.col("raw").forward_fill(limit=fill).over("series_id").alias("target_now")
+    grid = (
+        with_blocks(grid, "series_id")
+        .rename({"value": "raw"})
+        .with_columns(pl.col("raw").forward_fill(limit=fill).over("_block").alias("target_now"))
     )
     cols = []
     for lag in r.target_lags:
         n = steps(parse_duration(lag), step)
-        cols.append(pl.col("target_now").shift(n).over("series_id").alias(f"target_lag_{lag}"))
+        cols.append(pl.col("target_now").shift(n).over("_block").alias(f"target_lag_{lag}"))
     for w in r.target_maxes:
         cols.append(
-            window_max("target_now", steps(parse_duration(w), step)).alias(f"target_max_{w}")
+            window_max("target_now", steps(parse_duration(w), step), key="_block").alias(
+                f"target_max_{w}"
+            )
         )
     for w in r.target_changes:
         n = steps(parse_duration(w), step)
         cols.append(
-            (pl.col("target_now") - pl.col("target_now").shift(n).over("series_id")).alias(
+            (pl.col("target_now") - pl.col("target_now").shift(n).over("_block")).alias(
                 f"target_change_{w}"
             )
         )
     for st in r.target_stats:
         n = steps(parse_duration(st.window), step)
-        cols.append(window_stat("target_now", st.stat, n, q=st.q).alias(f"target_{st.label}"))
+        cols.append(
+            window_stat("target_now", st.stat, n, key="_block", q=st.q).alias(f"target_{st.label}")
+        )
     return grid.with_columns(cols)
 
 
