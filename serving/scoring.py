@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 
@@ -21,8 +21,6 @@ from features.tables import CityTables
 from models import exceedance_probability
 from serving.online import OnlineState
 from training.tracking import CitybrainModel
-
-RECENT = timedelta(hours=6)
 
 
 @dataclass
