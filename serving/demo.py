@@ -61,7 +61,7 @@ def _print_warning(body: dict[str, Any]) -> None:
     "--days",
     default=150,
     show_default=True,
-    type=click.IntRange(45, 730),
+    type=click.IntRange(50, 730),
     help="days of simulated history, from 2025-05-01",
 )
 @click.option("--seed", default=7, show_default=True)
