@@ -121,13 +121,14 @@ def build_features(
         if spec is not None
         else {sid: i for i, sid in enumerate(sorted(targets["series_id"].to_list()))}
     )
-    rows = rows.join(
-        targets.select("series_id", "area_id"), on="series_id", how="left", maintain_order="left"
-    )
+    # rows are in target order, so per-target values repeat in blocks: no join needed
+    per_origin = len(origin_bins)
+    target_idx = np.repeat(np.arange(targets.height), per_origin)
     rows = rows.with_columns(
-        pl.col("series_id")
-        .replace_strict(codes, default=None, return_dtype=pl.Int32)
-        .alias("series_code")
+        targets["area_id"].gather(target_idx).alias("area_id"),
+        pl.Series([codes.get(sid) for sid in targets["series_id"].to_list()], dtype=pl.Int32)
+        .gather(target_idx)
+        .alias("series_code"),
     )
     if task.features.rainstorm_signal:
         rows = rows.with_columns(rainstorm_level(rows, tables.events))
@@ -136,9 +137,13 @@ def build_features(
         {"horizon": horizons, "horizon_min": [int(h.total_seconds() // 60) for h in horizons]},
         schema={"horizon": pl.Duration("us"), "horizon_min": pl.Int32},
     )
-    out = rows.join(horizon_frame, how="cross").with_columns(
-        (pl.col("origin") + pl.col("horizon")).alias("ts")
-    )
+    # every row once per horizon, horizons innermost (a positional cross product)
+    n_h = horizon_frame.height
+    out = rows[np.repeat(np.arange(rows.height), n_h)] if n_h > 1 else rows
+    out = out.with_columns(
+        horizon_frame["horizon"].gather(np.tile(np.arange(n_h), rows.height)),
+        horizon_frame["horizon_min"].gather(np.tile(np.arange(n_h), rows.height)),
+    ).with_columns((pl.col("origin") + pl.col("horizon")).alias("ts"))
     # the target grid position of each output row's ts (rows x horizons, in that order)
     h_steps = np.array([h // step for h in horizons], dtype=np.int64)
     ts_positions = np.repeat(positions, len(horizons)) + np.tile(h_steps, len(positions))
