@@ -101,7 +101,9 @@ def build_features(
     last = origins.max() + (max(horizons) if with_target else timedelta(0))
     tables = with_event_series(tables, task, live_until=origins.max())
     targets = select_targets(tables.series, task)
-    obs = punctual(tables.observations, tables.series)
+    # only the signals the task reads (punctual's inner join drops the rest in one pass)
+    signals = {task.target.signal, *(cov.signal for cov in linked_covariates(task))}
+    obs = punctual(tables.observations, tables.series.filter(pl.col("signal").is_in(signals)))
 
     target_grid = _target_grid(obs, targets, task, first, last)
     n_bins = target_grid.height // max(targets.height, 1)
@@ -160,8 +162,7 @@ def build_features(
         out = out.with_columns(target_grid["raw"].gather(ts_positions).alias("y"))
     spec = spec or FeatureSpec.from_frame(out, task, targets["series_id"].to_list())
     keep = [*KEY_COLUMNS, "area_id", *spec.columns] + (["y"] if with_target else [])
-    # rows come from the sorted target grid and every join keeps the left order, so the frame
-    # is already sorted by series, origin and horizon
+    # rows were taken by position in target, origin, horizon order: already sorted
     return out.select(keep)
 
 
