@@ -51,7 +51,6 @@ CORRIDORS = [
     ("airport", "Airport Expressway", [("mawei", 2), ("changle", 7)]),
 ]
 TEMPERATURE_STATIONS = ("gulou", "cangshan", "mawei", "changle")
-PUMPS_PER_OUTLET = 1
 INNER_PUMPS = ("level-gulou-02", "level-jinan-02")
 
 

@@ -260,11 +260,6 @@ def golden_weeks() -> list[tuple[date, date]]:
     ]
 
 
-def covered(day: date) -> bool:
-    """Whether the holiday table speaks for ``day`` (2015-01-01 .. 2027-12-31)."""
-    return FIRST_YEAR <= day.year <= LAST_YEAR
-
-
 def spring_festival(year: int) -> date | None:
     known = SPRING_FESTIVAL.get(year)
     return _d(known) if known else None

@@ -56,7 +56,7 @@ class CityTables:
         Observations count from their arrival (``received_at``, else ``ts`` plus the signal's
         latency), forecasts from their issue time and events from their time stamp.
         """
-        latency = _latency_expr(self.series)
+        latency = signal_latency_s(self.series)
         obs = self.observations.join(latency, on="series_id", how="left").filter(
             pl.coalesce(
                 pl.col("received_at"), pl.col("ts") + pl.duration(seconds=pl.col("latency_s"))
@@ -71,14 +71,10 @@ class CityTables:
         )
 
 
-def _latency_expr(series: pl.DataFrame) -> pl.DataFrame:
+def signal_latency_s(series: pl.DataFrame) -> pl.DataFrame:
+    """``series_id, latency_s``: how long after its time stamp a value usually arrives."""
     lat = {name: spec.latency_s for name, spec in SIGNALS.items()}
     return series.select(
         "series_id",
         pl.col("signal").replace_strict(lat, default=0, return_dtype=pl.Int64).alias("latency_s"),
     )
-
-
-def signal_latency_s(series: pl.DataFrame) -> pl.DataFrame:
-    """``series_id, latency_s``: how long after its time stamp a value usually arrives."""
-    return _latency_expr(series)

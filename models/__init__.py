@@ -3,7 +3,7 @@
 from models.baseline import SeasonalNaiveForecaster
 from models.gbm import GradientBoostedForecaster
 from models.protocol import FORECAST_KEYS, Forecaster, forecast_columns
-from models.quantiles import exceedance_probability, quantile_column
+from models.quantiles import exceedance_probability, quantile_column, with_exceedance
 from models.registry import FAMILIES, build_forecaster
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "exceedance_probability",
     "forecast_columns",
     "quantile_column",
+    "with_exceedance",
 ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-import numpy as np
 import polars as pl
 
 from features.errors import ConfigError
@@ -20,7 +19,7 @@ from features.feature_spec import FeatureSpec
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
 from models.protocol import FORECAST_KEYS, require_fitted, training_rows
-from models.quantiles import quantile_column
+from models.quantiles import monotone, quantile_column
 
 
 class SeasonalNaiveForecaster:
@@ -77,13 +76,4 @@ class SeasonalNaiveForecaster:
         out = out.with_columns(exprs).with_columns(
             pl.col("seasonal_ref").alias("yhat"), pl.lit(self.family).alias("model")
         )
-        return out.select(*FORECAST_KEYS, "model", "yhat", *qcols).with_columns(_monotone(qcols))
-
-
-def _monotone(qcols: list[str]) -> list[pl.Expr]:
-    """Sort quantiles within each row so that q10 <= q50 <= q90 always holds."""
-    return [pl.concat_list(qcols).list.sort().list.get(i).alias(c) for i, c in enumerate(qcols)]
-
-
-def as_numpy(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    return frame.select(columns).to_numpy().astype(np.float64)
+        return out.select(*FORECAST_KEYS, "model", "yhat", *qcols).with_columns(monotone(qcols))

@@ -22,9 +22,8 @@ from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
-from models.baseline import _monotone
 from models.protocol import FORECAST_KEYS, require_fitted, training_rows
-from models.quantiles import quantile_column
+from models.quantiles import monotone, quantile_column
 
 _ALLOWED = {
     "target",
@@ -116,7 +115,7 @@ class GradientBoostedForecaster:
         out = (
             frame.select(FORECAST_KEYS)
             .with_columns(pl.Series(c, v) for c, v in preds.items())
-            .with_columns(_monotone(qcols))
+            .with_columns(monotone(qcols))
         )
         return out.with_columns(
             pl.col("q50").alias("yhat"), pl.lit(self.family).alias("model")

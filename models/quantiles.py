@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from features.tasks import TaskConfig
+
 
 def quantile_column(q: float) -> str:
     """``0.1 -> "q10"``, ``0.05 -> "q05"``, ``0.975 -> "q97_5"``."""
@@ -15,6 +17,12 @@ def quantile_column(q: float) -> str:
     if pct == whole:
         return f"q{whole:02d}"
     return f"q{whole:02d}_" + f"{pct - whole:.3f}".split(".")[1].rstrip("0")
+
+
+def monotone(qcols: list[str]) -> list[pl.Expr]:
+    """Sort quantiles within each row so that q10 <= q50 <= q90 always holds (quantile models
+    fitted separately can cross)."""
+    return [pl.concat_list(qcols).list.sort().list.get(i).alias(c) for i, c in enumerate(qcols)]
 
 
 def exceedance_probability(
@@ -55,3 +63,18 @@ def exceedance_probability(
         cdf[inside] = lo_q + frac * (hi_q - lo_q)
     cdf = np.clip(cdf, 0.0, 1.0)
     return cdf if below else 1.0 - cdf
+
+
+def with_exceedance(forecast: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
+    """Add ``p_<level>``: the exceedance probability of each of the task's warning thresholds
+    (below the threshold for a ``below`` rule such as traffic speed)."""
+    if task.warning is None:
+        return forecast
+    below = task.warning.direction == "below"
+    return forecast.with_columns(
+        pl.Series(
+            f"p_{lv.level}",
+            exceedance_probability(forecast, lv.threshold, task.quantiles, below=below),
+        )
+        for lv in task.warning.levels
+    )

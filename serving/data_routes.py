@@ -27,18 +27,15 @@ class ObservationsIn(BaseModel):
     observations: list[ObservationIn] = Field(min_length=1, max_length=100_000)
 
 
+def _rows(items: list[BaseModel]) -> list[dict[str, Any]]:
+    """Request items as plain rows, times as ISO-8601 text: the validator then checks them
+    exactly as it checks a file."""
+    return [item.model_dump(mode="json") for item in items]
+
+
 @router.post("/observations")
 def post_observations(body: ObservationsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    rows = [
-        {
-            "series_id": o.series_id,
-            "ts": o.ts.isoformat(),
-            "value": o.value,
-            "received_at": o.received_at.isoformat() if o.received_at else None,
-        }
-        for o in body.observations
-    ]
-    return runtime.post_observations(rows)
+    return runtime.post_rows("observations", _rows(body.observations))
 
 
 class EventIn(BaseModel):
@@ -60,14 +57,10 @@ class EventsIn(BaseModel):
 
 @router.post("/events")
 def post_events(body: EventsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    rows = [
-        {
-            **e.model_dump(exclude={"ts", "attrs"}),
-            "ts": e.ts.isoformat(),
-            "attrs": json.dumps(e.attrs, ensure_ascii=False) if e.attrs is not None else None,
-        }
-        for e in body.events
-    ]
+    rows = _rows(body.events)
+    for row in rows:  # the canonical table keeps attrs as JSON text
+        if row["attrs"] is not None:
+            row["attrs"] = json.dumps(row["attrs"], ensure_ascii=False)
     return runtime.post_rows("events", rows)
 
 
@@ -87,12 +80,4 @@ class ForecastsIn(BaseModel):
 
 @router.post("/forecasts")
 def post_forecasts(body: ForecastsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    rows = [
-        {
-            **f.model_dump(exclude={"issued_at", "valid_at"}),
-            "issued_at": f.issued_at.isoformat(),
-            "valid_at": f.valid_at.isoformat(),
-        }
-        for f in body.forecasts
-    ]
-    return runtime.post_rows("weather_forecasts", rows)
+    return runtime.post_rows("weather_forecasts", _rows(body.forecasts))

@@ -23,6 +23,7 @@ from features.store import Store
 from features.tables import CityTables
 from features.tasks import load_task
 from features.validation import validate
+from serving.online import MARGIN
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
 from training.tracking import load_champion
@@ -62,7 +63,7 @@ class Runtime:
             try:
                 task = load_task(name)
                 model, version = load_champion(self.settings.tracking(), task.name)
-                tables = self._window(lookback(model.task) + timedelta(hours=2))
+                tables = self._window(lookback(model.task) + MARGIN)
                 scorers[task.domain] = TaskScorer(model, version, tables)
             except CitybrainError as err:
                 problems[name] = str(err)
@@ -91,10 +92,6 @@ class Runtime:
         if changes:
             self._kick.set()
         return changes
-
-    def post_observations(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Validate, persist, add to the online windows and rescore. All or nothing."""
-        return self.post_rows("observations", rows)
 
     def post_rows(self, table: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         """Live rows of a time-stamped table (observations, events, weather forecasts):

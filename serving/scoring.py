@@ -8,7 +8,7 @@ spec, exactly as training did in batch.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -18,7 +18,7 @@ from features.links import select_targets
 from features.pipeline import build_features
 from features.schemas import SIGNALS
 from features.tables import CityTables
-from models import exceedance_probability
+from models import with_exceedance
 from serving.online import OnlineState
 from training.tracking import CitybrainModel
 
@@ -31,7 +31,6 @@ class Snapshot:
     forecasts: pl.DataFrame
     summary: pl.DataFrame
     scored_at: datetime
-    levels: dict[str, Level] = field(default_factory=dict)
 
 
 class TaskScorer:
@@ -66,12 +65,6 @@ class TaskScorer:
     def tables(self) -> CityTables:
         return self.state.tables
 
-    def add_observations(self, frame: pl.DataFrame) -> None:
-        self.state.add_observations(frame)
-
-    def add_events(self, frame: pl.DataFrame) -> None:
-        self.state.add_events(frame)
-
     def score(self, now: datetime) -> Snapshot | None:
         """Forecast every target from the latest grid time with data; None without data."""
         tables = self.state.tables
@@ -81,15 +74,7 @@ class TaskScorer:
         frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
         fc = self.model.predict_frame(frame)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
-        if self.task.warning is not None:
-            below = self.task.warning.direction == "below"
-            fc = fc.with_columns(
-                pl.Series(
-                    f"p_{lv.level}",
-                    exceedance_probability(fc, lv.threshold, self.task.quantiles, below=below),
-                )
-                for lv in self.task.warning.levels
-            )
+        fc = with_exceedance(fc, self.task)
         latest = (
             tables.observations.filter(pl.col("ts") <= origin)
             .sort("ts")

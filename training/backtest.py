@@ -16,11 +16,12 @@ from tqdm.auto import tqdm
 
 from features.durations import parse_duration
 from features.errors import ConfigError, DataError
+from features.event_series import with_event_series
 from features.feature_spec import FeatureSpec
 from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
 from features.tables import CityTables
 from features.tasks import ModelSpec, TaskConfig
-from models import FAMILIES, build_forecaster, exceedance_probability, quantile_column
+from models import FAMILIES, build_forecaster, exceedance_probability, with_exceedance
 from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
 
 
@@ -69,6 +70,8 @@ def run_backtest(
 ) -> BacktestResult:
     """Backtest the task's model and baseline; predictions carry ``model`` and ``fold``."""
     check_families(task)
+    # count series from events once; the pipeline's own calls then find them present
+    tables = with_event_series(tables, task)
     first, last = data_span(tables, task)
     folds = plan_folds(task, first, last)
     train_start = first + lookback(task)
@@ -148,20 +151,6 @@ def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.
     return frame.filter((pl.col("ts") < end) & (pl.col("origin") >= end - history))
 
 
-def with_exceedance(preds: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
-    """Add ``p_<level>``: the exceedance probability of each warning threshold."""
-    if task.warning is None:
-        return preds
-    below = task.warning.direction == "below"
-    return preds.with_columns(
-        pl.Series(
-            f"p_{lv.level}",
-            exceedance_probability(preds, lv.threshold, task.quantiles, below=below),
-        )
-        for lv in task.warning.levels
-    )
-
-
 def summarise(result: BacktestResult) -> None:
     """Fill ``summary`` (flat metrics for MLflow) and ``event_skill`` per model."""
     task, preds = result.task, result.predictions
@@ -191,7 +180,3 @@ def summarise(result: BacktestResult) -> None:
             for k, v in skill.to_dict().items():
                 if v is not None and k != "threshold":
                     result.summary[f"{tag}_event_{k}"] = float(v)
-
-
-def quantile_columns(task: TaskConfig) -> list[str]:
-    return [quantile_column(q) for q in task.quantiles]

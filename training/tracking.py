@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +67,8 @@ def configure(settings: TrackingSettings) -> Any:
     return mlflow.MlflowClient()
 
 
-def experiment_id(settings: TrackingSettings, task: TaskConfig) -> str:
+def experiment_id(client: Any, settings: TrackingSettings, task: TaskConfig) -> str:
     """The task's experiment (``citybrain/<task>``), created with a local artifact folder."""
-    client = configure(settings)
     name = f"citybrain/{task.name}"
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -146,15 +144,6 @@ def input_example(frame: pl.DataFrame, spec: FeatureSpec, rows: int = 5) -> Any:
         .with_columns(pl.col("origin", "ts").dt.replace_time_zone(None))
     )
     return head.to_pandas()
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    name: str
-    version: str
-    run_id: str
-    alias: str
-    reason: str
 
 
 def log_model(wrapper: CitybrainModel, *, name: str, example: Any = None) -> Any:

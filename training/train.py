@@ -79,7 +79,7 @@ def train_task(
 
     started = time.perf_counter()
     client = configure(settings)
-    exp = experiment_id(settings, task)
+    exp = experiment_id(client, settings, task)
     result = run_backtest(tables, task, overrides=overrides, progress=progress)
     with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{task.model.family}") as run:
         params = {**task.model.params, **(overrides or {})}
