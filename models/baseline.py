@@ -1,4 +1,6 @@
-"""Seasonal naive: the target one season before, with quantiles from its own past errors.
+"""Baselines: seasonal naive and the historical average by time of week.
+
+Seasonal naive: the target one season before, with quantiles from its own past errors.
 
 The reference value comes from the feature pipeline (``seasonal_ref``, the task's
 ``features.season_ref``); a one-step season is persistence. Where the reference is missing (a
@@ -6,6 +8,10 @@ sensor gap) it falls back to the training median of the target per horizon, so t
 forecasts every row the model does and the two are compared on the same rows. Quantiles are
 the point forecast plus empirical quantiles of the training residuals per horizon, so the
 baseline's intervals and exceedance probabilities are as honest as its point forecast.
+
+Historical average: per series and slot of the local week (at the task's step), the mean of
+the target over the training history, with the slot's empirical quantiles as its interval. It is
+the climatology a forecast must beat at long horizons, where persistence has decayed.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from typing import Any, Self
 
 import polars as pl
 
-from features.errors import ConfigError
+from features.durations import parse_duration
+from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
-from features.schemas import SIGNALS
+from features.history import TargetHistory
+from features.schemas import LOCAL_TZ, SIGNALS
 from features.tasks import TaskConfig
-from models.protocol import FORECAST_KEYS, require_fitted, training_rows
+from models.protocol import FORECAST_KEYS, require_fitted, require_history, training_rows
 from models.quantiles import monotone, quantile_column
 
 
@@ -43,7 +51,7 @@ class SeasonalNaiveForecaster:
     def params(self) -> dict[str, Any]:
         return {"season": self.task.features.season_ref}
 
-    def fit(self, frame: pl.DataFrame) -> Self:
+    def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         everything = training_rows(frame)
         self.fallback_ = everything.group_by("horizon").agg(pl.col("y").median().alias("_fallback"))
         rows = everything.filter(pl.col("seasonal_ref").is_not_null())
@@ -56,7 +64,7 @@ class SeasonalNaiveForecaster:
         )
         return self
 
-    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
         require_fitted(self.residual_quantiles_ is not None, self.family)
         low = SIGNALS[self.task.target.signal].low if self.task.target.signal in SIGNALS else None
         qcols = [quantile_column(q) for q in self.task.quantiles]
@@ -77,3 +85,79 @@ class SeasonalNaiveForecaster:
             pl.col("seasonal_ref").alias("yhat"), pl.lit(self.family).alias("model")
         )
         return out.select(*FORECAST_KEYS, "model", "yhat", *qcols).with_columns(monotone(qcols))
+
+
+_WEEK_S = 7 * 24 * 3600
+
+
+def week_slot(column: str, step_s: int) -> pl.Expr:
+    """The slot of the local week (Monday 00:00 = 0) at ``step_s`` resolution."""
+    local = pl.col(column).dt.convert_time_zone(LOCAL_TZ)
+    seconds = (
+        (local.dt.weekday().cast(pl.Int64) - 1) * 86_400
+        + local.dt.hour().cast(pl.Int64) * 3600
+        + local.dt.minute().cast(pl.Int64) * 60
+    )
+    return (seconds % _WEEK_S) // max(step_s, 60)
+
+
+class HistoricalAverageForecaster:
+    """Mean and quantiles of the target by series and slot of the week, from history."""
+
+    family = "historical_average"
+
+    def __init__(self, *, task: TaskConfig, spec: FeatureSpec, **params: Any) -> None:
+        if params:
+            raise ConfigError(
+                f"historical_average takes no parameters (got {sorted(params)}); its window is "
+                "train.history",
+                key="model.params",
+            )
+        self.task, self.spec = task, spec
+        self.step_s = int(task.step.total_seconds())
+        self.slots_: pl.DataFrame | None = None
+        self.series_: pl.DataFrame | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"window": self.task.train.history}
+
+    def _stats(self) -> list[pl.Expr]:
+        return [
+            pl.col("value").mean().alias("yhat"),
+            *(
+                pl.col("value").quantile(q, interpolation="linear").alias(quantile_column(q))
+                for q in self.task.quantiles
+            ),
+        ]
+
+    def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
+        hist = require_history(history, self.family)
+        since = hist.end - parse_duration(self.task.train.history)
+        values = (
+            hist.frame()
+            .filter(pl.col("value").is_not_null() & (pl.col("ts") > since))
+            .with_columns(week_slot("ts", self.step_s).alias("_slot"))
+        )
+        if values.is_empty():
+            raise DataError("no target history to average")
+        self.slots_ = values.group_by("series_id", "_slot").agg(self._stats())
+        self.series_ = values.group_by("series_id").agg(self._stats())
+        return self
+
+    def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
+        require_fitted(self.slots_ is not None, self.family)
+        assert self.series_ is not None
+        qcols = [quantile_column(q) for q in self.task.quantiles]
+        cols = ["yhat", *qcols]
+        keyed = frame.select(FORECAST_KEYS).with_columns(
+            week_slot("ts", self.step_s).alias("_slot")
+        )
+        out = keyed.join(
+            self.slots_, on=["series_id", "_slot"], how="left", maintain_order="left"
+        ).join(self.series_, on="series_id", how="left", suffix="_all", maintain_order="left")
+        out = out.with_columns(
+            pl.coalesce(pl.col(c), pl.col(f"{c}_all"), pl.lit(0.0)).alias(c) for c in cols
+        )
+        return out.select(*FORECAST_KEYS, pl.lit(self.family).alias("model"), *cols).with_columns(
+            monotone(qcols)
+        )

@@ -20,6 +20,7 @@ import polars as pl
 from features.durations import parse_duration
 from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
+from features.history import TargetHistory
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
 from models.protocol import FORECAST_KEYS, require_fitted, training_rows
@@ -81,7 +82,7 @@ class GradientBoostedForecaster:
         )
         return p
 
-    def fit(self, frame: pl.DataFrame) -> Self:
+    def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         rows = training_rows(frame)
         rows, weight = _down_sample_quiet(rows, self.task)
         x = rows.select(self.spec.columns).to_numpy().astype(np.float64)
@@ -100,7 +101,7 @@ class GradientBoostedForecaster:
             self.boosters_[q] = lgb.train(self._lgb_params(q), data, num_boost_round=rounds)
         return self
 
-    def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
         require_fitted(self.boosters_ is not None, self.family)
         x = frame.select(self.spec.columns).to_numpy().astype(np.float64)
         sig = SIGNALS.get(self.task.target.signal)

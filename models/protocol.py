@@ -1,19 +1,27 @@
 """The forecaster protocol every model family implements, and the Forecast frame it returns.
 
-``fit(frame) -> self`` on a feature frame with ``y``; ``predict(frame) -> Forecast`` with
-``series_id, origin, ts, horizon, model, yhat`` and one column per quantile (at least q10, q50,
-q90), monotone across quantiles. Constructors take hyperparameters, the task and the feature
-spec only, so Optuna and the registry can build any family from a parameter dict.
+``fit(frame, history) -> self`` on a feature frame with ``y``; ``predict(frame, history) ->
+Forecast`` with ``series_id, origin, ts, horizon, model, yhat`` and one column per quantile (at
+least q10, q50, q90), monotone across quantiles. Constructors take hyperparameters, the task and
+the feature spec only, so Optuna and the registry can build any family from a parameter dict.
+
+``history`` is the target's dense series (``features.history.TargetHistory``). Tabular families
+ignore it; sequence families (statsmodels, PyTorch) need it and say how much of it through
+``history_span``. In ``fit`` it ends before the first target time the model must not see; in
+``predict`` it may run past an origin, and a family reads only bins at or before each row's
+origin (the contract battery perturbs the future and checks).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Protocol, Self
 
 import polars as pl
 
 from features.errors import DataError, NotFittedError
 from features.feature_spec import FeatureSpec
+from features.history import TargetHistory
 from features.tasks import TaskConfig
 from models.quantiles import quantile_column
 
@@ -25,11 +33,27 @@ class Forecaster(Protocol):
     task: TaskConfig
     spec: FeatureSpec
 
-    def fit(self, frame: pl.DataFrame) -> Self: ...
+    def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self: ...
 
-    def predict(self, frame: pl.DataFrame) -> pl.DataFrame: ...
+    def predict(
+        self, frame: pl.DataFrame, history: TargetHistory | None = None
+    ) -> pl.DataFrame: ...
 
     def params(self) -> dict[str, Any]: ...
+
+
+def history_span(forecaster: Any) -> timedelta | None:
+    """How much target history before an origin the family reads; None: it reads none."""
+    return getattr(forecaster, "history_span", None)
+
+
+def require_history(history: TargetHistory | None, family: str) -> TargetHistory:
+    if history is None:
+        raise DataError(
+            f"the {family} forecaster reads the target's history; pass a TargetHistory "
+            "(features.history.target_history) to fit and predict"
+        )
+    return history
 
 
 def forecast_columns(task: TaskConfig) -> list[str]:

@@ -1,20 +1,35 @@
-"""Model families by name (the task config's ``model.family``): a plain dict, nothing clever."""
+"""Model families by name (the task config's ``model.family``).
+
+Families are named by ``module:Class`` and imported on first use, so that a task on LightGBM
+never pays for importing PyTorch or statsmodels (the CLI and the API start faster too).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
 from features.tasks import ModelSpec, TaskConfig
-from models.baseline import SeasonalNaiveForecaster
-from models.gbm import GradientBoostedForecaster
 from models.protocol import Forecaster
 
-FAMILIES: dict[str, type] = {
-    "lightgbm": GradientBoostedForecaster,
-    "seasonal_naive": SeasonalNaiveForecaster,
+FAMILIES: dict[str, str] = {
+    "lightgbm": "models.gbm:GradientBoostedForecaster",
+    "seasonal_naive": "models.baseline:SeasonalNaiveForecaster",
+    "historical_average": "models.baseline:HistoricalAverageForecaster",
 }
+
+
+def family_class(name: str, *, key: str = "model.family") -> type:
+    """The class of a family by name; unknown names raise with the allowed ones."""
+    target = FAMILIES.get(name)
+    if target is None:
+        raise ConfigError(
+            f"unknown model family {name!r}; allowed: {', '.join(sorted(FAMILIES))}", key=key
+        )
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build_forecaster(
@@ -25,10 +40,5 @@ def build_forecaster(
     overrides: dict[str, Any] | None = None,
 ) -> Forecaster:
     """A new, unfitted forecaster of the spec's family with its parameters (plus overrides)."""
-    family = FAMILIES.get(model.family)
-    if family is None:
-        raise ConfigError(
-            f"unknown model family {model.family!r}; allowed: {', '.join(sorted(FAMILIES))}",
-            key="model.family",
-        )
+    family = family_class(model.family)
     return family(task=task, spec=spec, **{**model.params, **(overrides or {})})

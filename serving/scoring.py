@@ -14,6 +14,7 @@ from datetime import datetime
 import polars as pl
 
 from alerts import Assessment, Level, LevelRule
+from features.history import target_history
 from features.links import select_targets
 from features.pipeline import build_features
 from features.schemas import SIGNALS
@@ -72,7 +73,11 @@ class TaskScorer:
         if origin is None:
             return None
         frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
-        fc = self.model.predict_frame(frame)
+        span = self.model.history_span
+        history = (
+            target_history(tables, self.task, origin - span, origin) if span is not None else None
+        )
+        fc = self.model.predict_frame(frame, history)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
         fc = with_exceedance(fc, self.task)
         latest = (

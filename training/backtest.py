@@ -15,13 +15,15 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from features.durations import parse_duration
-from features.errors import ConfigError, DataError
+from features.errors import DataError
 from features.event_series import with_event_series
 from features.feature_spec import FeatureSpec
+from features.history import TargetHistory, target_history
 from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
 from features.tables import CityTables
 from features.tasks import ModelSpec, TaskConfig
-from models import FAMILIES, build_forecaster, exceedance_probability, with_exceedance
+from models import build_forecaster, exceedance_probability, with_exceedance
+from models.registry import family_class
 from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
 
 
@@ -40,6 +42,7 @@ class BacktestResult:
     observed: pl.DataFrame
     spec: FeatureSpec
     frame: pl.DataFrame
+    history: TargetHistory | None = None
     eval_origins: pl.Series = field(default_factory=lambda: pl.Series("origin", []))
     summary: dict[str, Any] = field(default_factory=dict)
     event_skill: dict[str, EventSkill] = field(default_factory=dict)
@@ -81,12 +84,15 @@ def run_backtest(
     )
     frame = build_features(tables, task, pl.concat([origins, eval_origins]).unique().sort())
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
+    history = target_history(tables, task, first, last)
 
     outputs = []
     bar = tqdm(folds, desc=f"backtest {task.name}", unit="fold", disable=not progress)
     for fold in bar:
         for model_spec, extra in ((task.model, overrides), (task.baseline, None)):
-            outputs.append(fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins))
+            outputs.append(
+                fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins, history)
+            )
     predictions = pl.concat(outputs).sort("model", "series_id", "origin", "horizon")
     predictions = with_exceedance(predictions, task)
     observed = observed_targets(
@@ -99,6 +105,7 @@ def run_backtest(
         observed=observed,
         spec=spec,
         frame=frame,
+        history=history,
         eval_origins=eval_origins,
     )
     summarise(result)
@@ -113,8 +120,13 @@ def fold_forecasts(
     model_spec: ModelSpec,
     overrides: dict[str, Any] | None,
     eval_origins: pl.Series,
+    history: TargetHistory | None = None,
 ) -> pl.DataFrame:
-    """Fit one family on the rows known before the fold and forecast the fold's origins."""
+    """Fit one family on the rows known before the fold and forecast the fold's origins.
+
+    The fit sees the target history only before the fold; predictions may read it up to each
+    origin (``history`` runs to the end of the data; families read no further than the row's
+    origin)."""
     train = training_window(frame, fold.start, task)
     test = frame.filter(
         (pl.col("origin") >= fold.start)
@@ -122,9 +134,9 @@ def fold_forecasts(
         & pl.col("origin").is_in(eval_origins.implode())
     )
     forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
-    forecaster.fit(train)
+    forecaster.fit(train, history.until(fold.start) if history is not None else None)
     return (
-        forecaster.predict(test)
+        forecaster.predict(test, history)
         .join(
             test.select("series_id", "origin", "horizon", "y"),
             on=["series_id", "origin", "horizon"],
@@ -137,11 +149,7 @@ def fold_forecasts(
 def check_families(task: TaskConfig) -> None:
     """Fail on an unknown model family before any data is read."""
     for key, spec in (("model.family", task.model), ("baseline.family", task.baseline)):
-        if spec.family not in FAMILIES:
-            raise ConfigError(
-                f"unknown model family {spec.family!r}; allowed: {', '.join(sorted(FAMILIES))}",
-                key=key,
-            )
+        family_class(spec.family, key=key)
 
 
 def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.errors import NotFoundError
 from features.feature_spec import FeatureSpec
+from features.history import TargetHistory
 from features.tasks import TaskConfig
-from models.protocol import Forecaster
+from models.protocol import Forecaster, history_span
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +101,15 @@ class CitybrainModel:
     def spec(self) -> FeatureSpec:
         return FeatureSpec.from_dict(self.feature_spec)
 
-    def predict_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return self.forecaster.predict(frame)
+    def predict_frame(
+        self, frame: pl.DataFrame, history: TargetHistory | None = None
+    ) -> pl.DataFrame:
+        return self.forecaster.predict(frame, history)
+
+    @property
+    def history_span(self) -> timedelta | None:
+        """How much target history serving must hand the model (None: none)."""
+        return history_span(self.forecaster)
 
 
 def _python_model(wrapper: CitybrainModel) -> Any:

@@ -103,7 +103,10 @@ def train_task(
         )
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
         final = build_forecaster(task.model, task=task, spec=result.spec, overrides=overrides)
-        final.fit(training_window(result.frame, result.frame["ts"].max() + task.step, task))
+        final.fit(
+            training_window(result.frame, result.frame["ts"].max() + task.step, task),
+            result.history,
+        )
         wrapper = CitybrainModel(final, task, result.spec)
         with tempfile.TemporaryDirectory() as tmp:
             _log_artifacts(Path(tmp), result, final, task)
