@@ -27,7 +27,11 @@ from training.metrics import mae
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
-SMALL = {"lightgbm": {"n_estimators": 30, "min_child_samples": 5}}
+SMALL = {
+    "lightgbm": {"n_estimators": 30, "min_child_samples": 5},
+    "sequence": {"epochs": 3},
+    "graph": {"epochs": 3},
+}
 
 TASK = parse_task(
     {
