@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.durations import parse_duration
 from features.errors import ConfigError, NotFoundError
@@ -163,8 +163,46 @@ class FeatureRecipe(_Strict):
 
 class ModelSpec(_Strict):
     family: str
+    name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """How the model is named in predictions and metrics (``name``, else the family)."""
+        return self.name or self.family
+
+
+class SelectionSpec(_Strict):
+    """How the backtest picks among the model and its candidates.
+
+    ``metric`` is the primary metric (lower is better); ``ensemble`` averages the quantiles of
+    the ``top`` families weighted by inverse error, with the weights of each fold learned on
+    the folds before it (the first fold weighs them equally), so the ensemble's backtest is as
+    out-of-sample as its members'.
+    """
+
+    metric: Literal["mae", "rmse", "crps"] = "mae"
+    ensemble: bool = False
+    top: int = Field(3, ge=2, le=8)
+
+
+class CalibrationSpec(_Strict):
+    """Quantile recalibration on a held-out tail of the training window.
+
+    ``scale``: each quantile's distance from the median is scaled per horizon so that its
+    empirical level on the held-out tail matches the nominal one (a point mass at the median,
+    a dry sensor, stays a point mass). The model is then refitted on the whole window, and the
+    scales applied to it.
+    """
+
+    method: Literal["none", "scale"] = "none"
+    holdout: str = "7d"
+
+    @field_validator("holdout")
+    @classmethod
+    def _holdout(cls, v: str) -> str:
+        return _duration(v)
 
 
 class TrainSpec(_Strict):
@@ -204,10 +242,23 @@ class TaskConfig(_Strict):
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     features: FeatureRecipe = FeatureRecipe()
     model: ModelSpec
+    candidates: tuple[ModelSpec, ...] = ()
+    selection: SelectionSpec = SelectionSpec()
+    calibration: CalibrationSpec = CalibrationSpec()
     baseline: ModelSpec = ModelSpec(family="seasonal_naive")
     train: TrainSpec = TrainSpec()
     backtest: BacktestSpec = BacktestSpec()
     warning: WarningSpec | None = None
+
+    @model_validator(mode="after")
+    def _distinct_labels(self) -> TaskConfig:
+        labels = [m.label for m in (self.model, *self.candidates, self.baseline)]
+        if len(set(labels)) != len(labels) or "ensemble" in labels:
+            raise ValueError(
+                f"model, candidates and baseline need distinct names (got {labels}; 'ensemble' "
+                "is reserved): give repeated families a `name`"
+            )
+        return self
 
     @field_validator("frequency")
     @classmethod

@@ -70,7 +70,7 @@ def ablate(
 ) -> list[GroupEffect]:
     """Refit without each group on the backtest's folds and compare MAE to the full model."""
     task, spec = result.task, result.spec
-    full = mae(result.predictions.filter(pl.col("model") == task.model.family))
+    full = mae(result.predictions.filter(pl.col("model") == result.chosen))
     own = OWN_INPUTS.get(task.domain, {task.domain})
     effects = []
     groups = covariate_groups(task, spec.columns)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
@@ -20,11 +21,21 @@ from features.event_series import with_event_series
 from features.feature_spec import FeatureSpec
 from features.history import TargetHistory, target_history
 from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
+from features.schemas import SIGNALS
 from features.tables import CityTables
 from features.tasks import ModelSpec, TaskConfig
-from models import build_forecaster, exceedance_probability, with_exceedance
+from models import Forecaster, build_forecaster, exceedance_probability, with_exceedance
+from models.calibration import CalibratedForecaster, fit_scales
 from models.registry import family_class
-from training.metrics import EventSkill, event_skill, interval_coverage, mae, mae_by_horizon
+from training.metrics import (
+    EventSkill,
+    brier_score,
+    event_skill,
+    mae_by_horizon,
+    mase_scale,
+    score_table,
+)
+from training.selection import ENSEMBLE, Selection, ensemble_predictions, select
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,19 @@ class BacktestResult:
     spec: FeatureSpec
     frame: pl.DataFrame
     history: TargetHistory | None = None
+    selection: Selection | None = None
     eval_origins: pl.Series = field(default_factory=lambda: pl.Series("origin", []))
     summary: dict[str, Any] = field(default_factory=dict)
     event_skill: dict[str, EventSkill] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> str:
+        """The label of the model the selection picked (the task's model without candidates)."""
+        return self.selection.chosen if self.selection else self.task.model.label
+
+    @property
+    def baseline(self) -> str:
+        return self.task.baseline.label
 
 
 def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
@@ -87,14 +108,32 @@ def run_backtest(
     history = target_history(tables, task, first, last)
 
     outputs = []
-    bar = tqdm(folds, desc=f"backtest {task.name}", unit="fold", disable=not progress)
-    for fold in bar:
-        for model_spec, extra in ((task.model, overrides), (task.baseline, None)):
-            outputs.append(
-                fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins, history)
-            )
-    predictions = pl.concat(outputs).sort("model", "series_id", "origin", "horizon")
-    predictions = with_exceedance(predictions, task)
+    specs = [task.model, *task.candidates]
+    runs = [(m, overrides if m is task.model else None) for m in specs]
+    runs.append((task.baseline, None))
+    bar = tqdm(
+        [(f, m, x) for f in folds for m, x in runs],
+        desc=f"backtest {task.name}",
+        unit="fit",
+        disable=not progress,
+    )
+    for fold, model_spec, extra in bar:
+        bar.set_postfix_str(f"fold {fold.index + 1}/{len(folds)} {model_spec.label}")
+        outputs.append(
+            fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins, history)
+        )
+    predictions = pl.concat(outputs)
+    members = [m.label for m in specs]
+    weights: dict[str, float] = {}
+    if task.selection.ensemble and len(members) > 1:
+        mixed, weights = ensemble_predictions(predictions, task, members)
+        predictions = pl.concat([predictions, mixed])
+        members.append(ENSEMBLE)
+    selection = select(predictions, task, members)
+    if selection.chosen == ENSEMBLE:
+        selection.weights = weights
+        selection.reason += "; weights " + ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
+    predictions = with_exceedance(predictions.sort("model", "series_id", "origin", "horizon"), task)
     observed = observed_targets(
         tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
     )
@@ -106,6 +145,7 @@ def run_backtest(
         spec=spec,
         frame=frame,
         history=history,
+        selection=selection,
         eval_origins=eval_origins,
     )
     summarise(result)
@@ -127,14 +167,12 @@ def fold_forecasts(
     The fit sees the target history only before the fold; predictions may read it up to each
     origin (``history`` runs to the end of the data; families read no further than the row's
     origin)."""
-    train = training_window(frame, fold.start, task)
     test = frame.filter(
         (pl.col("origin") >= fold.start)
         & (pl.col("origin") < fold.end)
         & pl.col("origin").is_in(eval_origins.implode())
     )
-    forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
-    forecaster.fit(train, history.until(fold.start) if history is not None else None)
+    forecaster = fit_forecaster(model_spec, frame, fold.start, task, spec, overrides, history)
     return (
         forecaster.predict(test, history)
         .join(
@@ -142,13 +180,47 @@ def fold_forecasts(
             on=["series_id", "origin", "horizon"],
             how="left",
         )
-        .with_columns(pl.lit(fold.index).alias("fold"))
+        .with_columns(pl.lit(model_spec.label).alias("model"), pl.lit(fold.index).alias("fold"))
     )
+
+
+def fit_forecaster(
+    model_spec: ModelSpec,
+    frame: pl.DataFrame,
+    end: datetime,
+    task: TaskConfig,
+    spec: FeatureSpec,
+    overrides: dict[str, Any] | None,
+    history: TargetHistory | None,
+) -> Forecaster:
+    """A forecaster fitted on what is known before ``end``, recalibrated if the task says so.
+
+    With ``calibration.method: scale`` a probe of the same family is fitted on the window up to
+    ``end - holdout`` and forecasts the held-out tail; the quantile scales that make those
+    forecasts calibrated are then applied to the model refitted on the whole window.
+    """
+    before = history.until(end) if history is not None else None
+    forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
+    forecaster.fit(training_window(frame, end, task), before)
+    if task.calibration.method == "none":
+        return forecaster
+    cut = end - parse_duration(task.calibration.holdout)
+    held = frame.filter((pl.col("origin") >= cut) & (pl.col("ts") < end))
+    probe = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
+    probe.fit(training_window(frame, cut, task), history.until(cut) if history else None)
+    probe_fc = probe.predict(held, before).join(
+        held.select("series_id", "origin", "horizon", "y"),
+        on=["series_id", "origin", "horizon"],
+        how="left",
+    )
+    return CalibratedForecaster(forecaster, fit_scales(probe_fc, task.quantiles))
 
 
 def check_families(task: TaskConfig) -> None:
     """Fail on an unknown model family before any data is read."""
-    for key, spec in (("model.family", task.model), ("baseline.family", task.baseline)):
+    specs = [("model.family", task.model), ("baseline.family", task.baseline)]
+    specs += [(f"candidates[{i}].family", m) for i, m in enumerate(task.candidates)]
+    for key, spec in specs:
         family_class(spec.family, key=key)
 
 
@@ -160,21 +232,44 @@ def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.
 
 
 def summarise(result: BacktestResult) -> None:
-    """Fill ``summary`` (flat metrics for MLflow) and ``event_skill`` per model."""
+    """Fill ``summary`` (flat metrics for MLflow) and ``event_skill`` per model.
+
+    Every model gets the headline scores of ``training.metrics.score_table`` (MAE, RMSE, MASE
+    against the seasonal-naive error in the training history, pinball, CRPS, 80 % coverage read
+    plainly and by randomised PIT); the chosen model and the baseline also get MAE per horizon,
+    event skill and the Brier score of the event probability.
+    """
     task, preds = result.task, result.predictions
     warning = task.warning
     max_lead = max(parse_duration(h) for h in task.horizons)
+    chosen = result.chosen
+    scale = _mase_scale(result)
+    sig = SIGNALS.get(task.target.signal)
+    lower = sig.low if sig is not None and sig.low == 0.0 else None
     for model in preds["model"].unique().sort().to_list():
         rows = preds.filter(pl.col("model") == model)
-        tag = "model" if model == task.model.family else "baseline"
-        result.summary[f"{tag}_mae"] = mae(rows)
-        result.summary[f"{tag}_coverage_80"] = interval_coverage(rows)
+        scores = score_table(
+            rows.drop([c for c in rows.columns if c.startswith("p_")]),
+            task.quantiles,
+            season_scale=scale,
+            lower_bound=lower,
+        )
+        if model not in (chosen, task.baseline.label):
+            for k, v in scores.items():
+                if k != "n":
+                    result.summary[f"candidate_{model}_{k}"] = v
+            continue
+        tag = "model" if model == chosen else "baseline"
+        for k, v in scores.items():
+            if k != "n":
+                result.summary[f"{tag}_{k}"] = v
         for r in mae_by_horizon(rows).iter_rows(named=True):
             minutes = int(r["horizon"] / timedelta(minutes=1))
             result.summary[f"{tag}_mae_h{minutes}m"] = r["mae"]
         if warning is not None and warning.event_threshold is not None:
+            below = warning.direction == "below"
             p_event = exceedance_probability(
-                rows, warning.event_threshold, task.quantiles, below=warning.direction == "below"
+                rows, warning.event_threshold, task.quantiles, below=below
             )
             rows = rows.with_columns(pl.Series("_p_event", p_event))
             skill = event_skill(
@@ -188,3 +283,21 @@ def summarise(result: BacktestResult) -> None:
             for k, v in skill.to_dict().items():
                 if v is not None and k != "threshold":
                     result.summary[f"{tag}_event_{k}"] = float(v)
+            scored = rows.filter(pl.col("y").is_not_null())
+            outcome = (
+                scored["y"] < warning.event_threshold
+                if below
+                else (scored["y"] >= warning.event_threshold)
+            )
+            result.summary[f"{tag}_event_brier"] = brier_score(scored["_p_event"], outcome)
+
+
+def _mase_scale(result: BacktestResult) -> float | None:
+    """The seasonal-naive MAE over the history before the first fold (the MASE denominator)."""
+    if result.history is None or not result.folds:
+        return None
+    season = result.task.features.season_ref
+    steps = parse_duration(season) // result.task.step if season else 1
+    before = int(result.history.bins([result.folds[0].start])[0])
+    scale = mase_scale(result.history.values[:, :before], max(int(steps), 1))
+    return float(scale) if scale and np.isfinite(scale) and scale > 0 else None

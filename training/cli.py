@@ -33,22 +33,38 @@ def print_backtest(result: BacktestResult) -> None:
         .pivot(on="model", index="horizon", values="mae")
         .sort("horizon")
     )
-    model, base = result.task.model.family, result.task.baseline.family
+    model, base = result.chosen, result.baseline
     click.echo(
         f"\nMAE by horizon ({result.task.target.signal}), {len(result.folds)} folds, "
         f"{preds['origin'].n_unique()} origins, {preds['series_id'].n_unique()} series"
     )
-    click.echo(f"{'horizon':>8} {model:>14} {base:>16} {'skill':>7}")
+    others = [c for c in table.columns if c not in ("horizon", model, base)]
+    head = "".join(f" {c:>14}" for c in others)
+    click.echo(f"{'horizon':>8} {model:>14} {base:>16} {'skill':>7}{head}")
     for r in table.iter_rows(named=True):
         h = int(r["horizon"] / timedelta(minutes=1))
         skill = 1 - r[model] / r[base] if r[base] else float("nan")
-        click.echo(f"{h:>6}min {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}")
+        rest = "".join(f" {r[c]:>14.3f}" for c in others)
+        click.echo(f"{h:>6}min {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}{rest}")
+    rest = "".join(f" {result.summary[f'candidate_{c}_mae']:>14.3f}" for c in others)
     click.echo(
-        f"{'all':>8} {result.summary['model_mae']:>14.3f} {result.summary['baseline_mae']:>16.3f}"
+        f"{'all':>8} {result.summary['model_mae']:>14.3f} "
+        f"{result.summary['baseline_mae']:>16.3f} {'':>7}{rest}"
+    )
+    if result.selection is not None and len(result.selection.mean_scores()) > 1:
+        click.echo(f"selected: {result.selection.reason}")
+    m, b = (
+        {k.removeprefix(tag): v for k, v in result.summary.items() if k.startswith(tag)}
+        for tag in ("model_", "baseline_")
+    )
+    mase = f", MASE {m['mase']:.3f} vs {b['mase']:.3f}" if "mase" in m else ""
+    click.echo(
+        f"RMSE {m['rmse']:.3f} vs {b['rmse']:.3f}, CRPS {m['crps']:.3f} vs {b['crps']:.3f}{mase}"
     )
     click.echo(
-        f"80% interval coverage: model {result.summary['model_coverage_80']:.1%}, "
-        f"baseline {result.summary['baseline_coverage_80']:.1%}"
+        f"80% interval coverage: model {m['coverage_80']:.1%} (randomised PIT "
+        f"{m['pit_coverage_80']:.1%}), baseline {b['coverage_80']:.1%} "
+        f"(PIT {b['pit_coverage_80']:.1%})"
     )
     if result.event_skill:
         thr = result.task.warning.event_threshold

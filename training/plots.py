@@ -38,8 +38,8 @@ def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> 
     for ax, h in zip(axes[:, 0], hs, strict=True):
         ax.plot(obs["ts"].to_list(), obs["value"].to_list(), color="black", lw=1, label="observed")
         for model, colour in (
-            (result.task.model.family, "tab:blue"),
-            (result.task.baseline.family, "tab:orange"),
+            (result.chosen, "tab:blue"),
+            (result.baseline, "tab:orange"),
         ):
             rows = preds.filter(
                 (pl.col("model") == model)
@@ -56,7 +56,7 @@ def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> 
                 lw=1,
                 label=f"{model} median",
             )
-            if model == result.task.model.family:
+            if model == result.chosen:
                 ax.fill_between(
                     rows["ts"].to_list(),
                     rows["q10"].to_list(),
@@ -113,7 +113,7 @@ def reliability_chart(result: BacktestResult, path: Path, *, bins: int = 10) -> 
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
     if task.warning is not None:
         rows = result.predictions.filter(
-            (pl.col("model") == task.model.family) & pl.col("y").is_not_null()
+            (pl.col("model") == result.chosen) & pl.col("y").is_not_null()
         )
         for lv in task.warning.levels:
             p = rows[f"p_{lv.level}"].to_numpy()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from training.metrics import event_skill, interval_coverage, mae, mae_by_horizon
+from training.metrics import contingency, event_skill, interval_coverage, mae, mae_by_horizon
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
 H1, H2 = timedelta(hours=1), timedelta(hours=2)
@@ -142,3 +142,26 @@ def test_event_skill_without_events_or_warnings_reports_nan_ratios() -> None:
     assert math.isnan(skill.pod) and math.isnan(skill.far) and math.isnan(skill.csi)
     assert math.isnan(skill.event_pod)
     assert skill.median_lead_time_min is None
+
+
+def test_event_skill_contingency_matches_the_contingency_helper() -> None:
+    observed = grid({"p1": [0, 6, 7, 0]})
+    rows = forecast_rows(
+        [
+            ("p1", 0, 1, 6.0, True),  # hit
+            ("p1", 0, 2, 7.0, False),  # miss
+            ("p1", 0, 3, 0.0, True),  # false alarm
+            ("p1", 1, 3, 0.0, False),  # correct negative
+        ]
+    )
+    skill = event_skill(
+        rows, observed, threshold=5.0, warn=pl.col("warned"), max_lead=timedelta(hours=1)
+    )
+    table = contingency(rows["warned"], rows["y"] >= 5.0)
+    assert table.correct_negatives == 1
+    assert (skill.hits, skill.misses, skill.false_alarms) == (
+        table.hits,
+        table.misses,
+        table.false_alarms,
+    )
+    assert (skill.pod, skill.far, skill.csi) == (table.pod, table.far, table.csi)
