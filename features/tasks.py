@@ -205,6 +205,19 @@ class CalibrationSpec(_Strict):
         return _duration(v)
 
 
+class PromotionSpec(_Strict):
+    """When a newly trained model may replace the champion.
+
+    The challenger and the champion's configuration are scored on the same folds; the
+    challenger is promoted only if its mean primary metric is lower by at least ``margin``
+    (a fraction of the champion's) and a one-sided paired test across (fold, series) pairs
+    rejects "no better" at level ``alpha``.
+    """
+
+    margin: float = Field(0.01, ge=0.0, lt=1.0)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5)
+
+
 class TrainSpec(_Strict):
     origin_stride: str = "1h"
     history: str = "365d"
@@ -245,6 +258,7 @@ class TaskConfig(_Strict):
     candidates: tuple[ModelSpec, ...] = ()
     selection: SelectionSpec = SelectionSpec()
     calibration: CalibrationSpec = CalibrationSpec()
+    promotion: PromotionSpec = PromotionSpec()
     baseline: ModelSpec = ModelSpec(family="seasonal_naive")
     train: TrainSpec = TrainSpec()
     backtest: BacktestSpec = BacktestSpec()

@@ -7,6 +7,7 @@ inside the fold leaks into training), then forecast every origin in the fold.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,14 +86,23 @@ def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
     return [Fold(i, start + i * length, start + (i + 1) * length) for i in range(cfg.folds)]
 
 
-def run_backtest(
-    tables: CityTables,
-    task: TaskConfig,
-    *,
-    overrides: dict[str, Any] | None = None,
-    progress: bool = True,
-) -> BacktestResult:
-    """Backtest the task's model and baseline; predictions carry ``model`` and ``fold``."""
+@dataclass
+class BacktestData:
+    """Everything a backtest fits and forecasts from, built once and reused: by the backtest
+    for each family, by tuning for each trial, by promotion to score the champion's config on
+    exactly the challenger's folds."""
+
+    task: TaskConfig
+    frame: pl.DataFrame
+    spec: FeatureSpec
+    folds: list[Fold]
+    eval_origins: pl.Series
+    history: TargetHistory
+    observed: pl.DataFrame
+
+
+def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
+    """Features for every training and evaluation origin, the folds, history and outcomes."""
     check_families(task)
     # count series from events once; the pipeline's own calls then find them present
     tables = with_event_series(tables, task)
@@ -106,7 +116,46 @@ def run_backtest(
     frame = build_features(tables, task, pl.concat([origins, eval_origins]).unique().sort())
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
     history = target_history(tables, task, first, last)
+    observed = observed_targets(
+        tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
+    )
+    return BacktestData(task, frame, spec, folds, eval_origins, history, observed)
 
+
+def backtest_model(
+    data: BacktestData,
+    model_spec: ModelSpec,
+    *,
+    overrides: dict[str, Any] | None = None,
+    folds: list[Fold] | None = None,
+) -> Iterator[pl.DataFrame]:
+    """One family's out-of-sample predictions, fold by fold (a generator, so that a tuner can
+    prune after any fold); each frame carries ``model`` (the spec's label), ``fold`` and ``y``."""
+    for fold in folds or data.folds:
+        yield fold_forecasts(
+            data.frame,
+            fold,
+            data.task,
+            data.spec,
+            model_spec,
+            overrides,
+            data.eval_origins,
+            data.history,
+        )
+
+
+def run_backtest(
+    tables: CityTables,
+    task: TaskConfig,
+    *,
+    overrides: dict[str, Any] | None = None,
+    progress: bool = True,
+    data: BacktestData | None = None,
+) -> BacktestResult:
+    """Backtest the task's model, candidates and baseline; predictions carry ``model`` and
+    ``fold``; the selection picks what ships."""
+    data = data or prepare_backtest(tables, task)
+    folds = data.folds
     outputs = []
     specs = [task.model, *task.candidates]
     runs = [(m, overrides if m is task.model else None) for m in specs]
@@ -119,9 +168,7 @@ def run_backtest(
     )
     for fold, model_spec, extra in bar:
         bar.set_postfix_str(f"fold {fold.index + 1}/{len(folds)} {model_spec.label}")
-        outputs.append(
-            fold_forecasts(frame, fold, task, spec, model_spec, extra, eval_origins, history)
-        )
+        outputs.extend(backtest_model(data, model_spec, overrides=extra, folds=[fold]))
     predictions = pl.concat(outputs)
     members = [m.label for m in specs]
     weights: dict[str, float] = {}
@@ -134,19 +181,16 @@ def run_backtest(
         selection.weights = weights
         selection.reason += "; weights " + ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
     predictions = with_exceedance(predictions.sort("model", "series_id", "origin", "horizon"), task)
-    observed = observed_targets(
-        tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
-    )
     result = BacktestResult(
         task=task,
         predictions=predictions,
         folds=folds,
-        observed=observed,
-        spec=spec,
-        frame=frame,
-        history=history,
+        observed=data.observed,
+        spec=data.spec,
+        frame=data.frame,
+        history=data.history,
         selection=selection,
-        eval_origins=eval_origins,
+        eval_origins=data.eval_origins,
     )
     summarise(result)
     return result

@@ -12,7 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
+from features.schemas import SIGNALS
 from training.backtest import BacktestResult
+from training.metrics import pit_values
 
 
 def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> Path:
@@ -138,6 +140,37 @@ def reliability_chart(result: BacktestResult, path: Path, *, bins: int = 10) -> 
     ax.set_xlabel("forecast probability")
     ax.set_ylabel("observed frequency")
     ax.set_title("reliability")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def pit_histogram(result: BacktestResult, path: Path, *, bins: int = 10) -> Path:
+    """Histogram of the randomised PIT per model: flat when the quantiles are calibrated, a U
+    when intervals are too narrow, a hump when too wide."""
+    task = result.task
+    sig = SIGNALS.get(task.target.signal)
+    lower = sig.low if sig is not None and sig.low == 0.0 else None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model, colour in ((result.chosen, "tab:blue"), (result.baseline, "tab:orange")):
+        rows = result.predictions.filter(pl.col("model") == model)
+        u = pit_values(rows, task.quantiles, lower_bound=lower, seed=task.train.seed)
+        ax.hist(
+            u,
+            bins=bins,
+            range=(0, 1),
+            density=True,
+            histtype="step",
+            lw=2,
+            color=colour,
+            label=model,
+        )
+    ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xlabel("PIT")
+    ax.set_ylabel("density")
+    ax.set_title(f"{task.name}: probability integral transform")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

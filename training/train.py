@@ -21,9 +21,11 @@ import yaml
 
 from features.tables import CityTables
 from features.tasks import TaskConfig
-from models import build_forecaster
+from models import Forecaster
+from models.ensemble import EnsembleForecaster
 from training import plots
-from training.backtest import BacktestResult, run_backtest, training_window
+from training.backtest import BacktestResult, fit_forecaster, run_backtest
+from training.selection import ENSEMBLE
 from training.tracking import (
     CitybrainModel,
     TrackingSettings,
@@ -81,13 +83,15 @@ def train_task(
     client = configure(settings)
     exp = experiment_id(client, settings, task)
     result = run_backtest(tables, task, overrides=overrides, progress=progress)
-    with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{task.model.family}") as run:
+    with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{result.chosen}") as run:
         params = {**task.model.params, **(overrides or {})}
         mlflow.log_params({f"model.{k}": v for k, v in params.items()})
         mlflow.log_params(
             {
                 "task": task.name,
-                "family": task.model.family,
+                "family": result.chosen,
+                "candidates": ",".join(m.label for m in (task.model, *task.candidates)),
+                "calibration": task.calibration.method,
                 "baseline": task.baseline.family,
                 "frequency": task.frequency,
                 "horizons": ",".join(task.horizons),
@@ -102,11 +106,11 @@ def train_task(
             }
         )
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
-        final = build_forecaster(task.model, task=task, spec=result.spec, overrides=overrides)
-        final.fit(
-            training_window(result.frame, result.frame["ts"].max() + task.step, task),
-            result.history,
-        )
+        final = fit_final(result, overrides)
+        if result.selection is not None:
+            mlflow.set_tags(
+                {"selected": result.chosen, "selection_reason": result.selection.reason}
+            )
         wrapper = CitybrainModel(final, task, result.spec)
         with tempfile.TemporaryDirectory() as tmp:
             _log_artifacts(Path(tmp), result, final, task)
@@ -125,6 +129,24 @@ def train_task(
     return TrainOutcome(
         run_id, model_name(task), version, alias, reason, result, time.perf_counter() - started
     )
+
+
+def fit_final(result: BacktestResult, overrides: dict[str, Any] | None = None) -> Forecaster:
+    """The selected model (or ensemble) fitted on all history, calibrated as in the backtest."""
+    task = result.task
+    end = result.frame["ts"].max() + task.step
+    specs = {m.label: m for m in (task.model, *task.candidates)}
+
+    def fit(label: str) -> Forecaster:
+        spec = specs[label]
+        extra = overrides if spec is task.model else None
+        return fit_forecaster(spec, result.frame, end, task, result.spec, extra, result.history)
+
+    if result.chosen == ENSEMBLE:
+        assert result.selection is not None
+        weights = result.selection.weights
+        return EnsembleForecaster([fit(m) for m in weights], list(weights.values()))
+    return fit(result.chosen)
 
 
 def _log_artifacts(tmp: Path, result: BacktestResult, final: Any, task: TaskConfig) -> None:
@@ -151,6 +173,7 @@ def _log_artifacts(tmp: Path, result: BacktestResult, final: Any, task: TaskConf
         plots.backtest_chart(result, tmp / "backtest.png"),
         plots.mae_by_horizon_chart(result, tmp / "mae_by_horizon.png"),
         plots.reliability_chart(result, tmp / "reliability.png"),
+        plots.pit_histogram(result, tmp / "pit_histogram.png"),
     ]
     if hasattr(final, "feature_importance"):
         imp = final.feature_importance()

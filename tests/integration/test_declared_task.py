@@ -100,3 +100,28 @@ def test_config_errors_name_the_key_path_and_the_allowed_values(city, tmp_path, 
     assert result.exit_code == 2
     assert expected in result.output
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_candidates_an_ensemble_and_calibration_come_from_the_config_alone(city, tmp_path):
+    config = tmp_path / "pump_select.yaml"
+    config.write_text(
+        PUMP_TASK.replace(
+            "backtest: {folds: 2",
+            "candidates:\n  - {family: historical_average}\n"
+            "selection: {metric: mae, ensemble: true, top: 2}\n"
+            "calibration: {method: scale, holdout: 2d}\n"
+            "backtest: {folds: 3",
+        )
+    )
+    preds = tmp_path / "preds.parquet"
+    result = CliRunner().invoke(
+        main, ["backtest", "--data", str(city), "--task", str(config), "--out", str(preds)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "selected: " in result.output
+    assert "randomised PIT" in result.output
+    frame = pl.read_parquet(preds)
+    assert set(frame["model"]) == {"lightgbm", "historical_average", "ensemble", "seasonal_naive"}
+    # the ensemble forecasts the same rows as its members
+    rows = frame.group_by("model").len()
+    assert rows["len"].n_unique() == 1
