@@ -89,6 +89,8 @@ class SignalSpec:
     latency_s: int = 0
     # How a signal aggregates onto a coarser grid: rain adds up, levels take the last value.
     aggregation: str = "last"
+    # Whole numbers only (counts): probabilistic scores treat the forecast as discrete.
+    discrete: bool = False
 
 
 SIGNALS: dict[str, SignalSpec] = {
@@ -103,7 +105,7 @@ SIGNALS: dict[str, SignalSpec] = {
     "gate_opening": SignalSpec("fraction", 0.0, 1.0),
     # River discharge (streamflow), e.g. USGS gauges and CAMELS basins, converted from ft3/s.
     "discharge_m3s": SignalSpec("m3/s", 0.0, 100000.0, aggregation="mean"),
-    "hotline_count": SignalSpec("count", 0.0, 1e6, aggregation="sum"),
+    "hotline_count": SignalSpec("count", 0.0, 1e6, aggregation="sum", discrete=True),
 }
 
 

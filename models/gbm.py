@@ -133,16 +133,16 @@ class GradientBoostedForecaster:
             }
         if sig is not None:
             preds = {c: np.clip(v, sig.low, sig.high) for c, v in preds.items()}
-        mean = preds.pop("_mean", None)
+        preds.pop("_mean", None)
         out = (
             frame.select(FORECAST_KEYS)
             .with_columns(pl.Series(c, v) for c, v in preds.items())
             .with_columns(monotone(qcols))
         )
-        point = pl.Series("yhat", mean) if mean is not None else pl.col("q50").alias("yhat")
-        return out.with_columns(point, pl.lit(self.family).alias("model")).select(
-            *FORECAST_KEYS, "model", "yhat", *qcols
-        )
+        # the median is the point forecast for every objective (MAE is the primary metric)
+        return out.with_columns(
+            pl.col("q50").alias("yhat"), pl.lit(self.family).alias("model")
+        ).select(*FORECAST_KEYS, "model", "yhat", *qcols)
 
     def _fit_poisson(
         self, rows: pl.DataFrame, x: np.ndarray, y: np.ndarray, weight: np.ndarray, rounds: int

@@ -453,7 +453,10 @@ def interval_coverage(preds: pl.DataFrame, low: str = "q10", high: str = "q90") 
 
 
 def _pit_bounds(
-    rows: pl.DataFrame, quantiles: Sequence[float], lower_bound: float | None
+    rows: pl.DataFrame,
+    quantiles: Sequence[float],
+    lower_bound: float | None,
+    discrete: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F(y-)`` and ``F(y)`` per row, with ``F`` the forecast CDF as
     :func:`models.quantiles.exceedance_probability` reads it from the quantile columns.
@@ -466,12 +469,18 @@ def _pit_bounds(
     With ``lower_bound`` (0 for ponding) the forecast is censored at the bound: the mass the
     reading puts below it sits on the bound, so ``F(y-) = 0`` for ``y <= lower_bound`` (and
     ``F(y) = 0`` too for an observation below the bound, which the forecast ruled out).
+
+    With ``discrete`` (counts) the forecast's mass in ``(y - 1, y]`` is the probability of the
+    count ``y``, so ``F(y-)`` is read at ``y - 1``: the randomised PIT for count data of Czado,
+    Gneiting & Held (2009), for which the method was made.
     """
     qcols = _qcols(quantiles)
     y = pl.col("y").cast(pl.Float64)
     shifted = rows.select((pl.col(c).cast(pl.Float64) - y).alias(c) for c in qcols)
     upper = exceedance_probability(shifted, 0.0, quantiles, below=True)
-    lower = exceedance_probability(shifted, _JUST_BELOW_ZERO, quantiles, below=True)
+    lower = exceedance_probability(
+        shifted, -1.0 if discrete else _JUST_BELOW_ZERO, quantiles, below=True
+    )
     if lower_bound is not None:
         obs = rows["y"].cast(pl.Float64).to_numpy()
         lower = np.where(obs <= lower_bound, 0.0, lower)
@@ -485,6 +494,7 @@ def pit_values(
     *,
     lower_bound: float | None = None,
     seed: int = 0,
+    discrete: bool = False,
 ) -> np.ndarray:
     """Randomized probability integral transform of each scored row (in row order).
 
@@ -496,7 +506,7 @@ def pit_values(
     the calibration diagnostic. ``F`` and ``lower_bound`` as in :func:`pit_coverage`.
     """
     rows = _scored(preds, _qcols(quantiles))
-    lower, upper = _pit_bounds(rows, quantiles, lower_bound)
+    lower, upper = _pit_bounds(rows, quantiles, lower_bound, discrete)
     v = np.random.default_rng(seed).random(rows.height)
     return lower + v * (upper - lower)
 
@@ -510,6 +520,7 @@ def pit_coverage(
     lower_bound: float | None = None,
     seed: int = 0,
     randomize: bool = True,
+    discrete: bool = False,
 ) -> float:
     """Coverage of the central ``[low, high]`` interval judged by the randomized PIT: the share
     of scored rows with ``low <= U <= high`` (see :func:`pit_values`).
@@ -537,7 +548,7 @@ def pit_coverage(
     rows = _scored(preds, _qcols(quantiles))
     if rows.is_empty():
         return float("nan")
-    lower, upper = _pit_bounds(rows, quantiles, lower_bound)
+    lower, upper = _pit_bounds(rows, quantiles, lower_bound, discrete)
     if randomize:
         u = lower + np.random.default_rng(seed).random(rows.height) * (upper - lower)
         return float(np.mean((u >= low) & (u <= high)))
@@ -798,6 +809,7 @@ def score_table(
     column: str = "yhat",
     lower_bound: float | None = None,
     seed: int = 0,
+    discrete: bool = False,
 ) -> dict[str, float]:
     """The headline metrics of one model's predictions, all on the same scored rows:
     ``n, mae, rmse, [mase], pinball, crps, coverage_80, pit_coverage_80``.
@@ -827,6 +839,6 @@ def score_table(
     values = rows.select(_metric_expr(n, column=column, quantiles=quantiles) for n in names)
     out.update({k: float(v) for k, v in values.row(0, named=True).items()})
     out["pit_coverage_80"] = pit_coverage(
-        rows, quantiles, 0.1, 0.9, lower_bound=lower_bound, seed=seed
+        rows, quantiles, 0.1, 0.9, lower_bound=lower_bound, seed=seed, discrete=discrete
     )
     return out
