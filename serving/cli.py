@@ -11,6 +11,7 @@ from features.cli import features, ingest
 from serving.demo import demo
 from serving.serve import serve
 from training.cli import backtest, train
+from training.registry_cli import models, promote, rollback
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,4 +25,6 @@ def main(verbose: bool) -> None:
 
 
 for command in (simulate, ingest, features, backtest, train, serve, demo):
+    main.add_command(command)
+for command in (promote, rollback, models):  # registry overrides by a person
     main.add_command(command)

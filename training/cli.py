@@ -11,7 +11,7 @@ import polars as pl
 from features.cli import data_option, out_option, reports_errors, task_option
 from features.store import Store
 from features.tables import CityTables
-from features.tasks import load_task
+from features.tasks import TaskConfig, load_task
 from training.ablation import GroupEffect, ablate
 from training.backtest import BacktestResult, run_backtest
 from training.tracking import TrackingSettings
@@ -131,16 +131,78 @@ def backtest(data: Path, task_name: str, out: Path, ablation: bool) -> None:
 @click.command("train")
 @data_option
 @task_option
+@click.option(
+    "--tune",
+    "n_trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="tune first with Optuna: the study should hold N finished trials (resumes a study)",
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="Optuna storage URL (default: sqlite under CITYBRAIN_HOME; a PostgreSQL URL lets "
+    "workers on several machines share one study)",
+)
+@click.option("--study", "study_name", default=None, help="study name (default: the task's name)")
+@click.option(
+    "--worker", is_flag=True, help="join a shared study and run trials only; no final training"
+)
 @reports_errors
-def train(data: Path, task_name: str) -> None:
-    """Backtest, fit on all history, log to MLflow, register; champion only if better."""
-    from training.train import train_task
+def train(
+    data: Path,
+    task_name: str,
+    n_trials: int | None,
+    storage: str | None,
+    study_name: str | None,
+    worker: bool,
+) -> None:
+    """(Tune,) backtest, fit on all history, log to MLflow, register; champion only if better."""
+    from training.train import TuningRequest, train_task
 
     task = load_task(task_name)
-    outcome = train_task(_tables(data), task, settings=TrackingSettings())
+    if worker:
+        if not n_trials:
+            raise click.UsageError("--worker needs --tune N")
+        _tune_only(data, task, n_trials, storage, study_name)
+        return
+    tuning = TuningRequest(n_trials, storage, study_name) if n_trials else None
+    outcome = train_task(_tables(data), task, settings=TrackingSettings(), tuning=tuning)
     print_backtest(outcome.backtest)
     click.echo(
         f"\nMLflow run {outcome.run_id}; registered {outcome.model_name} "
         f"v{outcome.version} as {outcome.alias}: {outcome.reason} "
         f"({outcome.seconds:.0f} s)"
+    )
+
+
+def _tune_only(
+    data: Path, task: TaskConfig, n_trials: int, storage: str | None, study_name: str | None
+) -> None:
+    """A worker: trials of a shared study, each a nested run under this worker's own run."""
+    import mlflow
+
+    from training.tracking import configure, experiment_id
+    from training.tuning import tune
+
+    settings = TrackingSettings()
+    client = configure(settings)
+    with mlflow.start_run(
+        experiment_id=experiment_id(client, settings, task), run_name=f"{task.name}-tune-worker"
+    ) as parent:
+        outcome = tune(
+            _tables(data),
+            task,
+            n_trials=n_trials,
+            storage=storage,
+            study_name=study_name,
+            settings=settings,
+            parent_run_id=parent.info.run_id,
+            worker=True,
+        )
+    click.echo(
+        f"study {outcome.study_name} ({outcome.storage}): best {outcome.metric} "
+        f"{outcome.best_value:.4f} (trial {outcome.best_trial}) {outcome.best_params}; "
+        f"{outcome.n_complete} complete, {outcome.n_pruned} pruned, {outcome.n_failed} failed; "
+        f"this worker ran {outcome.n_ran}"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ def configure(settings: TrackingSettings) -> Any:
     """Point MLflow at the configured backend and return a client."""
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # promotion downloads the champion's config; no progress bars in our output
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -177,37 +179,142 @@ def _log(mlflow: Any, wrapper: CitybrainModel, name: str, example: Any) -> Any:
     )
 
 
-def promote_if_better(
-    client: Any, *, name: str, version: str, metric: str, value: float, margin: float = 0.0
-) -> tuple[str, str]:
-    """Make ``version`` champion if there is none, or if it beats the champion's ``metric`` by
-    more than ``margin`` (a share: 0.02 = 2 %); otherwise leave it as challenger. Returns the
-    alias given and the reason, which is also recorded as tags on the version."""
+# --------------------------------------------------------------------------------------------
+# registry primitives: aliases, their tags, and the audit trail of manual actions
+
+PROMOTED_BY_TRAINING = "citybrain train"
+REGISTRY_EXPERIMENT = "citybrain-registry-actions"
+REGISTRY_ACTION_KIND = "registry-action"
+_TAG_LIMIT = 4000  # MLflow caps tag values (5000 characters on the SQL stores)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _missing(err: Exception) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(err, MlflowException) and err.error_code in (
+        "RESOURCE_DOES_NOT_EXIST",
+        "INVALID_PARAMETER_VALUE",
+    )
+
+
+def current_champion(client: Any, name: str) -> Any | None:
+    """The model version holding the ``champion`` alias, or None (no model or no champion)."""
     try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception:
-        current = None
-    if current is None:
-        alias, reason = CHAMPION, "first model of this task"
-    else:
-        champ = client.get_run(current.run_id).data.metrics.get(metric)
-        if champ is None or value < champ * (1.0 - margin):
-            alias = CHAMPION
-            reason = (
-                f"{metric} {value:.4f} beats champion v{current.version} "
-                f"({champ if champ is None else f'{champ:.4f}'})"
-            )
-        else:
-            alias = CHALLENGER
-            reason = (
-                f"{metric} {value:.4f} does not beat champion v{current.version} "
-                f"({champ:.4f}) by the margin {margin:.0%}"
-            )
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except Exception as err:
+        if _missing(err):
+            return None
+        raise
+
+
+def model_version(client: Any, name: str, version: str) -> Any | None:
+    """The registered version, or None when the model or the version does not exist."""
+    try:
+        return client.get_model_version(name, str(version))
+    except Exception as err:
+        if _missing(err):
+            return None
+        raise
+
+
+def assign_alias(
+    client: Any,
+    name: str,
+    version: str,
+    alias: str,
+    *,
+    reason: str,
+    by: str = PROMOTED_BY_TRAINING,
+    previous: str | None = None,
+    at: str | None = None,
+) -> None:
+    """Point ``alias`` (champion or challenger) at ``version`` and record why on the version:
+    tags ``promotion``, ``promotion_reason``, ``promoted_by``, ``promoted_at`` (UTC ISO) and,
+    for a new champion that replaced another, ``previous_champion`` (what a rollback returns
+    to). A version made champion loses the challenger alias if it held it."""
+    version = str(version)
     client.set_registered_model_alias(name, alias, version)
-    client.set_model_version_tag(name, version, "promotion", alias)
-    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    if alias == CHAMPION:
+        aliases = client.get_registered_model(name).aliases or {}
+        if str(aliases.get(CHALLENGER, "")) == version:
+            client.delete_registered_model_alias(name, CHALLENGER)
+    tags = {
+        "promotion": alias,
+        "promotion_reason": _clip(reason),
+        "promoted_by": _clip(by),
+        "promoted_at": at or utc_now(),
+    }
+    if previous is not None:
+        tags["previous_champion"] = str(previous)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
     log.info("model %s v%s -> %s: %s", name, version, alias, reason)
-    return alias, reason
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _TAG_LIMIT else text[: _TAG_LIMIT - 1] + "\u2026"
+
+
+def registry_experiment_id(client: Any, settings: TrackingSettings) -> str:
+    """The experiment holding one run per manual registry action (the audit trail)."""
+    found = client.get_experiment_by_name(REGISTRY_EXPERIMENT)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if not settings.mlflow_uri:
+        location = (settings.artifact_root / REGISTRY_EXPERIMENT).as_uri()
+    return client.create_experiment(REGISTRY_EXPERIMENT, artifact_location=location)
+
+
+def record_registry_action(
+    client: Any,
+    settings: TrackingSettings,
+    *,
+    action: str,
+    name: str,
+    version: str,
+    previous: str | None,
+    by: str,
+    reason: str,
+    at: str,
+) -> str:
+    """Append a manual action (promote, rollback) to the audit trail: a finished MLflow run of
+    kind ``registry-action`` in the ``citybrain-registry-actions`` experiment, whose tags say
+    what, which model and versions, who, when and why. It lives with the registry, so every
+    operator of a shared tracking server sees the same trail. Returns the run id."""
+    exp = registry_experiment_id(client, settings)
+    tags = {
+        "kind": REGISTRY_ACTION_KIND,
+        "action": action,
+        "model": name,
+        "version": str(version),
+        "previous_version": "" if previous is None else str(previous),
+        "by": _clip(by),
+        "reason": _clip(reason),
+        "at": at,
+        "mlflow.user": by[:250],
+    }
+    run = client.create_run(exp, tags=tags, run_name=f"{action} {name} v{version}")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def registry_actions(client: Any, name: str, *, limit: int = 20) -> list[dict[str, str]]:
+    """The latest manual actions on a registered model, newest first (tags of each run)."""
+    found = client.get_experiment_by_name(REGISTRY_EXPERIMENT)
+    if found is None:
+        return []
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.kind = '{REGISTRY_ACTION_KIND}' and tags.model = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+    return [dict(r.data.tags) for r in runs]
 
 
 def load_champion(settings: TrackingSettings, task_name: str) -> tuple[CitybrainModel, str]:

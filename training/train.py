@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,12 +20,14 @@ from typing import Any
 import polars as pl
 import yaml
 
+from features.feature_spec import FeatureSpec
 from features.tables import CityTables
 from features.tasks import TaskConfig
 from models import Forecaster
 from models.ensemble import EnsembleForecaster
 from training import plots
-from training.backtest import BacktestResult, fit_forecaster, run_backtest
+from training.backtest import BacktestResult, fit_forecaster, prepare_backtest, run_backtest
+from training.promotion import decide_promotion, paired_scores
 from training.selection import ENSEMBLE
 from training.tracking import (
     CitybrainModel,
@@ -34,11 +37,9 @@ from training.tracking import (
     input_example,
     log_model,
     model_name,
-    promote_if_better,
 )
 
 log = logging.getLogger(__name__)
-PRIMARY_METRIC = "model_mae"
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,52 @@ class TrainOutcome:
     seconds: float
 
 
-def data_fingerprint(tables: CityTables) -> str:
-    """A short hash of the observations' content, to tell training sets apart."""
-    obs = tables.observations
+def data_fingerprint(tables: CityTables, spec: FeatureSpec | None = None) -> str:
+    """A short hash of every input table's content and of the feature spec: two runs with the
+    same fingerprint were trained on the same data with the same features."""
     digest = hashlib.sha256()
-    digest.update(str(obs.height).encode())
-    if obs.height:
-        digest.update(
-            str(
-                obs.select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")).row(0)
-            ).encode()
-        )
-        digest.update(str(obs.hash_rows(seed=7).sum()).encode())
-    digest.update(str(tables.series.hash_rows(seed=7).sum()).encode())
+    for name in ("series", "observations", "events", "weather_forecasts", "areas"):
+        table = getattr(tables, name)
+        digest.update(f"{name}:{table.height}:{','.join(table.columns)}".encode())
+        if table.height:
+            digest.update(str(table.hash_rows(seed=7).sum()).encode())
+    if spec is not None:
+        digest.update(json.dumps(spec.to_dict(), sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def code_version() -> str:
+    """The git commit of the code that trained (``+dirty`` with uncommitted changes), or the
+    installed package version outside a checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"citybrain {version('citybrain')}"
+        except PackageNotFoundError:
+            return "unknown"
+
+
+@dataclass(frozen=True)
+class TuningRequest:
+    """``citybrain train --tune N``: tune first, in the training's MLflow run."""
+
+    n_trials: int
+    storage: str | None = None
+    study_name: str | None = None
 
 
 def train_task(
@@ -75,15 +108,36 @@ def train_task(
     settings: TrackingSettings,
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    tuning: TuningRequest | None = None,
 ) -> TrainOutcome:
-    """Backtest, refit on everything, log to MLflow, register and promote if better."""
+    """(Tune,) backtest, refit on everything, log to MLflow, register and promote if better.
+
+    One MLflow run per training; with ``tuning`` each Optuna trial is a nested run under it and
+    the best parameters are what the backtest and the final model use.
+    """
     import mlflow
 
     started = time.perf_counter()
     client = configure(settings)
     exp = experiment_id(client, settings, task)
-    result = run_backtest(tables, task, overrides=overrides, progress=progress)
-    with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{result.chosen}") as run:
+    data = prepare_backtest(tables, task)
+    with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{task.model.label}") as run:
+        if tuning is not None:
+            from training.tuning import tune
+
+            tuned = tune(
+                data,
+                task,
+                n_trials=tuning.n_trials,
+                storage=tuning.storage,
+                study_name=tuning.study_name,
+                settings=settings,
+                parent_run_id=run.info.run_id,
+                progress=progress,
+            )
+            overrides = {**(overrides or {}), **tuned.best_params}
+        result = run_backtest(tables, task, overrides=overrides, progress=progress, data=data)
+        mlflow.set_tag("mlflow.runName", f"{task.name}-{result.chosen}")
         params = {**task.model.params, **(overrides or {})}
         mlflow.log_params({f"model.{k}": v for k, v in params.items()})
         mlflow.log_params(
@@ -101,10 +155,12 @@ def train_task(
                 "series": len(result.spec.series_codes),
                 "features": len(result.spec.columns),
                 "rows": result.frame.height,
-                "data_fingerprint": data_fingerprint(tables),
+                "data_fingerprint": data_fingerprint(tables, result.spec),
                 "task_hash": result.spec.task_hash,
             }
         )
+        mlflow.set_tag("code_version", code_version())
+        _log_fold_metrics(result)
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
         final = fit_final(result, overrides)
         if result.selection is not None:
@@ -117,18 +173,31 @@ def train_task(
         example = input_example(result.frame, result.spec)
         info = log_model(wrapper, name=model_name(task), example=example)
         version = str(info.registered_model_version)
-        alias, reason = promote_if_better(
+        alias, reason = decide_promotion(
             client,
-            name=model_name(task),
-            version=version,
-            metric=PRIMARY_METRIC,
-            value=result.summary[PRIMARY_METRIC],
+            model_name(task),
+            version,
+            paired_scores(result.predictions, task, model=result.chosen),
+            data,
+            task,
+            tables=tables,
         )
         mlflow.set_tags({"promotion": alias, "promotion_reason": reason, "model_version": version})
         run_id = run.info.run_id
     return TrainOutcome(
         run_id, model_name(task), version, alias, reason, result, time.perf_counter() - started
     )
+
+
+def _log_fold_metrics(result: BacktestResult) -> None:
+    """Per-fold MAE of every model, as metrics stepped by fold (MLflow draws them as lines)."""
+    import mlflow
+
+    preds = result.predictions.filter(pl.col("y").is_not_null())
+    table = preds.group_by("model", "fold").agg((pl.col("y") - pl.col("yhat")).abs().mean())
+    for model, fold, value in table.iter_rows():
+        tag = "model" if model == result.chosen else model
+        mlflow.log_metric(f"{tag}_fold_mae", float(value), step=int(fold))
 
 
 def fit_final(result: BacktestResult, overrides: dict[str, Any] | None = None) -> Forecaster:
@@ -174,6 +243,7 @@ def _log_artifacts(tmp: Path, result: BacktestResult, final: Any, task: TaskConf
         plots.mae_by_horizon_chart(result, tmp / "mae_by_horizon.png"),
         plots.reliability_chart(result, tmp / "reliability.png"),
         plots.pit_histogram(result, tmp / "pit_histogram.png"),
+        plots.residuals_by_hour(result, tmp / "residuals_by_hour.png"),
     ]
     if hasattr(final, "feature_importance"):
         imp = final.feature_importance()
