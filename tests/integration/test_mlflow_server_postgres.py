@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from features.store import Store
 from serving.cli import main
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.postgres
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
