@@ -1,179 +1,152 @@
 """Observed covariates linked to each target: a gauge, the graph neighbours, the area, the city.
 
-Each covariate's source series is put on the task grid once, its window features are computed
-there (sums, maxima, changes, rolling statistics, antecedent precipitation, dry hours), and the
-rows are joined to every target that links to that source.
+Each covariate's source series is put on the task grid once (a ``series x time`` matrix),
+combined into one row per source (the gauge itself, the mean over a target's neighbours, over
+an area or the city), its window features are computed at the origins from those rows
+(sums, maxima, changes, rolling statistics, antecedent precipitation, dry hours), and every
+target takes the rows of the source it links to, by position.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from features.dense import gather
+from features.dense import TargetGrid, Window, features_at, forward_fill
 from features.durations import parse_duration
-from features.grid import (
-    antecedent_index,
-    hours_since,
-    regular_grid,
-    steps,
-    window_max,
-    window_stat,
-    window_sum,
-    with_blocks,
-)
+from features.grid import Readings, dense_values, steps
 from features.links import attr_values, member_lists, source_keys
 from features.schemas import SIGNALS
 from features.tasks import LinkedCovariate, TaskConfig
 
 
-def join_covariate(
-    rows: pl.DataFrame,
-    row_bins: np.ndarray,
-    obs: pl.DataFrame,
+def covariate_features(
+    readings: Readings,
     series: pl.DataFrame,
     targets: pl.DataFrame,
     cov: LinkedCovariate,
     task: TaskConfig,
     first: datetime,
     last: datetime,
-    shared: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """``rows`` (``series_id, origin``...) with the covariate's feature columns added.
+    origin_bins: np.ndarray,
+    shared: TargetGrid | None = None,
+) -> dict[str, np.ndarray]:
+    """The covariate's feature columns as ``(target, origin)`` matrices (NaN for null), for
+    ``targets`` in their order at ``origin_bins`` of the grid starting at ``first``.
 
-    ``shared``: an already binned ``series_id, ts, value`` grid of the same span, reused when it
-    holds exactly the covariate's series.
-
-    ``row_bins`` is each row's origin as a bin of the grids, which all start at ``first``.
+    ``shared``: the target grid, reused when it holds exactly the covariate's series.
     """
     step = task.step
     members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
+    ids = sorted(set(members["series_id"].to_list()))
     sig = SIGNALS.get(cov.signal)
-    if shared is None or set(shared["series_id"].unique()) != set(members["series_id"]):
-        grid = regular_grid(
-            obs.join(members, on="series_id", how="semi"),
-            aggregation=sig.aggregation if sig else "last",
-            step=step,
-            start=first,
-            end=last,
-            keys=members["series_id"].to_list(),
-        )
+    if shared is not None and list(shared.ids) == ids:
+        values = shared.raw  # the target grid of the same signal: no need to bin it twice
     else:
-        grid = shared  # the target grid of the same signal: no need to bin it twice
+        aggregation = sig.aggregation if sig else "last"
+        values = dense_values(
+            readings, ids, aggregation=aggregation, step=step, start=first, end=last
+        )
     if sig is None or sig.aggregation != "sum":
-        fill = steps(parse_duration(task.features.fill_limit), step)
-        grid = (
-            with_blocks(grid, "series_id")
-            .with_columns(pl.col("value").forward_fill(limit=fill).over("_block"))
-            .drop("_block")
-        )
-    keys = source_keys(targets, cov)
-    if cov.link in ("area", "city"):
-        key = pl.col("area_id") if cov.link == "area" else pl.lit("city")
-        grid = (
-            grid.join(members, on="series_id")
-            .group_by(key.alias("source"), "ts")
-            .agg(pl.col("value").mean())
-        )
-    elif cov.link.startswith("members:"):
-        # each target's own list of members (its graph neighbours, its upstream gauges)
-        grid = _member_means(grid, member_lists(targets, cov.link.removeprefix("members:")))
-    else:
-        grid = grid.rename({"series_id": "source"})  # dense and sorted already
-    if cov.link in ("area", "city") or cov.link.startswith("members:"):
-        grid = grid.sort("source", "ts")
-    grid = with_blocks(grid, "source")
-    feats = grid.with_columns(_window_features(cov, task)).drop("value", "_block")
+        values = forward_fill(values, steps(parse_duration(task.features.fill_limit), step))
+    sources, source_values = _sources(values, ids, members, targets, cov)
+    windows = covariate_windows(cov, task)
+    feats = features_at(source_values, origin_bins, windows)
     if cov.relative_to_attr and cov.level:
-        feats = feats.join(
-            attr_values(series, cov.relative_to_attr),
-            on="source",
-            how="left",
-            maintain_order="left",
+        attrs = attr_values(series, cov.relative_to_attr)
+        attr_of = dict(
+            zip(attrs["source"].to_list(), attrs[cov.relative_to_attr].to_list(), strict=True)
         )
-        feats = feats.with_columns(
-            (pl.col(f"{cov.name}_level") - pl.col(cov.relative_to_attr)).alias(
-                f"{cov.name}_above_attr"
-            )
-        ).drop(cov.relative_to_attr)
-    mapping = dict(zip(keys["series_id"].to_list(), keys["source"].to_list(), strict=True))
-    row_sources = rows["series_id"].replace_strict(mapping, default=None, return_dtype=pl.String)
-    columns = [c for c in feats.columns if c not in ("source", "ts")]
-    return rows.hstack(
-        gather(feats, key="source", row_keys=row_sources, row_bins=row_bins, columns=columns)
-    )
+        offset = np.array([attr_of.get(s) for s in sources], dtype=float)
+        feats[f"{cov.name}_above_attr"] = feats[f"{cov.name}_level"] - offset[:, None]
+    keys = source_keys(targets, cov)["source"].to_list()
+    row_of = {s: i for i, s in enumerate(sources)}
+    return {name: _take_rows(m, [row_of.get(k, -1) for k in keys]) for name, m in feats.items()}
 
 
-def _member_means(grid: pl.DataFrame, lists: pl.DataFrame) -> pl.DataFrame:
-    """``source, ts, value``: per source, the mean of its members' values at each time (nulls
-    skipped; null where no member has a value).
+def _sources(
+    values: np.ndarray,
+    ids: list[str],
+    members: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+) -> tuple[list[str], np.ndarray]:
+    """The covariate's source keys and one row of values each: the series themselves for a
+    linked gauge, else the mean over each area, the city or each target's member list."""
+    row_of = {sid: i for i, sid in enumerate(ids)}
+    if cov.link in ("area", "city"):
+        groups: dict[str, list[int]] = {}
+        for sid, area in members.iter_rows():
+            key = area if cov.link == "area" else "city"
+            if key is not None and sid in row_of:
+                groups.setdefault(key, []).append(row_of[sid])
+        return _group_means(values, {k: sorted(set(v)) for k, v in groups.items()})
+    if cov.link.startswith("members:"):
+        # each target's own list of members (its graph neighbours, its upstream gauges)
+        lists = member_lists(targets, cov.link.removeprefix("members:"))
+        groups = {}
+        for source, member in lists.iter_rows():
+            groups.setdefault(source, [])
+            if member in row_of:
+                groups[source].append(row_of[member])
+        return _group_means(values, {k: v for k, v in groups.items() if v})
+    return ids, values
 
-    The grid is dense and sorted (every key has the same time axis), so each member's values
-    are one row of a matrix and the mean is a numpy reduction by position, not a join.
-    """
-    keys = grid["series_id"].unique(maintain_order=True).to_list()
-    if not keys:
-        return grid.rename({"series_id": "source"})
-    n_bins = grid.height // len(keys)
-    matrix = grid["value"].to_numpy().reshape(len(keys), n_bins)
-    row_of = {k: i for i, k in enumerate(keys)}
-    axis = grid["ts"].head(n_bins)
-    sources, columns = [], []
-    for source, members in lists.group_by("source", maintain_order=True).agg("member").iter_rows():
-        idx = [row_of[m] for m in members if m in row_of]
-        if not idx:
-            continue
-        block = matrix[idx]
+
+def _group_means(values: np.ndarray, groups: dict[str, list[int]]) -> tuple[list[str], np.ndarray]:
+    """Per group, the mean of its rows at each bin: nulls skipped, null where all are."""
+    out = np.empty((len(groups), values.shape[1]))
+    for i, rows in enumerate(groups.values()):
+        block = values[rows]
         present = ~np.isnan(block)
         count = present.sum(axis=0)
         total = np.where(present, block, 0.0).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            columns.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
-        sources.append(source)
-    if not sources:
-        return pl.DataFrame(
-            schema={"source": pl.String, "ts": grid.schema["ts"], "value": pl.Float64}
-        )
-    values = pl.Series("value", np.concatenate(columns)).fill_nan(None)
-    return pl.DataFrame(
-        {
-            "source": pl.Series(sources).gather(np.repeat(np.arange(len(sources)), n_bins)),
-            "ts": axis.gather(np.tile(np.arange(n_bins), len(sources))),
-            "value": values,
-        }
-    )
+            out[i] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return list(groups), out
 
 
-def _window_features(cov: LinkedCovariate, task: TaskConfig) -> list[pl.Expr]:
+def _take_rows(matrix: np.ndarray, rows: list[int]) -> np.ndarray:
+    """``matrix`` rows by index, NaN rows for -1 (a target whose source is unknown)."""
+    index = np.asarray(rows, dtype=np.int64)
+    if len(index) == matrix.shape[0] and (index == np.arange(len(index))).all():
+        return matrix
+    out = np.full((len(index), matrix.shape[1]), np.nan)
+    found = index >= 0
+    out[found] = matrix[index[found]]
+    return out
+
+
+def covariate_windows(cov: LinkedCovariate, task: TaskConfig) -> list[Window]:
+    """The covariate's features in column order (sums and statistics rounded, as
+    ``features.grid.window_sum`` and ``window_stat`` are; maxima not, as ``window_max``)."""
     step, p = task.step, cov.name
     n = lambda w: steps(parse_duration(w), step)  # noqa: E731
-    cols = [window_sum("value", n(w), key="_block").alias(f"{p}_sum_{w}") for w in cov.sums]
-    cols += [window_max("value", n(w), key="_block").alias(f"{p}_max_{w}") for w in cov.maxes]
-    cols += [
-        (pl.col("value") - pl.col("value").shift(n(w)).over("_block")).alias(f"{p}_change_{w}")
-        for w in cov.changes
-    ]
-    cols += [
-        window_stat("value", s.stat, n(s.window), key="_block", q=s.q).alias(f"{p}_{s.label}")
-        for s in cov.stats
-    ]
+    out = [Window(f"{p}_sum_{w}", "sum", n(w), rounded=True) for w in cov.sums]
+    out += [Window(f"{p}_max_{w}", "max", n(w)) for w in cov.maxes]
+    out += [Window(f"{p}_change_{w}", "change", n(w)) for w in cov.changes]
+    out += [Window(f"{p}_{s.label}", s.stat, n(s.window), rounded=True, q=s.q) for s in cov.stats]
     if cov.level:
-        cols.append(pl.col("value").alias(f"{p}_level"))
+        out.append(Window(f"{p}_level", "value"))
     if cov.api_days:
-        cols.append(
-            antecedent_index("value", step, days=cov.api_days, k=cov.api_k, key="_block").alias(
-                f"{p}_api_{cov.api_days}d"
-            )
+        per_day = steps(timedelta(days=1), step)
+        out.append(
+            Window(f"{p}_api_{cov.api_days}d", "api", cov.api_days, per_day=per_day, k=cov.api_k)
         )
     if cov.dry_hours:
-        cols.append(
-            hours_since("value", step, cap=parse_duration(cov.dry_hours), key="_block").alias(
-                f"{p}_dry_hours"
+        cap = parse_duration(cov.dry_hours)
+        out.append(
+            Window(
+                f"{p}_dry_hours",
+                "dry",
+                steps(cap, step),
+                hours=step / timedelta(hours=1),
+                cap_hours=cap / timedelta(hours=1),
             )
         )
-    return cols
+    return out
 
 
 def covariate_memory(cov: LinkedCovariate) -> list[str]:

@@ -14,52 +14,134 @@ Rules (never silently zero):
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
 
 from features.schemas import SIGNALS, UTC_TS
-from features.tables import signal_latency_s
 
-_MIN_PRESENT = 0.8
+MIN_PRESENT = 0.8  # a window needs this share of its bins present
+THREADS = os.cpu_count() or 1
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Readings:
+    """Punctual observations as arrays, the form that goes onto grids by position.
+
+    ``code[i]`` indexes ``names`` (the series of reading ``i``), ``ts_us`` is its time stamp in
+    epoch microseconds and ``value`` its value, NaN where null or masked. Binning these by
+    integer position replaces joins and group-bys on string keys.
+    """
+
+    names: tuple[str, ...]
+    code: np.ndarray
+    ts_us: np.ndarray
+    value: np.ndarray
+
+
+def series_codes(ids: pl.Series, names: Sequence[str]) -> np.ndarray:
+    """Position of each id in ``names`` (-1 if absent or null).
+
+    Each run of equal ids is looked up once: observations come grouped by series, so this
+    hashes a few hundred strings instead of one per row (and is still right when they do not).
+    """
+    if ids.is_empty():
+        return np.empty(0, dtype=np.int32)
+    runs = ids.rle()
+    lookup = {name: i for i, name in enumerate(names)}
+    codes = (
+        runs.struct.field("value")
+        .replace_strict(lookup, default=-1, return_dtype=pl.Int32)
+        .fill_null(-1)
+        .to_numpy()
+    )
+    return np.repeat(codes, runs.struct.field("len").to_numpy())
+
+
+_NO_TIME = -(2**62)  # a null time stamp: before any grid, so it never lands in a bin
+
+
+def _epoch_us(ts: pl.Series) -> np.ndarray:
+    """Epoch microseconds of a time column (zero-copy for microsecond columns without nulls)."""
+    us = ts.dt.epoch("us")
+    return (us.fill_null(_NO_TIME) if us.null_count() else us).to_numpy()
+
+
+def _punctual_mask(observations: pl.DataFrame, series: pl.DataFrame) -> Readings:
+    """Every row's series code and masked value, and (as ``code == -1``) the rows to drop:
+    series outside the catalog and values received after their signal's latency."""
+    names = tuple(series["series_id"].to_list())
+    signals = series["signal"].to_list()
+    code = series_codes(observations["series_id"], names)
+    ts = _epoch_us(observations["ts"])
+    received = observations["received_at"]
+    if names and received.null_count() < received.len():
+        latency_us = np.array([SIGNALS[s].latency_s if s in SIGNALS else 0 for s in signals])
+        late = received.is_not_null().to_numpy() & (
+            received.dt.epoch("us").fill_null(0).to_numpy()
+            > ts + latency_us[np.maximum(code, 0)] * 1_000_000
+        )
+        code = np.where(late, -1, code)
+    value = observations["value"].cast(pl.Float64).to_numpy()
+    low, high = _bounds(signals)
+    masked = np.empty(len(value))
+
+    def mask(part: slice) -> None:
+        v, lo, hi = value[part], low, high
+        if not np.isscalar(low):
+            where = np.maximum(code[part], 0)
+            lo, hi = low[where], high[where]
+        with np.errstate(invalid="ignore"):
+            ok = (v >= lo) & (v <= hi)  # NaN fails both
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            ok &= np.isfinite(v)
+        out = masked[part]
+        out[...] = v
+        np.copyto(out, np.nan, where=~ok)
+
+    in_chunks(len(value), mask)
+    return Readings(names, code, ts, masked)
+
+
+def _bounds(signals: list[str]) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Each series' physical range (one scalar pair when all series share one)."""
+    if not signals:
+        return -np.inf, np.inf
+    low = np.array([SIGNALS[s].low if s in SIGNALS else None for s in signals], dtype=float)
+    high = np.array([SIGNALS[s].high if s in SIGNALS else None for s in signals], dtype=float)
+    low, high = np.nan_to_num(low, nan=-np.inf), np.nan_to_num(high, nan=np.inf)
+    if (low == low[0]).all() and (high == high[0]).all():
+        return float(low[0]), float(high[0])
+    return low, high
+
+
+def punctual_readings(observations: pl.DataFrame, series: pl.DataFrame) -> Readings:
+    """``punctual`` as arrays: the observations of ``series`` that arrived within their
+    signal's latency, out-of-range values masked to NaN."""
+    r = _punctual_mask(observations, series)
+    keep = r.code >= 0
+    if keep.all():
+        return r
+    return Readings(r.names, r.code[keep], r.ts_us[keep], r.value[keep])
 
 
 def punctual(observations: pl.DataFrame, series: pl.DataFrame) -> pl.DataFrame:
     """Observations that arrived within their signal's latency, with out-of-range values masked."""
-    bounds = series.select(
-        "series_id",
-        pl.col("signal")
-        .replace_strict(
-            {k: v.low for k, v in SIGNALS.items()}, default=None, return_dtype=pl.Float64
-        )
-        .alias("low"),
-        pl.col("signal")
-        .replace_strict(
-            {k: v.high for k, v in SIGNALS.items()}, default=None, return_dtype=pl.Float64
-        )
-        .alias("high"),
-    ).join(signal_latency_s(series), on="series_id")
-    return (
-        observations.join(bounds, on="series_id", how="inner")
-        .filter(
-            pl.col("received_at").is_null()
-            | (pl.col("received_at") <= pl.col("ts") + pl.duration(seconds=pl.col("latency_s")))
-        )
-        .with_columns(
-            pl.when(
-                pl.col("value").is_finite()
-                & (pl.col("low").is_null() | (pl.col("value") >= pl.col("low")))
-                & (pl.col("high").is_null() | (pl.col("value") <= pl.col("high")))
-            )
-            .then(pl.col("value"))
-            .otherwise(None)
-            .alias("value")
-        )
-        .select("series_id", "ts", "value")
+    r = _punctual_mask(observations, series)
+    out = observations.select(
+        "series_id", "ts", pl.Series("value", r.value, dtype=pl.Float64, nan_to_null=True)
     )
+    keep = r.code >= 0
+    return out if keep.all() else out.filter(pl.Series(keep))
 
 
 def time_axis(start: datetime, end: datetime, step: timedelta) -> pl.Series:
@@ -75,6 +157,115 @@ def floor_to_grid(t: datetime, step: timedelta) -> datetime:
     return t - (t - epoch) % step
 
 
+def _us(d: timedelta) -> int:
+    return d // timedelta(microseconds=1)
+
+
+def in_chunks(n: int, fn: Callable[[slice], T], *, size: int = 1 << 20) -> list[T]:
+    """``fn`` over consecutive slices of ``range(n)`` of about ``size`` each, on all cores
+    (numpy releases the GIL inside its loops); the results in order. Small slices keep the
+    temporaries of each call small."""
+    parts = max(1, -(-n // max(size, 1)))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+    if parts == 1 or THREADS == 1:
+        return [fn(part) for part in slices]
+    with ThreadPoolExecutor(min(parts, THREADS)) as pool:
+        return list(pool.map(fn, slices))
+
+
+def dense_values(
+    readings: Readings,
+    keys: Sequence[str],
+    *,
+    aggregation: str,
+    step: timedelta,
+    start: datetime,
+    end: datetime,
+) -> np.ndarray:
+    """``(len(keys), n_bins)``: the readings of each key in the bins labelled ``start``,
+    ``start + step``, ... ``end`` (NaN where a bin has no value).
+
+    A reading at ``ts`` lands in the bin of the grid time at or after it (``(t - step, t]``);
+    several in one bin are aggregated (``sum``, ``mean`` or the ``last`` present value in time).
+    """
+    step_us = _us(step)
+    n_bins = max(0, _us(end - start) // step_us + 1)
+    start_us = _us(start - datetime(1970, 1, 1, tzinfo=start.tzinfo))
+    rows = _rows(readings, keys)
+    n = len(readings.ts_us)
+    out = np.full(len(keys) * n_bins, np.nan)
+
+    def locate(part: slice) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Flat positions of a part of the readings, which of them are on this grid, and
+        whether all sit on a bin's own time stamp (then one reading per bin)."""
+        since = readings.ts_us[part] - start_us
+        bins = since // step_us
+        on_grid = bins * step_us == since
+        exact = bool(on_grid.all())
+        if not exact:
+            bins += ~on_grid  # the grid time at or after the reading: (t - step, t] is bin t
+        # one unsigned comparison also rejects negative bins; rows are -1 for other series
+        ok = bins.view(np.uint64) < n_bins
+        if rows is not readings.code:
+            ok &= rows[part] >= 0
+        pos = np.multiply(rows[part], n_bins, out=since, dtype=np.int64)
+        pos += bins
+        return pos, ok, exact
+
+    def place(part: slice) -> bool:
+        """Scatter a part if it needs no aggregation; whether it did."""
+        pos, ok, exact = locate(part)
+        if exact:
+            value = readings.value[part]
+            if not ok.all():
+                pos, value = pos[ok], value[ok]
+            out[pos] = value  # unique (series, ts): parts write disjoint bins
+        return exact
+
+    if not all(in_chunks(n, place)):
+        # readings between grid times: a bin may hold several, so aggregate them all
+        out[:] = np.nan
+        located = in_chunks(n, locate)
+        keep = np.concatenate([ok for _, ok, _ in located])
+        positions = np.concatenate([pos for pos, _, _ in located])[keep]
+        _aggregate_into(out, positions, readings.ts_us[keep], readings.value[keep], aggregation)
+    return out.reshape(len(keys), n_bins)
+
+
+def _rows(readings: Readings, keys: Sequence[str]) -> np.ndarray:
+    """Each reading's row among ``keys`` (-1 if its series is not one of them); the codes
+    themselves when the readings' series are the keys, in order (no gather needed)."""
+    names = readings.names
+    if tuple(keys[: len(names)]) == names and (readings.code >= 0).all():
+        return readings.code
+    index = {k: i for i, k in enumerate(keys)}
+    row_of_code = np.array([index.get(n, -1) for n in names] + [-1], dtype=np.int64)
+    return row_of_code[readings.code]  # code -1 reads the trailing -1
+
+
+def _aggregate_into(
+    out: np.ndarray, pos: np.ndarray, ts: np.ndarray, value: np.ndarray, aggregation: str
+) -> None:
+    """Bins holding several readings: null values never count; a bin of only nulls stays null
+    (rain adds up, but never from nothing to 0)."""
+    present = ~np.isnan(value)
+    pos, ts, value = pos[present], ts[present], value[present]
+    order = np.lexsort((ts, pos))  # by bin, then time: sums add in time order
+    pos, value = pos[order], value[order]
+    if aggregation == "last":
+        last = np.ones(len(pos), dtype=bool)
+        last[:-1] = pos[1:] != pos[:-1]
+        out[pos[last]] = value[last]
+        return
+    bins, first = np.unique(pos, return_index=True)
+    sums = np.add.reduceat(value, first) if len(first) else value[:0]
+    if aggregation == "mean":
+        counts = np.diff(np.append(first, len(pos)))
+        sums = sums / counts
+    out[bins] = sums
+
+
 def regular_grid(
     observations: pl.DataFrame,
     *,
@@ -88,75 +279,38 @@ def regular_grid(
     """``key, ts, value`` on a complete grid, sorted by key and time.
 
     ``observations`` hold ``key, ts, value`` (punctual and masked already). The grid has every
-    key in ``keys`` (default: the keys present), including keys without a single value. Values
-    are binned by integer position and scattered into one dense column, which is much cheaper
-    than joining a cross product of keys and times on string keys.
+    key in ``keys`` (default: the keys present), including keys without a single value.
     """
-    step_us = int(step / timedelta(microseconds=1))
-    axis = time_axis(start, end, step)
-    n_bins = axis.len()
     names = (
         sorted(set(keys))
         if keys is not None
         else sorted(observations[key].unique().drop_nulls().to_list())
     )
-    codes = pl.DataFrame(
-        {key: names, "_code": np.arange(len(names), dtype=np.int64)},
-        schema={key: pl.String, "_code": pl.Int64},
+    readings = Readings(
+        tuple(names),
+        series_codes(observations[key], names),
+        _epoch_us(observations["ts"]),
+        observations["value"].cast(pl.Float64).to_numpy(),
     )
-    start_us = int((start - datetime(1970, 1, 1, tzinfo=start.tzinfo)) / timedelta(microseconds=1))
-    placed = (
-        observations.filter((pl.col("ts") > start - step) & (pl.col("ts") <= end))
-        .join(codes, on=key, how="inner")
-        .with_columns(
-            (
-                ((pl.col("ts").dt.epoch("us") - 1) // step_us * step_us + step_us - start_us)
-                // step_us
-            ).alias("_bin"),
-            (pl.col("ts").dt.epoch("us") % step_us == 0).alias("_aligned"),
-        )
-    )
-    if placed["_aligned"].all():
-        # keys are unique per (series, ts), so on-grid stamps give one value per bin
-        binned = placed.select("_code", "_bin", "value")
-    else:
-        binned = placed.sort("_code", "ts").group_by("_code", "_bin").agg(_aggregate(aggregation))
-    dense = (
-        pl.Series("value", [None], dtype=pl.Float64).extend_constant(None, len(names) * n_bins - 1)
-        if names
-        else pl.Series("value", [], dtype=pl.Float64)
-    )
-    if binned.height:
-        pos = (binned["_code"] * n_bins + binned["_bin"]).to_numpy()
-        dense = dense.scatter(pos, binned["value"])
-    key_idx = np.repeat(np.arange(len(names)), n_bins)
-    time_idx = np.tile(np.arange(n_bins), len(names))
+    values = dense_values(readings, names, aggregation=aggregation, step=step, start=start, end=end)
+    return long_frame(values, names, start, step, key)
+
+
+def long_frame(
+    values: np.ndarray, ids: Sequence[str], start: datetime, step: timedelta, key: str
+) -> pl.DataFrame:
+    """``key, ts, value`` in long form from a ``(len(ids), n_bins)`` matrix (null where NaN)."""
+    n_keys, n_bins = values.shape
+    axis = time_axis(start, start + max(n_bins - 1, 0) * step, step).head(n_bins)
+    key_idx = pl.Series(np.repeat(np.arange(n_keys, dtype=np.uint32), n_bins))
+    time_idx = pl.Series(np.tile(np.arange(n_bins, dtype=np.uint32), n_keys))
     return pl.DataFrame(
         {
-            key: pl.Series(key, names, dtype=pl.String).gather(key_idx),
+            key: pl.Series(key, list(ids), dtype=pl.String).gather(key_idx),
             "ts": axis.gather(time_idx).cast(UTC_TS),
-            "value": dense,
+            "value": pl.Series("value", values.ravel(), dtype=pl.Float64, nan_to_null=True),
         }
     )
-
-
-def with_blocks(grid: pl.DataFrame, key: str) -> pl.DataFrame:
-    """Add ``_block``, a sorted integer id of each key's run in a grid sorted by key.
-
-    Window expressions partition ``over("_block")``: a sorted integer partition is several
-    times cheaper than hashing the string key for every expression.
-    """
-    return grid.with_columns(pl.col(key).rle_id().cast(pl.Int32).set_sorted().alias("_block"))
-
-
-def _aggregate(aggregation: str) -> pl.Expr:
-    value = pl.col("value")
-    if aggregation == "sum":
-        # a bin of all-null values stays null rather than becoming 0
-        return pl.when(value.is_not_null().any()).then(value.sum()).otherwise(None).alias("value")
-    if aggregation == "mean":
-        return value.mean().alias("value")
-    return value.drop_nulls().last().alias("value")
 
 
 def steps(window: timedelta, step: timedelta) -> int:
@@ -173,7 +327,7 @@ def window_sum(column: str, n: int, *, key: str = "series_id") -> pl.Expr:
     """
     return (
         pl.col(column)
-        .rolling_sum(window_size=n, min_samples=max(1, math.ceil(_MIN_PRESENT * n)))
+        .rolling_sum(window_size=n, min_samples=max(1, math.ceil(MIN_PRESENT * n)))
         .over(key)
         .round(9)
     )
@@ -182,7 +336,7 @@ def window_sum(column: str, n: int, *, key: str = "series_id") -> pl.Expr:
 def window_max(column: str, n: int, *, key: str = "series_id") -> pl.Expr:
     return (
         pl.col(column)
-        .rolling_max(window_size=n, min_samples=max(1, math.ceil(_MIN_PRESENT * n)))
+        .rolling_max(window_size=n, min_samples=max(1, math.ceil(MIN_PRESENT * n)))
         .over(key)
     )
 
@@ -193,7 +347,7 @@ def window_stat(
     """A rolling statistic over the last ``n`` bins with the 80 %-present rule."""
     if stat == "sum":
         return window_sum(column, n, key=key)
-    min_samples = max(1, math.ceil(_MIN_PRESENT * n))
+    min_samples = max(1, math.ceil(MIN_PRESENT * n))
     col = pl.col(column)
     if stat == "mean":
         expr = col.rolling_mean(window_size=n, min_samples=min_samples)

@@ -17,12 +17,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from features.durations import parse_duration
+from features.dense import target_grid
 from features.errors import DataError
 from features.event_series import with_event_series
-from features.grid import floor_to_grid, punctual, regular_grid, steps
+from features.grid import floor_to_grid, punctual_readings
 from features.links import select_targets
-from features.schemas import SIGNALS
 from features.tables import CityTables
 from features.tasks import TaskConfig
 
@@ -105,26 +104,14 @@ def target_history(
     """The task's targets on its grid from ``start`` to ``end`` (both floored to the grid)."""
     tables = with_event_series(tables, task, live_until=end)
     targets = select_targets(tables.series, task)
-    signal = task.target.signal
-    obs = punctual(tables.observations, tables.series.filter(pl.col("signal") == signal)).join(
-        targets.select("series_id"), on="series_id", how="semi"
-    )
+    series = tables.series.filter(pl.col("signal") == task.target.signal)
     step = task.step
     first, last = floor_to_grid(start, step), floor_to_grid(end, step)
-    spec = SIGNALS.get(signal)
-    grid = regular_grid(
-        obs,
-        aggregation=spec.aggregation if spec else "last",
-        step=step,
-        start=first,
-        end=last,
-        keys=targets["series_id"].to_list(),
+    grid = target_grid(
+        punctual_readings(tables.observations, series),
+        targets["series_id"].to_list(),
+        task,
+        first,
+        last,
     )
-    fill = steps(parse_duration(task.features.fill_limit), step)
-    ids = targets["series_id"].to_list()
-    n_bins = grid.height // max(len(ids), 1)
-    filled = grid.with_columns(
-        pl.col("value").forward_fill(limit=fill).over("series_id").fill_null(float("nan"))
-    )
-    values = filled["value"].to_numpy().reshape(len(ids), n_bins).astype(np.float64)
-    return TargetHistory(values, tuple(ids), first, step, targets)
+    return TargetHistory(grid.now, grid.ids, first, step, targets)
