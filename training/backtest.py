@@ -297,6 +297,7 @@ def summarise(result: BacktestResult) -> None:
             task.quantiles,
             season_scale=scale,
             lower_bound=lower,
+            discrete=bool(sig is not None and sig.discrete),
         )
         if model not in (chosen, task.baseline.label):
             for k, v in scores.items():

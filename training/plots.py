@@ -156,7 +156,13 @@ def pit_histogram(result: BacktestResult, path: Path, *, bins: int = 10) -> Path
     fig, ax = plt.subplots(figsize=(6, 4))
     for model, colour in ((result.chosen, "tab:blue"), (result.baseline, "tab:orange")):
         rows = result.predictions.filter(pl.col("model") == model)
-        u = pit_values(rows, task.quantiles, lower_bound=lower, seed=task.train.seed)
+        u = pit_values(
+            rows,
+            task.quantiles,
+            lower_bound=lower,
+            seed=task.train.seed,
+            discrete=bool(sig is not None and sig.discrete),
+        )
         ax.hist(
             u,
             bins=bins,
