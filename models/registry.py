@@ -18,6 +18,8 @@ FAMILIES: dict[str, str] = {
     "lightgbm": "models.gbm:GradientBoostedForecaster",
     "seasonal_naive": "models.baseline:SeasonalNaiveForecaster",
     "historical_average": "models.baseline:HistoricalAverageForecaster",
+    "ets": "models.statistical:EtsForecaster",
+    "sarimax": "models.statistical:SarimaxForecaster",
 }
 
 
