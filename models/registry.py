@@ -20,6 +20,8 @@ FAMILIES: dict[str, str] = {
     "historical_average": "models.baseline:HistoricalAverageForecaster",
     "ets": "models.statistical:EtsForecaster",
     "sarimax": "models.statistical:SarimaxForecaster",
+    "sequence": "models.sequence:SequenceForecaster",
+    "graph": "models.graph:GraphForecaster",
 }
 
 
