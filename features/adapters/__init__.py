@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.adapters import calls311, camels, metr_la, usgs
+from features.adapters import asos, calls311, camels, daily_counts, metr_la, metro_traffic, usgs
 from features.adapters.common import COLUMN, FILE, PROVENANCE, ROW, AdapterOptions
 from features.errors import DataError
 from features.ingest import IngestReport, ingest_frames
@@ -33,6 +33,9 @@ ADAPTERS: dict[str, Adapter] = {
     "usgs": usgs.adapt,
     "camels": camels.adapt,
     "calls311": calls311.adapt,
+    "metro-traffic": metro_traffic.adapt,
+    "asos": asos.adapt,
+    "daily-counts": daily_counts.adapt,
 }
 
 __all__ = ["ADAPTERS", "AdapterOptions", "adapt", "ingest_format", "ingest_tables"]
