@@ -1,11 +1,13 @@
-"""Calendar features in the city's local time (Asia/Shanghai), at the forecast's target time.
+"""Calendar features in local time (the city's, Asia/Shanghai, unless the task's
+``features.timezone`` names another zone), at the forecast's target time.
 
 Each feature is an expression ``cal_<name>`` (Int32) on a UTC time column; the local date of the
 time decides its day. The day features (``holiday``, ``workday``, ``school_term``,
 ``spring_festival``) come from :mod:`features.holidays`: 1/0 for the flags, and for
 ``spring_festival`` the signed days to the nearest Spring Festival (positive before it), clipped
-to +-30. Outside the holiday table (2015-2027) no day is a holiday and working days follow the
-weekday (a warning is logged once).
+to +-30. The day table is the PRC calendar whatever the zone: data from elsewhere carries its
+own holidays as events. Outside the holiday table (2015-2027) no day is a holiday and working
+days follow the weekday (a warning is logged once).
 """
 
 from __future__ import annotations
@@ -53,14 +55,16 @@ _EXPRESSIONS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 CALENDAR_FEATURES = frozenset(_EXPRESSIONS)
 
 
-def calendar_columns(names: tuple[str, ...], *, column: str = "ts") -> list[pl.Expr]:
-    """Expressions ``cal_<name>`` for a UTC time column, read in local time."""
-    local = pl.col(column).dt.convert_time_zone(LOCAL_TZ)
+def calendar_columns(
+    names: tuple[str, ...], *, column: str = "ts", tz: str = LOCAL_TZ
+) -> list[pl.Expr]:
+    """Expressions ``cal_<name>`` for a UTC time column, read on the clock of zone ``tz``."""
+    local = pl.col(column).dt.convert_time_zone(tz)
     return [_EXPRESSIONS[n](local).alias(f"cal_{n}") for n in names]
 
 
 def with_calendar(
-    frame: pl.DataFrame, names: tuple[str, ...], *, column: str = "ts"
+    frame: pl.DataFrame, names: tuple[str, ...], *, column: str = "ts", tz: str = LOCAL_TZ
 ) -> pl.DataFrame:
     """``frame`` with the columns ``cal_<name>`` added (same as ``calendar_columns``)."""
-    return frame.with_columns(calendar_columns(names, column=column))
+    return frame.with_columns(calendar_columns(names, column=column, tz=tz))

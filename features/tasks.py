@@ -11,12 +11,14 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.durations import parse_duration
 from features.errors import ConfigError, NotFoundError
+from features.schemas import LOCAL_TZ
 
 
 class _Strict(BaseModel):
@@ -139,6 +141,9 @@ class FeatureRecipe(_Strict):
     events: tuple[EventCounts, ...] = ()
     known_ahead: tuple[ForecastCovariate, ...] = ()
     calendar: tuple[str, ...] = ("hour", "month")
+    # the IANA zone whose clock the calendar features (and week slots, daily regressors) read;
+    # the city's own by default, another for data from elsewhere (a US counter's rush hours)
+    timezone: str = LOCAL_TZ
     rainstorm_signal: bool = False
     series_category: bool = True
 
@@ -158,6 +163,17 @@ class FeatureRecipe(_Strict):
                 f"unknown calendar features {unknown}; allowed: "
                 f"{', '.join(sorted(CALENDAR_FEATURES))}"
             )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as 'Asia/Shanghai'"
+            ) from err
         return v
 
 

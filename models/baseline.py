@@ -90,9 +90,9 @@ class SeasonalNaiveForecaster:
 _WEEK_S = 7 * 24 * 3600
 
 
-def week_slot(column: str, step_s: int) -> pl.Expr:
-    """The slot of the local week (Monday 00:00 = 0) at ``step_s`` resolution."""
-    local = pl.col(column).dt.convert_time_zone(LOCAL_TZ)
+def week_slot(column: str, step_s: int, tz: str = LOCAL_TZ) -> pl.Expr:
+    """The slot of the week on zone ``tz``'s clock (Monday 00:00 = 0) at ``step_s`` resolution."""
+    local = pl.col(column).dt.convert_time_zone(tz)
     seconds = (
         (local.dt.weekday().cast(pl.Int64) - 1) * 86_400
         + local.dt.hour().cast(pl.Int64) * 3600
@@ -136,7 +136,7 @@ class HistoricalAverageForecaster:
         values = (
             hist.frame()
             .filter(pl.col("value").is_not_null() & (pl.col("ts") > since))
-            .with_columns(week_slot("ts", self.step_s).alias("_slot"))
+            .with_columns(week_slot("ts", self.step_s, self.task.features.timezone).alias("_slot"))
         )
         if values.is_empty():
             raise DataError("no target history to average")
@@ -150,7 +150,7 @@ class HistoricalAverageForecaster:
         qcols = [quantile_column(q) for q in self.task.quantiles]
         cols = ["yhat", *qcols]
         keyed = frame.select(FORECAST_KEYS).with_columns(
-            week_slot("ts", self.step_s).alias("_slot")
+            week_slot("ts", self.step_s, self.task.features.timezone).alias("_slot")
         )
         out = keyed.join(
             self.slots_, on=["series_id", "_slot"], how="left", maintain_order="left"

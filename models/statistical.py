@@ -151,6 +151,7 @@ class _Config:
     seasonal_order: tuple[int, int, int] = (0, 0, 0)
     fourier: int = 0
     calendar: tuple[str, ...] = ()
+    timezone: str = LOCAL_TZ  # the clock of the daily Fourier terms and calendar flags
     joint: bool = False
     select_season: bool = True
 
@@ -266,6 +267,7 @@ class _StatisticalForecaster:
             quantiles=tuple(task.quantiles),
             max_h=max(task.horizon_steps()),
             maxiter=_whole(p["maxiter"], "model.params.maxiter", 1),
+            timezone=task.features.timezone,
         )
         self.history_span = self.config.filter_steps * step
         self.fitted_: dict[str, _Fitted] | None = None
@@ -531,7 +533,7 @@ def _grid_times(hist: TargetHistory, first: int, last: int) -> pl.Series:
 
 def _exog(ts: pl.Series, cfg: _Config) -> np.ndarray:
     """The known-ahead regressors at each time: constant, daily Fourier terms, calendar flags."""
-    local = ts.dt.convert_time_zone(LOCAL_TZ)
+    local = ts.dt.convert_time_zone(cfg.timezone)
     day = (
         local.dt.hour().cast(pl.Float64) * 3600
         + local.dt.minute().cast(pl.Float64) * 60
@@ -541,7 +543,7 @@ def _exog(ts: pl.Series, cfg: _Config) -> np.ndarray:
     for k in range(1, cfg.fourier + 1):
         cols += [np.sin(2 * np.pi * k * day), np.cos(2 * np.pi * k * day)]
     if cfg.calendar:
-        flags = ts.to_frame().select(calendar_columns(cfg.calendar)).to_numpy()
+        flags = ts.to_frame().select(calendar_columns(cfg.calendar, tz=cfg.timezone)).to_numpy()
         cols += list(flags.astype(np.float64).T)
     return np.column_stack(cols)
 

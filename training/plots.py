@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from features.schemas import LOCAL_TZ, SIGNALS
+from features.schemas import SIGNALS
 from training.backtest import BacktestResult
 from training.metrics import pit_values
 
@@ -187,11 +187,12 @@ def pit_histogram(result: BacktestResult, path: Path, *, bins: int = 10) -> Path
 def residuals_by_hour(result: BacktestResult, path: Path) -> Path:
     """Mean and spread of the model's errors by local hour of the target time: a daily cycle the
     model misses shows up as a wave."""
+    tz = result.task.features.timezone
     rows = (
         result.predictions.filter((pl.col("model") == result.chosen) & pl.col("y").is_not_null())
         .with_columns(
             (pl.col("y") - pl.col("yhat")).alias("resid"),
-            pl.col("ts").dt.convert_time_zone(LOCAL_TZ).dt.hour().alias("hour"),
+            pl.col("ts").dt.convert_time_zone(tz).dt.hour().alias("hour"),
         )
         .group_by("hour")
         .agg(
@@ -205,7 +206,7 @@ def residuals_by_hour(result: BacktestResult, path: Path) -> Path:
     ax.fill_between(rows["hour"], rows["p10"], rows["p90"], alpha=0.25, label="10-90 %")
     ax.plot(rows["hour"], rows["mean"], marker="o", label="mean residual")
     ax.axhline(0.0, color="grey", lw=1)
-    ax.set_xlabel(f"hour of the target time ({LOCAL_TZ})")
+    ax.set_xlabel(f"hour of the target time ({tz})")
     ax.set_ylabel("observed - forecast")
     ax.set_title(f"{result.task.name}: residuals by hour ({result.chosen})")
     ax.legend(fontsize=8)

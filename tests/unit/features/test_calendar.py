@@ -193,3 +193,32 @@ def test_an_unknown_calendar_feature_is_a_config_error_listing_the_allowed() -> 
         assert name in str(err.value)
     raw["features"]["calendar"] = ["holiday", "workday", "minute_of_day", "hour_of_week"]
     assert parse_task(raw).features.calendar == tuple(raw["features"]["calendar"])
+
+
+def test_the_calendar_reads_the_task_zone_across_daylight_saving() -> None:
+    # 2016-03-13 is the US spring-forward day: 13:00 UTC is 07:00 CST before it and 08:00 CDT
+    # on the day after, while Shanghai's clock (no DST) reads 21:00 on both
+    stamps = pl.Series(
+        "ts", [datetime(2016, 3, 12, 13, tzinfo=UTC), datetime(2016, 3, 14, 13, tzinfo=UTC)]
+    )
+    chicago = with_calendar(pl.DataFrame({"ts": stamps}), ("hour",), tz="America/Chicago")
+    shanghai = with_calendar(pl.DataFrame({"ts": stamps}), ("hour",))
+    assert chicago["cal_hour"].to_list() == [7, 8]
+    assert shanghai["cal_hour"].to_list() == [21, 21]
+
+
+def test_an_unknown_time_zone_is_a_config_error_with_its_key() -> None:
+    raw = {
+        "name": "t",
+        "domain": "traffic",
+        "target": {"signal": "speed_kmh"},
+        "frequency": "5m",
+        "horizons": ["15m"],
+        "features": {"timezone": "Mars/Olympus_Mons"},
+        "model": {"family": "lightgbm"},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_task(raw)
+    assert "features.timezone" in str(err.value)
+    assert "Mars/Olympus_Mons" in str(err.value)
+    assert parse_task({**raw, "features": {}}).features.timezone == "Asia/Shanghai"
