@@ -176,16 +176,20 @@ def test_five_minute_steps_get_distinct_minutes_of_day() -> None:
     assert out["cal_minute_of_day"].to_list() == list(range(0, 24 * 60, 5))
 
 
-def test_an_unknown_calendar_feature_is_a_config_error_listing_the_allowed() -> None:
-    raw = {
+def _raw_task(features: dict) -> dict:
+    return {
         "name": "t",
         "domain": "traffic",
         "target": {"signal": "speed_kmh"},
         "frequency": "5m",
         "horizons": ["15m"],
-        "features": {"calendar": ["hour", "holiday", "lunar_phase"]},
+        "features": features,
         "model": {"family": "lightgbm"},
     }
+
+
+def test_an_unknown_calendar_feature_is_a_config_error_listing_the_allowed() -> None:
+    raw = _raw_task({"calendar": ["hour", "holiday", "lunar_phase"]})
     with pytest.raises(ConfigError) as err:
         parse_task(raw)
     assert "lunar_phase" in str(err.value) and "features.calendar" in str(err.value)
@@ -208,15 +212,7 @@ def test_the_calendar_reads_the_task_zone_across_daylight_saving() -> None:
 
 
 def test_an_unknown_time_zone_is_a_config_error_with_its_key() -> None:
-    raw = {
-        "name": "t",
-        "domain": "traffic",
-        "target": {"signal": "speed_kmh"},
-        "frequency": "5m",
-        "horizons": ["15m"],
-        "features": {"timezone": "Mars/Olympus_Mons"},
-        "model": {"family": "lightgbm"},
-    }
+    raw = _raw_task({"timezone": "Mars/Olympus_Mons"})
     with pytest.raises(ConfigError) as err:
         parse_task(raw)
     assert "features.timezone" in str(err.value)
