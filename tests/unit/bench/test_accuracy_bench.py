@@ -3,12 +3,9 @@ peer cross-validation windows land on our backtest's origins, and the metrics ar
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,20 +15,6 @@ from features.schemas import conform
 from features.tables import CityTables
 from features.tasks import parse_task
 from training.backtest import run_backtest
-
-BENCH = Path(__file__).resolve().parents[3] / "experiments" / "bench" / "accuracy.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("accuracy_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through it
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def tiny_tables(days: int = 150) -> CityTables:
