@@ -44,6 +44,7 @@ _ALLOWED = {
     "max_depth",
     "min_split_gain",
     "objective",
+    "n_jobs",
 }
 
 
@@ -63,6 +64,14 @@ class GradientBoostedForecaster:
         if self.target not in ("delta", "level"):
             raise ConfigError(
                 f"target must be delta or level, got {self.target!r}", key="model.params.target"
+            )
+        # threads per booster; 0 leaves it to OpenMP (all cores, or OMP_NUM_THREADS): tuning
+        # workers sharing a host each set a share
+        self.n_jobs = self._params.pop("n_jobs", 0)
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs < 0:
+            raise ConfigError(
+                f"n_jobs must be a whole number >= 0, got {self.n_jobs!r}",
+                key="model.params.n_jobs",
             )
         self.objective = self._params.pop("objective", "quantile")
         if self.objective not in ("quantile", "poisson"):
@@ -93,7 +102,7 @@ class GradientBoostedForecaster:
             seed=self.task.train.seed,
             deterministic=True,
             force_row_wise=True,
-            num_threads=0,
+            num_threads=self.n_jobs,
         )
         return p
 

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pytest
 
+from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
 from features.tasks import parse_task
 from models.gbm import GradientBoostedForecaster
@@ -61,3 +63,13 @@ def test_poisson_quantiles_are_counts_that_cover_about_eighty_percent() -> None:
     assert 0.78 <= inside.item() <= 0.92  # discrete: closed intervals cover a bit more
     # the point forecast is the median count
     assert (out["yhat"] == out["q50"]).all()
+
+
+def test_thread_count_is_a_checked_parameter_that_does_not_change_the_forecast() -> None:
+    with pytest.raises(ConfigError) as err:
+        GradientBoostedForecaster(task=TASK, spec=SPEC, n_jobs=-2)
+    assert "model.params.n_jobs" in str(err.value)
+    train, test = frame(2000, seed=1), frame(200, seed=2)
+    one = GradientBoostedForecaster(task=TASK, spec=SPEC, objective="poisson", n_jobs=1)
+    every = GradientBoostedForecaster(task=TASK, spec=SPEC, objective="poisson")
+    assert one.fit(train).predict(test).equals(every.fit(train).predict(test))
