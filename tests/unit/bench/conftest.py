@@ -1,19 +1,26 @@
-"""The bench's modules, loaded from their files (``experiments/bench`` is not a package, and its
-``features.py`` must not shadow the ``features`` package)."""
+"""The bench's modules (``experiments/bench`` is not a package): found at the end of
+``sys.path``, after the ``features`` package, which its ``features.py`` must not shadow."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
+import features  # noqa: F401  (imported before the bench folder joins the path)
+
 BENCH = Path(__file__).resolve().parents[3] / "experiments" / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.append(str(BENCH))
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
+@pytest.fixture(scope="module")
+def bench():
+    """``experiments/bench/accuracy.py`` (the script: ours, the runs and the record)."""
+    spec = importlib.util.spec_from_file_location("accuracy_bench", BENCH / "accuracy.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through it
     try:
@@ -24,12 +31,15 @@ def _load(path: Path, name: str):
 
 
 @pytest.fixture(scope="module")
-def bench():
-    """``experiments/bench/accuracy.py``."""
-    yield from _load(BENCH / "accuracy.py", "accuracy_bench")
+def peers():
+    return importlib.import_module("accuracy_peers")
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    return importlib.import_module("accuracy_metrics")
 
 
 @pytest.fixture(scope="module")
 def sel():
-    """``experiments/bench/accuracy_selection.py``."""
-    yield from _load(BENCH / "accuracy_selection.py", "accuracy_selection")
+    return importlib.import_module("accuracy_selection")

@@ -13,7 +13,7 @@ import pytest
 
 from features.schemas import conform
 from features.tables import CityTables
-from features.tasks import parse_task
+from features.tasks import ModelSpec, parse_task
 from training.backtest import run_backtest
 
 
@@ -77,14 +77,14 @@ def tiny_task():
 
 
 @pytest.mark.slow  # a backtest plus statsforecast's import and first compile: tens of seconds
-def test_peer_cutoffs_are_our_origins_and_naive_equals_our_persistence(bench):
+def test_peer_cutoffs_are_our_origins_and_naive_equals_our_persistence(peers, metrics):
     statsforecast = pytest.importorskip("statsforecast")
     from statsforecast.models import Naive
 
     tables, task = tiny_tables(), tiny_task()
     ours = run_backtest(tables, task, progress=False).predictions
-    plan = bench.backtest_plan(tables, task)
-    folds = bench.peer_folds(plan, bench.peer_series(plan.history))
+    plan = peers.backtest_plan(tables, task)
+    folds = peers.peer_folds(plan, peers.peer_series(plan.history))
     assert [pf.origins[0] for pf in folds] == [f.start for f in plan.folds]
     rows = []
     for pf in folds:
@@ -96,12 +96,12 @@ def test_peer_cutoffs_are_our_origins_and_naive_equals_our_persistence(bench):
             refit=False,
             level=[80],
         )
-        rows.append(bench.peer_rows(cv, "Naive", "statsforecast: Naive", pf, task))
-    peers = pl.concat(rows)
+        rows.append(peers.peer_rows(cv, "Naive", "statsforecast: Naive", pf, task))
+    peer_preds = pl.concat(rows)
     baseline = ours.filter(pl.col("model") == "seasonal_naive")
-    assert set(peers["origin"].unique()) == set(baseline["origin"].unique())
-    assert set(peers["horizon"].unique()) == set(baseline["horizon"].unique())
-    both = baseline.join(peers, on=bench.KEYS, suffix="_peer")
+    assert set(peer_preds["origin"].unique()) == set(baseline["origin"].unique())
+    assert set(peer_preds["horizon"].unique()) == set(baseline["horizon"].unique())
+    both = baseline.join(peer_preds, on=metrics.KEYS, suffix="_peer")
     assert both.height == baseline.height
     # persistence is persistence: equal wherever our grid had the origin's value
     known = both.filter(pl.col("yhat").is_not_null() & pl.col("y").is_not_null())
@@ -109,7 +109,7 @@ def test_peer_cutoffs_are_our_origins_and_naive_equals_our_persistence(bench):
     assert np.allclose(known["yhat"].to_numpy(), known["yhat_peer"].to_numpy())
 
 
-def test_common_rows_keep_what_every_model_forecast_and_mask_zeros(bench):
+def test_common_rows_keep_what_every_model_forecast_and_mask_zeros(metrics):
     h = timedelta(hours=1)
     t = datetime(2024, 1, 1, tzinfo=UTC)
     preds = pl.DataFrame(
@@ -122,19 +122,19 @@ def test_common_rows_keep_what_every_model_forecast_and_mask_zeros(bench):
             "y": [1.0, 0.0, 2.0, None, None, None],
         }
     )
-    rows = bench.common_rows(preds, ["ours", "peer"], mask_zeros=True)
+    rows = metrics.common_rows(preds, ["ours", "peer"], mask_zeros=True)
     assert rows.height == 4  # (a, t) and (b, t) for both models
     assert set(rows["y"].to_list()) == {1.0, 2.0}
-    unmasked = bench.common_rows(preds, ["ours", "peer"], mask_zeros=False)
+    unmasked = metrics.common_rows(preds, ["ours", "peer"], mask_zeros=False)
     assert unmasked.height == 4  # (a, t+h) has no peer forecast
 
 
-def test_scores_match_hand_computed_values(bench):
+def test_scores_match_hand_computed_values(metrics):
     y = np.array([1.0, 2.0, 3.0, 4.0])
-    assert bench.nse(y, y) == pytest.approx(1.0)
-    assert bench.nse(y, np.full(4, y.mean())) == pytest.approx(0.0)
-    assert bench.kge(y, y) == pytest.approx(1.0)
-    assert bench.kge(y, 2 * y) == pytest.approx(1 - math.sqrt(2.0))  # alpha = beta = 2
+    assert metrics.nse(y, y) == pytest.approx(1.0)
+    assert metrics.nse(y, np.full(4, y.mean())) == pytest.approx(0.0)
+    assert metrics.kge(y, y) == pytest.approx(1.0)
+    assert metrics.kge(y, 2 * y) == pytest.approx(1 - math.sqrt(2.0))  # alpha = beta = 2
     h = timedelta(days=1)
     rows = pl.DataFrame(
         {
@@ -148,8 +148,30 @@ def test_scores_match_hand_computed_values(bench):
             "y": y,
         }
     )
-    got = {m: v for _, _, m, v in bench.score(rows, streamflow=True).iter_rows()}
+    got = {m: v for _, _, m, v in metrics.score(rows, streamflow=True).iter_rows()}
     assert got["MAE"] == pytest.approx(0.25)
     assert got["RMSE"] == pytest.approx(0.5)
     assert got["80% coverage"] == pytest.approx(0.5)
     assert got["NSE (median)"] == pytest.approx(1 - 1 / 5)
+
+
+def test_ours_are_the_config_model_and_candidates_or_the_families_asked_for(bench):
+    task = tiny_task().model_copy(
+        update={
+            "candidates": (
+                ModelSpec(family="ets", params={"season": None}),
+                ModelSpec(family="lightgbm", name="gbm-small", params={"num_leaves": 4}),
+            )
+        }
+    )
+    labels = [s.label for s in bench.our_specs(task, "config")]
+    assert labels == ["lightgbm", "ets", "gbm-small"]
+    every = [s.label for s in bench.our_specs(task, "all")]
+    assert every[:3] == labels and "sarimax" in every and "seasonal_naive" not in every
+    # a list picks, the config's parameters where it names a candidate; the model always runs
+    picked = bench.our_specs(task, "ets,sequence")
+    assert [s.label for s in picked] == ["lightgbm", "ets", "sequence"]
+    assert picked[1].params == {"season": None}
+    # the thread budget goes to families that take workers, unless the config sets it
+    assert bench.bench_spec(ModelSpec(family="sarimax")).params == {"n_jobs": 1}
+    assert bench.bench_spec(ModelSpec(family="ets", params={"n_jobs": 3})).params["n_jobs"] == 3
