@@ -7,7 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from features.schemas import SIGNALS
 from features.tasks import TaskConfig
+
+# A count forecast's CDF at the whole number k is read at k + 1/2 (the continuity correction): its
+# quantiles are whole numbers, and the reading at a quantile itself gives the bottom of the range
+# the quantiles allow (see training.metrics._pit_bounds)
+COUNT_CONTINUITY = 0.5
 
 
 def quantile_column(q: float) -> str:
@@ -36,45 +42,62 @@ def exceedance_probability(
     Values that tie (a zero-inflated target often has q05 = q10 = 0) count as the highest
     quantile at that value.
     """
-    qs = np.asarray(quantiles, dtype=float)
     vals = forecast.select([quantile_column(q) for q in quantiles]).to_numpy().astype(float)
-    vals = np.maximum.accumulate(vals, axis=1)
-    x = float(threshold)
+    cdf = cdf_at(vals, np.full(vals.shape[0], float(threshold)), quantiles)
+    return cdf if below else 1.0 - cdf
+
+
+def cdf_at(values: np.ndarray, x: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """The forecast CDF of each row of ``values`` (rows x quantile levels) at that row's ``x``,
+    read as :func:`exceedance_probability` reads it; a matrix in, so calibration and the PIT can
+    read many thresholds without building frames."""
+    qs = np.asarray(quantiles, dtype=float)
+    vals = np.maximum.accumulate(np.asarray(values, dtype=float), axis=1)
+    x = np.asarray(x, dtype=float)
     n, k = vals.shape
     cdf = np.empty(n)
     # number of quantile values <= x, per row
-    idx = (vals <= x).sum(axis=1)
+    idx = (vals <= x[:, None]).sum(axis=1)
     below_all = idx == 0
     above_all = idx == k
     inside = ~(below_all | above_all)
     eps = 1e-9
     if below_all.any():
         spread = np.maximum(vals[below_all, 1] - vals[below_all, 0], eps) if k > 1 else 1.0
-        cdf[below_all] = qs[0] * np.exp(-(vals[below_all, 0] - x) / spread)
+        cdf[below_all] = qs[0] * np.exp(-(vals[below_all, 0] - x[below_all]) / spread)
     if above_all.any():
         spread = np.maximum(vals[above_all, -1] - vals[above_all, -2], eps) if k > 1 else 1.0
-        cdf[above_all] = 1.0 - (1.0 - qs[-1]) * np.exp(-(x - vals[above_all, -1]) / spread)
+        cdf[above_all] = 1.0 - (1.0 - qs[-1]) * np.exp(
+            -(x[above_all] - vals[above_all, -1]) / spread
+        )
     if inside.any():
         j = idx[inside]
         rows = np.nonzero(inside)[0]
         lo_v, hi_v = vals[rows, j - 1], vals[rows, j]
         lo_q, hi_q = qs[j - 1], qs[j]
-        frac = (x - lo_v) / np.maximum(hi_v - lo_v, eps)
+        frac = (x[inside] - lo_v) / np.maximum(hi_v - lo_v, eps)
         cdf[inside] = lo_q + frac * (hi_q - lo_q)
-    cdf = np.clip(cdf, 0.0, 1.0)
-    return cdf if below else 1.0 - cdf
+    return np.clip(cdf, 0.0, 1.0)
+
+
+def event_probability(forecast: pl.DataFrame, task: TaskConfig, threshold: float) -> np.ndarray:
+    """The probability of the task's warning event at ``threshold``: ``P(Y >= threshold)``, or
+    ``P(Y < threshold)`` for a ``below`` rule such as traffic speed, matching how the backtest
+    counts an observed event. For a continuous target the two bounds read the same; for counts
+    ``P(Y >= k) = 1 - F(k - 1)`` and ``P(Y < k) = F(k - 1)``, with ``F`` read with the
+    continuity correction, i.e. at ``k - 1/2``."""
+    below = task.warning is not None and task.warning.direction == "below"
+    sig = SIGNALS.get(task.target.signal)
+    at = threshold - 1.0 + COUNT_CONTINUITY if sig is not None and sig.discrete else threshold
+    return exceedance_probability(forecast, at, task.quantiles, below=below)
 
 
 def with_exceedance(forecast: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
-    """Add ``p_<level>``: the exceedance probability of each of the task's warning thresholds
-    (below the threshold for a ``below`` rule such as traffic speed)."""
+    """Add ``p_<level>``: the event probability (:func:`event_probability`) of each of the
+    task's warning thresholds."""
     if task.warning is None:
         return forecast
-    below = task.warning.direction == "below"
     return forecast.with_columns(
-        pl.Series(
-            f"p_{lv.level}",
-            exceedance_probability(forecast, lv.threshold, task.quantiles, below=below),
-        )
+        pl.Series(f"p_{lv.level}", event_probability(forecast, task, lv.threshold))
         for lv in task.warning.levels
     )

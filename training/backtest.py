@@ -25,8 +25,9 @@ from features.pipeline import build_features, data_span, lookback, observed_targ
 from features.schemas import SIGNALS
 from features.tables import CityTables
 from features.tasks import ModelSpec, TaskConfig
-from models import Forecaster, build_forecaster, exceedance_probability, with_exceedance
+from models import Forecaster, build_forecaster, with_exceedance
 from models.calibration import CalibratedForecaster, fit_scales
+from models.quantiles import event_probability
 from models.registry import family_class
 from training.metrics import (
     EventSkill,
@@ -257,7 +258,14 @@ def fit_forecaster(
         on=["series_id", "origin", "horizon"],
         how="left",
     )
-    return CalibratedForecaster(forecaster, fit_scales(probe_fc, task.quantiles))
+    sig = SIGNALS.get(task.target.signal)
+    scales = fit_scales(
+        probe_fc,
+        task.quantiles,
+        discrete=bool(sig is not None and sig.discrete),
+        lower_bound=sig.low if sig is not None and sig.low == 0.0 else None,
+    )
+    return CalibratedForecaster(forecaster, scales)
 
 
 def check_families(task: TaskConfig) -> None:
@@ -313,9 +321,7 @@ def summarise(result: BacktestResult) -> None:
             result.summary[f"{tag}_mae_h{minutes}m"] = r["mae"]
         if warning is not None and warning.event_threshold is not None:
             below = warning.direction == "below"
-            p_event = exceedance_probability(
-                rows, warning.event_threshold, task.quantiles, below=below
-            )
+            p_event = event_probability(rows, task, warning.event_threshold)
             rows = rows.with_columns(pl.Series("_p_event", p_event))
             skill = event_skill(
                 rows,

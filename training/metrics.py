@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.quantiles import exceedance_probability, quantile_column
+from models.quantiles import COUNT_CONTINUITY, exceedance_probability, quantile_column
 
 #: the metric names :func:`by_horizon` understands
 HORIZON_METRICS = ("mae", "rmse", "bias", "mase", "pinball", "crps", "coverage_80")
@@ -470,16 +470,22 @@ def _pit_bounds(
     reading puts below it sits on the bound, so ``F(y-) = 0`` for ``y <= lower_bound`` (and
     ``F(y) = 0`` too for an observation below the bound, which the forecast ruled out).
 
-    With ``discrete`` (counts) the forecast's mass in ``(y - 1, y]`` is the probability of the
-    count ``y``, so ``F(y-)`` is read at ``y - 1``: the randomised PIT for count data of Czado,
-    Gneiting & Held (2009), for which the method was made.
+    With ``discrete`` (counts) ``F(y-)`` is the CDF at the count below, ``F(y - 1)``: the
+    randomised PIT for count data of Czado, Gneiting & Held (2009), for which the method was
+    made. A count forecast's quantiles are whole numbers, and the piecewise-linear reading at a
+    whole number ``k = q_tau`` gives exactly ``tau``, the bottom of what the quantiles allow
+    (``P(Y <= k)`` lies anywhere in ``[tau, next level)``): with ``q10 = 0, q50 = 1`` it says
+    ``P(Y = 0) = 0.1`` where a Poisson(1.2) truth has 0.30, and a calibrated forecast then shows
+    twice the nominal share below ``q10``. So the count's CDF is read with the continuity
+    correction, ``F(k) = G(k + 1/2)``, each quantile standing for the middle of its unit cell.
     """
     qcols = _qcols(quantiles)
     y = pl.col("y").cast(pl.Float64)
     shifted = rows.select((pl.col(c).cast(pl.Float64) - y).alias(c) for c in qcols)
-    upper = exceedance_probability(shifted, 0.0, quantiles, below=True)
+    half = COUNT_CONTINUITY if discrete else 0.0
+    upper = exceedance_probability(shifted, half, quantiles, below=True)
     lower = exceedance_probability(
-        shifted, -1.0 if discrete else _JUST_BELOW_ZERO, quantiles, below=True
+        shifted, half - 1.0 if discrete else _JUST_BELOW_ZERO, quantiles, below=True
     )
     if lower_bound is not None:
         obs = rows["y"].cast(pl.Float64).to_numpy()

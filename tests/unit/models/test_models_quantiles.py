@@ -8,7 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from models.quantiles import exceedance_probability, quantile_column
+from features.tasks import TaskConfig, parse_task
+from models.quantiles import (
+    event_probability,
+    exceedance_probability,
+    quantile_column,
+    with_exceedance,
+)
 
 QS = (0.1, 0.5, 0.9)
 
@@ -98,3 +104,37 @@ def test_crossed_quantiles_are_read_as_sorted_upward() -> None:
         assert exceedance_probability(crossed, x, QS) == pytest.approx(
             exceedance_probability(tidy, x, QS)
         )
+
+
+def _warned_task(signal: str, direction: str, threshold: float) -> TaskConfig:
+    return parse_task(
+        {
+            "name": "w",
+            "domain": "hotline" if signal == "hotline_count" else "traffic",
+            "target": {"signal": signal},
+            "frequency": "1h",
+            "horizons": ["1h"],
+            "quantiles": list(QS),
+            "model": {"family": "lightgbm"},
+            "warning": {
+                "direction": direction,
+                "probability": 0.5,
+                "levels": [{"level": "blue", "threshold": threshold}],
+            },
+        }
+    )
+
+
+def test_event_probability_of_counts_reads_the_whole_number_below_the_threshold() -> None:
+    # quantiles (0, 1, 3): G through (0, .1), (1, .5), (3, .9); a count's F(k) = G(k + 1/2)
+    counts = frame((0.0, 1.0, 3.0))
+    # P(Y >= 1) = 1 - F(0) = 1 - G(0.5) = 0.7, the event the backtest counts (y >= 1)
+    above = _warned_task("hotline_count", "above", 1.0)
+    assert event_probability(counts, above, 1.0) == pytest.approx([0.7])
+    assert with_exceedance(counts, above)["p_blue"].to_list() == pytest.approx([0.7])
+    # P(Y < 2) = F(1) = G(1.5) = 0.6
+    below = _warned_task("hotline_count", "below", 2.0)
+    assert event_probability(counts, below, 2.0) == pytest.approx([0.6])
+    # a continuous target reads at the threshold itself
+    speeds = _warned_task("speed_kmh", "below", 2.0)
+    assert event_probability(counts, speeds, 2.0) == pytest.approx([0.7])

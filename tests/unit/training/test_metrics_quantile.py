@@ -119,6 +119,23 @@ def test_a_point_mass_at_zero_is_covered_with_probability_nominal_over_its_mass(
     assert pit_coverage(half, Q3, randomize=False) == pytest.approx(1.0)  # [0.1, 0.5]
 
 
+def test_the_count_pit_reads_whole_number_quantiles_with_the_continuity_correction() -> None:
+    # q = (0, 1, 3): G through (0, .1), (1, .5), (3, .9); a count's CDF is F(k) = G(k + 1/2)
+    counts = qframe([0.0, 1.0, 3.0], [(0.0, 1.0, 3.0)] * 3)
+    lower, upper = _pit_bounds(counts, Q3, 0.0, discrete=True)
+    g_35 = 1 - 0.1 * math.exp(-0.5 / 2)  # upper tail at 3.5, scale q90 - q50 = 2
+    # y = 0: [0, G(.5)]; y = 1: [G(.5), G(1.5)]; y = 3: [G(2.5), G(3.5)]
+    assert lower == pytest.approx([0.0, 0.3, 0.8])
+    assert upper == pytest.approx([0.3, 0.6, g_35])
+    share = [0.2 / 0.3, 1.0, 0.1 / (g_35 - 0.8)]
+    assert pit_coverage(counts, Q3, lower_bound=0.0, discrete=True, randomize=False) == (
+        pytest.approx(sum(share) / 3)
+    )
+    # Poisson(1.2) has q10 = 0, q50 = 1, q90 = 3 and P(Y = 0) = 0.301: the corrected reading
+    # gives 0.3 where reading at the quantile itself gives 0.1
+    assert upper[0] == pytest.approx(1 - exceedance_probability(counts, 0.5, Q3)[0])
+
+
 def test_an_observation_below_the_lower_bound_is_ruled_out_by_the_forecast() -> None:
     frame = qframe([-0.5], [(0.0, 0.0, 2.0)])
     assert _pit_bounds(frame, Q3, 0.0)[1] == pytest.approx([0.0])
