@@ -62,10 +62,9 @@ from accuracy_report import (  # noqa: E402
     LEVEL,
     MAPPING,
     Outcome,
-    dataset_table,
-    describe,
     family_table,
     machine,
+    section,
     summary_table,
 )
 from accuracy_selection import ENSEMBLE, SELECTED, honest_ours  # noqa: E402
@@ -306,6 +305,7 @@ def with_honest_ours(outcome: Outcome, preds: pl.DataFrame) -> pl.DataFrame:
         return preds
     honest = honest_ours(preds, task, outcome.members, first)
     outcome.headline, outcome.chosen, outcome.weights = SELECTED, honest.chosen, honest.weights
+    outcome.fold_scores = honest.scores
     # what the product pays to choose: every member's backtest
     spent = sum(outcome.seconds.get(m, 0.0) for m in outcome.members)
     outcome.seconds[SELECTED] = outcome.seconds[ENSEMBLE] = spent
@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"[{name}] FAILED: {err}", flush=True)
                 continue
             outcomes.append(outcome)
-            print(f"\n{describe(outcome)}\n\n{dataset_table(outcome)}\n", flush=True)
+            print(f"\n{section(outcome)}\n", flush=True)
             print(f"[{name}] {time.perf_counter() - t0:.0f} s", flush=True)
     total = time.perf_counter() - started
     load_after = os.getloadavg()
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python experiments/bench/accuracy.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
-    body = "\n\n".join(f"{describe(o)}\n\n{dataset_table(o)}" for o in outcomes)
+    body = "\n\n".join(section(o) for o in outcomes)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         "# Accuracy benchmark results (real data)\n\n"
@@ -399,13 +399,16 @@ def main(argv: list[str] | None = None) -> None:
         + (" (quick: the last fold of each task only)" if args.quick else "")
         + f"\n- total: {total:.0f} s\n\n"
         "## Summary\n\nPrimary metric: MAE averaged over the task's horizons"
-        " (masked for METR-LA), on the rows every model forecast; best peer chosen on the same"
-        " windows, so the comparison is, if anything, generous to the peers.\n\n"
+        " (masked for METR-LA), on the rows every model forecast. Ours is `ours: selected`,"
+        " chosen walk-forward (each fold's pick from the folds before it); the best peer is"
+        " chosen in hindsight on the same windows, so the comparison is, if anything, generous"
+        " to the peers.\n\n"
         f"{summary}\n\n{MAPPING}\n\n## Per dataset\n\n"
         "Bold: the best value of the row (coverage: closest to "
-        f"{LEVEL} %). Seconds: wall time of the whole backtest (ours: features, fit and forecast "
-        "for every fold, model and baseline together; peers: their cross-validation per "
-        "model).\n\n"
+        f"{LEVEL} %). Seconds: wall time of the whole backtest (each of ours: features, fit and "
+        "forecast for every fold, the config's model with the baseline; ours: selected and "
+        "ours: ensemble: every member's together; peers: their cross-validation per model)."
+        "\n\n"
         f"{body}\n"
     )
     print(f"recorded in {RESULTS.relative_to(ROOT)}")

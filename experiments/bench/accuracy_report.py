@@ -36,6 +36,7 @@ class Outcome:
     members: list[str] = field(default_factory=list)  # ours that ran (model first)
     chosen: dict[int, str] = field(default_factory=dict)  # the walk-forward pick per fold
     weights: dict[str, float] = field(default_factory=dict)  # the ensemble's, over every fold
+    fold_scores: pl.DataFrame = field(default_factory=pl.DataFrame)  # what the picks read
 
 
 MAPPING = """## How the folds map
@@ -154,6 +155,33 @@ def _best_cell(metric: str, values: list[float | None]) -> int | None:
     if "NSE" in metric or "KGE" in metric:
         return max(vals, key=lambda p: p[1])[0]
     return min(vals, key=lambda p: p[1])[0]
+
+
+def section(outcome: Outcome) -> str:
+    """One dataset's part of the report: what ran, the verdict, the table, the picks."""
+    parts = [describe(outcome), dataset_table(outcome)]
+    if not outcome.fold_scores.is_empty():
+        parts.append(fold_table(outcome))
+    return "\n\n".join(parts)
+
+
+def fold_table(outcome: Outcome) -> str:
+    """Ours' primary metric per fold (on the rows every one of ours forecast, what the
+    walk-forward selection reads) and the pick of each fold, made before it."""
+    table = outcome.fold_scores.pivot(on="model", index="fold", values="score").sort("fold")
+    models = [m for m in (*outcome.members, ENSEMBLE) if m in table.columns]
+    metric = outcome.task.selection.metric.upper()
+    lines = [
+        f"{metric} of ours per fold, and the pick made at its start from the folds before it:",
+        "",
+        "| fold | " + " | ".join(m.removeprefix("ours: ") for m in models) + " | picked |",
+        "|--:|" + "--:|" * len(models) + "---|",
+    ]
+    for row in table.iter_rows(named=True):
+        cells = " | ".join(_fmt(row[m], "MAE") for m in models)
+        pick = outcome.chosen.get(row["fold"], "").removeprefix("ours: ")
+        lines.append(f"| {row['fold'] + 1} | {cells} | {pick} |")
+    return "\n".join(lines)
 
 
 def describe(outcome: Outcome) -> str:
