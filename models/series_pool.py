@@ -48,9 +48,9 @@ def _pool(n_jobs: int, workers: str) -> Executor:
         )
         context = multiprocessing.get_context(method)
         if method == "forkserver":
-            # the workers fork from a server that imported the workers' module (and so the
-            # models they fit) and statsmodels once
-            context.set_forkserver_preload([workers, *_STATSMODELS])
+            # the workers fork from a server that imported this module, the workers' module
+            # (and so the models they fit) and statsmodels once
+            context.set_forkserver_preload([__name__, workers, *_STATSMODELS])
         pool = ProcessPoolExecutor(n_jobs, mp_context=context)
         _POOLS[n_jobs] = pool
     return pool
