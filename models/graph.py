@@ -33,16 +33,10 @@ from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import TaskConfig
-from models.neural import (
-    COMMON_DEFAULTS,
-    Batchable,
-    Encoder,
-    NeuralForecaster,
-    QuantileHead,
-    history_bins,
-    mlp,
-    scaled_windows,
-)
+from models.neural import NeuralForecaster
+from models.neural_data import Batchable, history_bins, scaled_windows
+from models.neural_layers import Encoder, QuantileHead, mlp
+from models.neural_params import COMMON_DEFAULTS
 
 _EMBED = 8
 

@@ -25,16 +25,10 @@ import torch
 from torch import nn
 
 from features.history import TargetHistory
-from models.neural import (
-    COMMON_DEFAULTS,
-    Batchable,
-    Encoder,
-    NeuralForecaster,
-    QuantileHead,
-    history_bins,
-    mlp,
-    scaled_windows,
-)
+from models.neural import NeuralForecaster
+from models.neural_data import Batchable, history_bins, scaled_windows
+from models.neural_layers import Encoder, QuantileHead, mlp
+from models.neural_params import COMMON_DEFAULTS
 
 _EMBED = 8
 

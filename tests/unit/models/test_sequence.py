@@ -16,14 +16,10 @@ from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import TaskConfig, parse_task
-from models.neural import (
-    FeatureScaler,
-    QuantileHead,
-    SeriesScaler,
-    context_steps,
-    pinball_loss,
-    torch_threads,
-)
+from models.neural import torch_threads
+from models.neural_data import FeatureScaler, SeriesScaler
+from models.neural_layers import QuantileHead, pinball_loss
+from models.neural_params import context_steps
 from models.sequence import SequenceForecaster
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

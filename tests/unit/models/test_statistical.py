@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import warnings
 from datetime import UTC, datetime, timedelta
+from statistics import NormalDist
 
 import cloudpickle
 import numpy as np
@@ -17,8 +18,13 @@ from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import parse_task
 from models import statistical
+from models.ets import ets_forecast
+from models.exogenous import absolute_bin, grid_times, regressors
 from models.protocol import forecast_columns
 from models.registry import build_forecaster
+from models.sarimax import sarimax_forecast
+from models.series_pool import POOL_MIN_SERIES
+from models.series_state import _Fitted
 from models.statistical import EtsForecaster, SarimaxForecaster
 
 START = datetime(2025, 4, 7, tzinfo=UTC)  # a Monday; Labour Day (1-5 May) lies ahead
@@ -135,7 +141,7 @@ def test_ets_forecast_matches_statsmodels() -> None:
     first_abs = 1000 * 24  # any absolute bin: the season is stored by phase
     season = np.zeros(24)
     season[(first_abs + np.arange(24)) % 24] = sm.initial_seasonal
-    fitted = statistical._Fitted(
+    fitted = _Fitted(
         kind="ets",
         season_steps=24,
         scale=float(res.mse),
@@ -146,11 +152,9 @@ def test_ets_forecast_matches_statsmodels() -> None:
         },
         numbers=numbers,
     )
-    mean, sd = statistical._ets_forecast(
-        fitted, y[None, :], np.array([first_abs]), np.arange(1, 25)
-    )
+    mean, sd = ets_forecast(fitted, y[None, :], np.array([first_abs]), np.arange(1, 25))
     np.testing.assert_allclose(mean[0], expected["mean"].to_numpy(), rtol=1e-9)
-    z = statistical.NormalDist().inv_cdf(0.9)
+    z = NormalDist().inv_cdf(0.9)
     np.testing.assert_allclose(
         mean[0] + z * sd[0], expected["pi_upper"].to_numpy(), rtol=1e-9, atol=1e-9
     )
@@ -169,12 +173,12 @@ def test_sarimax_filter_matches_statsmodels() -> None:
     assert fitted.kind == "sarimax"
     cfg = model.config
     hist = history(y)
-    exog = statistical._exog(statistical._grid_times(hist, 0, n - 1), cfg)
-    base = statistical._absolute_bin(hist)
+    exog = regressors(grid_times(hist, 0, n - 1), cfg)
+    base = absolute_bin(hist)
     length, h = 96, 24
     for end in (200, 101, 500):  # a window with a gap, one ending in it, a clean one
         window = y[end - length + 1 : end + 1]
-        mean, sd = statistical._sarimax_forecast(
+        mean, sd = sarimax_forecast(
             fitted,
             window[None, :],
             np.array([base + end - length + 1]),
@@ -193,7 +197,7 @@ def test_sarimax_filter_matches_statsmodels() -> None:
         np.testing.assert_allclose(sd[0] ** 2, fc.var_pred_mean, rtol=1e-7)
 
 
-def _ar_params(fitted: statistical._Fitted) -> np.ndarray:
+def _ar_params(fitted: _Fitted) -> np.ndarray:
     return fitted.arrays["transition"][:2, 0]
 
 
@@ -272,7 +276,7 @@ def test_parallel_and_serial_give_the_same_forecast(
     family: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(statistical, "PREDICT_POOL_MIN_STEPS", 0)  # predict in the pool too
-    y = np.vstack([daily(16, seed=s, level=2.0 + s) for s in range(statistical.POOL_MIN_SERIES)])
+    y = np.vstack([daily(16, seed=s, level=2.0 + s) for s in range(POOL_MIN_SERIES)])
     hist = history(y)
     train = history(y[:, : 14 * 24])
     f = frame(hist, [START + timedelta(days=14) + k * HOUR for k in range(0, 40, 3)])
