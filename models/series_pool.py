@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 POOL_MIN_SERIES = 4
 _STATSMODELS = ("statsmodels.tsa.statespace.sarimax", "statsmodels.tsa.exponential_smoothing.ets")
 _POOLS: dict[int, Executor] = {}
@@ -65,12 +67,7 @@ def _close_pools() -> None:
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     """BLAS on one thread: the matrices here are tiny, and OpenBLAS threads fighting over
-    busy cores made a statsmodels likelihood ten times slower (measured). threadpoolctl comes
-    with scikit-learn (an MLflow dependency); without it the limit is skipped."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
+    busy cores made a statsmodels likelihood ten times slower (measured)."""
     return threadpool_limits(limits=1, user_api="blas")
 
 
