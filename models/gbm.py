@@ -4,9 +4,15 @@ Direct multi-horizon: each row is (series, origin, horizon) with the target at o
 horizon, so one booster per quantile learns every horizon at once and borrows strength across
 sensors. By default the boosters learn the change from the current value (``target: delta``):
 trees cannot extrapolate, and a storm deeper than any in the training history must still be
-forecast at least at the depth it has already reached. Quiet rows (target flat and staying
-flat) may be down-sampled in training with their weight raised to match, which keeps hours
-of dry weather from drowning the storms.
+forecast at least at the depth it has already reached. ``target: level`` learns the value
+itself, which serves long horizons of strongly cyclic signals better (hourly traffic volume a
+day ahead owes little to the volume now). ``target: auto`` decides per horizon: two median
+probes, one of each, are fitted on the training window less its last fifth of origins and
+scored there, and each horizon learns the change where that probe's MAE was lower, the level
+elsewhere (one set of boosters; the horizon is a feature, so the trees keep them apart).
+
+Quiet rows (target flat and staying flat) may be down-sampled in training with their weight
+raised to match, which keeps hours of dry weather from drowning the storms.
 
 For counts (12345 tickets per hour) ``objective: poisson`` fits one booster for the expected
 count with LightGBM's Poisson loss (log link: it never forecasts a negative count) and reads the
@@ -30,6 +36,10 @@ from features.schemas import SIGNALS
 from features.tasks import TaskConfig
 from models.protocol import FORECAST_KEYS, require_fitted, training_rows
 from models.quantiles import monotone, quantile_column
+
+# target: auto holds out the last fifth of the training origins to choose, given enough rows
+_AUTO_HOLDOUT = 0.2
+_AUTO_MIN_ROWS = 200
 
 _ALLOWED = {
     "target",
@@ -61,10 +71,13 @@ class GradientBoostedForecaster:
         self.task, self.spec = task, spec
         self._params = dict(params)
         self.target = self._params.pop("target", "delta")
-        if self.target not in ("delta", "level"):
+        if self.target not in ("delta", "level", "auto"):
             raise ConfigError(
-                f"target must be delta or level, got {self.target!r}", key="model.params.target"
+                f"target must be delta, level or auto, got {self.target!r}",
+                key="model.params.target",
             )
+        # horizons (minutes) that learn the change from now; the rest learn the level
+        self.delta_horizons_: frozenset[int] = frozenset()
         # threads per booster; 0 leaves it to OpenMP (all cores, or OMP_NUM_THREADS): tuning
         # workers sharing a host each set a share
         self.n_jobs = self._params.pop("n_jobs", 0)
@@ -87,11 +100,50 @@ class GradientBoostedForecaster:
     def params(self) -> dict[str, Any]:
         return {**self._params, "target": self.target, "objective": self.objective}
 
-    def _base(self, frame: pl.DataFrame) -> np.ndarray:
-        """What the boosters' output is added to: the current value, or 0 if unknown."""
-        if self.target == "level":
+    def _base(self, frame: pl.DataFrame, target: str | None = None) -> np.ndarray:
+        """What the boosters' output is added to: the current value (0 if unknown) where the
+        horizon learns the change, 0 where it learns the level."""
+        target = target or self.target
+        if target == "level":
             return np.zeros(frame.height)
-        return frame["target_now"].fill_null(0.0).to_numpy().astype(np.float64)
+        now = frame["target_now"].fill_null(0.0).to_numpy().astype(np.float64)
+        if target == "delta":
+            return now
+        minutes = frame["horizon"].dt.total_minutes().to_numpy()
+        return np.where(np.isin(minutes, list(self.delta_horizons_)), now, 0.0)
+
+    def _choose_targets(self, rows: pl.DataFrame, weight: np.ndarray, rounds: int) -> None:
+        """``target: auto``: per horizon, delta or level by a held-out median probe of each."""
+        origins = rows["origin"].unique().sort()
+        cut = origins[int(len(origins) * (1 - _AUTO_HOLDOUT))]
+        early = (rows["ts"] <= cut).to_numpy()
+        late = (rows["origin"] > cut).to_numpy()
+        minutes = rows["horizon"].dt.total_minutes().to_numpy()
+        horizons = np.unique(minutes)
+        if early.sum() < _AUTO_MIN_ROWS or late.sum() < _AUTO_MIN_ROWS:
+            self.delta_horizons_ = frozenset(int(h) for h in horizons)  # too little: default
+            return
+        x = rows.select(self.spec.columns).to_numpy().astype(np.float64)
+        y = rows["y"].to_numpy().astype(np.float64)
+        errors = {}
+        for target in ("delta", "level"):
+            base = self._base(rows, target)
+            data = lgb.Dataset(
+                x[early],
+                (y - base)[early],
+                weight=weight[early],
+                feature_name=list(self.spec.columns),
+                categorical_feature=list(self.spec.categorical) or "auto",
+                free_raw_data=True,
+            )
+            probe = lgb.train(self._lgb_params(0.5), data, num_boost_round=rounds)
+            errors[target] = np.abs(base[late] + probe.predict(x[late]) - y[late])
+        self.delta_horizons_ = frozenset(
+            int(h)
+            for h in horizons
+            if errors["delta"][minutes[late] == h].mean()
+            <= errors["level"][minutes[late] == h].mean()
+        )
 
     def _lgb_params(self, alpha: float) -> dict[str, Any]:
         p = {k: v for k, v in self._params.items() if k != "n_estimators"}
@@ -109,9 +161,11 @@ class GradientBoostedForecaster:
     def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         rows = training_rows(frame)
         rows, weight = _down_sample_quiet(rows, self.task)
+        rounds = int(self._params.get("n_estimators", 300))
+        if self.target == "auto" and self.objective == "quantile":
+            self._choose_targets(rows, weight, rounds)
         x = rows.select(self.spec.columns).to_numpy().astype(np.float64)
         y = rows["y"].to_numpy().astype(np.float64) - self._base(rows)
-        rounds = int(self._params.get("n_estimators", 300))
         self.boosters_ = {}
         if self.objective == "poisson":
             return self._fit_poisson(rows, x, y, weight, rounds)
