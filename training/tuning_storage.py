@@ -65,7 +65,7 @@ def open_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBSto
         kwargs["connect_args"] = {"connect_timeout": 10}
     beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": 3 * HEARTBEAT_S} if heartbeat else {}
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _schema_lock(url, kwargs):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
     except (SQLAlchemyError, ImportError, ValueError) as err:
@@ -75,6 +75,35 @@ def open_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBSto
             f"cannot open the Optuna storage {redact(url)}: {reason}; check that the server is "
             "running and the URL (driver, host, port, database, user) is right"
         ) from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[None]:
+    """On PostgreSQL, one opener at a time: each creates Optuna's tables if they are missing,
+    and workers starting together on a new database otherwise collide in concurrent CREATE
+    TABLEs ("duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, **engine_kwargs)
+    key = {"k": _advisory_key("citybrain-optuna-schema")}
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), key)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+    finally:
+        engine.dispose()
+
+
+def _advisory_key(label: str) -> int:
+    """A PostgreSQL advisory lock key (a signed bigint) for ``label``."""
+    digest = hashlib.sha256(label.encode()).digest()[:8]
+    return int.from_bytes(digest, "big") - (1 << 63)
 
 
 def load_study(
@@ -119,8 +148,7 @@ def reservation(
     if url.get_backend_name() == "postgresql":
         from sqlalchemy import text
 
-        key = int.from_bytes(hashlib.sha256(f"citybrain-tune:{name}".encode()).digest()[:8], "big")
-        key -= 1 << 63  # a signed bigint
+        key = _advisory_key(f"citybrain-tune:{name}")
 
         @contextlib.contextmanager
         def advisory() -> Iterator[None]:

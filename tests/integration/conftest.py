@@ -1,7 +1,11 @@
-"""Shared set-up for integration tests: a small simulated storm and a champion trained on it."""
+"""Shared set-up for integration tests: a small simulated storm and a champion trained on it;
+a throwaway PostgreSQL database."""
 
 from __future__ import annotations
 
+import socket
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -86,3 +90,29 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert result.exit_code == 0, result.output
     assert "champion" in result.output
     return {"root": root, "data": data, "home": home, "task": task, "held": held}
+
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A new database for this test only (SQLAlchemy URI), dropped afterwards."""
+    try:
+        socket.create_connection((PG_HOST, PG_PORT), timeout=2).close()
+    except OSError:
+        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}")
+    import psycopg
+    from psycopg import sql
+
+    name = f"citybrain_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,8 +30,6 @@ from serving.cli import main
 
 pytestmark = pytest.mark.postgres
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
 NAME = "citybrain-server_tiny"
 TASK = """
 name: server_tiny
@@ -59,28 +56,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A new database for this test only (SQLAlchemy URI), dropped afterwards."""
-    try:
-        socket.create_connection((PG_HOST, PG_PORT), timeout=2).close()
-    except OSError:
-        pytest.skip(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}")
-    import psycopg
-    from psycopg import sql
-
-    name = f"citybrain_mlflow_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 @pytest.fixture

@@ -108,3 +108,38 @@ def test_two_workers_together_run_exactly_the_studys_trials(
     assert sum(r["ran"] for r in reports) == TOTAL
     assert all(r["ran"] > 0 for r in reports)
     assert max(r["finished"] for r in reports) == TOTAL  # the last to stop sees them all
+
+
+OPENER = """
+import sys, time
+from pathlib import Path
+from training.tuning_storage import open_storage
+
+url, go = sys.argv[1:3]
+while not Path(go).exists():
+    time.sleep(0.01)
+open_storage(url, heartbeat=True)
+"""
+
+
+def test_workers_starting_together_on_a_new_database_all_open_the_storage(
+    database: str, tmp_path: Path
+) -> None:
+    # each opener creates Optuna's tables if they are missing; unserialised, concurrent
+    # CREATE TABLEs on PostgreSQL collide ("duplicate key ... pg_type_typname_nsp_index")
+    go = tmp_path / "go"
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, database, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    time.sleep(3.0)  # imports done: all wait on the go
+    go.touch()
+    errors = [p.communicate(timeout=120)[1] for p in openers]
+    assert [p.returncode for p in openers] == [0] * 6, "\n".join(e for e in errors if e)
+    storage = optuna.storages.RDBStorage(database)
+    assert storage.get_all_studies() == []
