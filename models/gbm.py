@@ -116,10 +116,15 @@ class GradientBoostedForecaster:
         return np.isin(minutes, list(self.delta_horizons_))
 
     def _fit_quantiles(
-        self, x: np.ndarray, y: np.ndarray, weight: np.ndarray, rounds: int
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        weight: np.ndarray,
+        rounds: int,
+        quantiles: tuple[float, ...] | None = None,
     ) -> dict[float, lgb.Booster]:
         boosters = {}
-        for q in self.task.quantiles:
+        for q in quantiles or self.task.quantiles:
             data = lgb.Dataset(
                 x,
                 y,
@@ -152,15 +157,9 @@ class GradientBoostedForecaster:
         errors = {}
         for target in ("delta", "level"):
             base = self._base(rows, target)
-            data = lgb.Dataset(
-                x[early],
-                (y - base)[early],
-                weight=weight[early],
-                feature_name=list(self.spec.columns),
-                categorical_feature=list(self.spec.categorical) or "auto",
-                free_raw_data=True,
-            )
-            probe = lgb.train(self._lgb_params(0.5), data, num_boost_round=rounds)
+            probe = self._fit_quantiles(
+                x[early], (y - base)[early], weight[early], rounds, quantiles=(0.5,)
+            )[0.5]
             errors[target] = np.abs(base[late] + probe.predict(x[late]) - y[late])
         self.delta_horizons_ = frozenset(
             int(h)
