@@ -120,8 +120,8 @@ def _count_levels(
     The level is the mean over rows of ``P(U <= tau)`` with ``U`` uniform on
     ``[F(y - 1), F(y)]`` and ``F`` read by :func:`models.quantiles.cdf_at` (with the count
     continuity correction, as the backtest's PIT reads it) from the quantiles as they would be
-    after scaling: the fitted inner ones at their scales, ``pending`` (this
-    column and the unfitted ones beyond it on the same side) at ``s``.
+    after scaling: the fitted inner ones at their scales, ``pending`` (this column and the
+    unfitted ones beyond it on the same side) at ``s``.
     """
     tau = quantiles[pending[0]]
     spread = values - median[:, None]
