@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
-import platform
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import machine_info
 import polars as pl
 from accuracy_data import LEVEL, Dataset
 from accuracy_selection import ENSEMBLE, SELECTED
@@ -315,26 +313,9 @@ def family_table(outcomes: list[Outcome]) -> str:
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    import lightgbm
-    import mlforecast
-    import statsforecast
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {mem_kb / 1024**2:.0f} GiB RAM, {platform.system()}; "
-        f"Python {platform.python_version()}, Polars {pl.__version__}, LightGBM "
-        f"{lightgbm.__version__}, statsforecast {statsforecast.__version__}, mlforecast "
-        f"{mlforecast.__version__}"
+    return machine_info.machine(
+        ("Polars", "polars"),
+        ("LightGBM", "lightgbm"),
+        ("statsforecast", "statsforecast"),
+        ("mlforecast", "mlforecast"),
     )

@@ -30,7 +30,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
@@ -47,6 +46,9 @@ from features.pipeline import build_features, lookback, origin_range  # noqa: E4
 from features.schemas import LOCAL_TZ, SIGNALS, conform  # noqa: E402
 from features.tables import CityTables  # noqa: E402
 from features.tasks import TaskConfig, WindowStat, load_task  # noqa: E402
+
+sys.path.append(str(_HERE))  # after the package imports: this folder's helpers, no shadowing
+import machine_info  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 RESULTS = _HERE / "results" / "features.md"
@@ -551,25 +553,8 @@ def _rate(result: dict) -> float:
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal:")
-    )
-    import mlforecast
-
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {mem_kb / 1024**2:.0f} GiB RAM, {platform.system()}; "
-        f"Python {platform.python_version()}, Polars {pl.__version__}, pandas {pd.__version__}, "
-        f"numpy {np.__version__}, mlforecast {mlforecast.__version__}"
+    return machine_info.machine(
+        ("Polars", "polars"), ("pandas", "pandas"), ("numpy", "numpy"), ("mlforecast", "mlforecast")
     )
 
 
