@@ -9,7 +9,6 @@ artifacts, the champion's config and the model itself are then read back through
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -20,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -108,28 +106,8 @@ def mlflow_server(database: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def _tiny_city():
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_citybrain_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return with_noisy_ponding(module.make_tiny_city(days=3, seed=0))
-
-
-def with_noisy_ponding(city, seed: int = 5):
-    """The tiny city's ponding is 0 outside its one burst; iid noise makes every fold score."""
-    noise = np.random.default_rng(seed).gamma(1.0, 1.0, city.observations.height)
-    pond = pl.col("series_id").str.starts_with("pond")
-    return city.with_observations(
-        city.observations.with_columns(
-            pl.when(pond).then(pl.col("value") + noise).otherwise(pl.col("value")).alias("value")
-        )
-    )
-
-
 def test_training_through_a_tracking_server_on_postgres_registers_a_champion(
-    mlflow_server: str, tmp_path: Path
+    mlflow_server: str, tmp_path: Path, noisy_tiny_city
 ):
     import mlflow
 
@@ -138,7 +116,7 @@ def test_training_through_a_tracking_server_on_postgres_registers_a_champion(
 
     data, task = tmp_path / "data", tmp_path / "server_tiny.yaml"
     task.write_text(TASK)
-    tables = _tiny_city()
+    tables = noisy_tiny_city
     store = Store(data)
     for table in ("series", "observations", "events", "weather_forecasts", "areas"):
         store.write(table, getattr(tables, table))

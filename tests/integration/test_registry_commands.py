@@ -9,11 +9,9 @@ A person then promotes and rolls back by hand; tags and the audit trail are read
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -45,34 +43,14 @@ backtest: {folds: 4, fold_length: 6h, origin_stride: 1h, min_train: 1d}
 NAME = "citybrain-registry_tiny"
 
 
-def _tiny_city():
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_citybrain_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return with_noisy_ponding(module.make_tiny_city(days=3, seed=0))
-
-
-def with_noisy_ponding(city, seed: int = 5):
-    """The tiny city's ponding is 0 outside its one burst; iid noise makes every fold score."""
-    noise = np.random.default_rng(seed).gamma(1.0, 1.0, city.observations.height)
-    pond = pl.col("series_id").str.starts_with("pond")
-    return city.with_observations(
-        city.observations.with_columns(
-            pl.when(pond).then(pl.col("value") + noise).otherwise(pl.col("value")).alias("value")
-        )
-    )
-
-
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def registry(tmp_path_factory: pytest.TempPathFactory, noisy_tiny_city) -> dict:
     """Two identical trainings of the tiny task; their CLI outputs."""
     root = tmp_path_factory.mktemp("registry")
     data, home, task = root / "data", root / "home", root / "registry_tiny.yaml"
     task.write_text(TASK)
     store = Store(data)
-    tables = _tiny_city()
+    tables = noisy_tiny_city
     for table in ("series", "observations", "events", "weather_forecasts", "areas"):
         store.write(table, getattr(tables, table))
     env = {"CITYBRAIN_HOME": str(home)}

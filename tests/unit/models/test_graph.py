@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from neural_frames import frame_of, spec_for
 from polars.testing import assert_frame_equal
 
 from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import TaskConfig, parse_task
 from models.graph import GraphForecaster, adjacency, default_graph_key, row_normalised
@@ -77,38 +77,6 @@ def corridor_history(n_bins: int = 1400, seed: int = 0) -> TargetHistory:
     return TargetHistory(np.array(rows), ids, START, STEP, series)
 
 
-def frame_of(history: TargetHistory, first: int, last: int) -> pl.DataFrame:
-    recs = []
-    for i, sid in enumerate(history.series_ids):
-        for b in range(first, last + 1):
-            origin = START + b * STEP
-            for h in HORIZONS:
-                recs.append(
-                    {
-                        "series_id": sid,
-                        "origin": origin,
-                        "horizon": h * STEP,
-                        "ts": origin + h * STEP,
-                        "area_id": "a",
-                        "target_now": float(history.values[i, b]),
-                        "horizon_min": h * 5,
-                        "y": float(history.values[i, b + h]),
-                    }
-                )
-    return pl.DataFrame(recs).with_columns(
-        pl.col("origin", "ts").dt.cast_time_unit("us"), pl.col("horizon").dt.cast_time_unit("us")
-    )
-
-
-def spec_for(task: TaskConfig, history: TargetHistory) -> FeatureSpec:
-    return FeatureSpec(
-        task=task.name,
-        columns=("target_now", "horizon_min", "series_code"),
-        categorical=("series_code",),
-        series_codes={s: i for i, s in enumerate(sorted(history.series_ids))},
-    )
-
-
 SMALL = {
     "epochs": 12,
     "hidden": 32,
@@ -123,7 +91,12 @@ SMALL = {
 @pytest.fixture(scope="module")
 def corridor() -> tuple[TaskConfig, TargetHistory, pl.DataFrame, pl.DataFrame]:
     hist = corridor_history()
-    return make_task(), hist, frame_of(hist, 20, 1100), frame_of(hist, 1150, 1380)
+    return (
+        make_task(),
+        hist,
+        frame_of(hist, 20, 1100, HORIZONS),
+        frame_of(hist, 1150, 1380, HORIZONS),
+    )
 
 
 def follower_mae(model: GraphForecaster, hist: TargetHistory, test: pl.DataFrame) -> float:

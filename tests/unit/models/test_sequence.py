@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from neural_frames import frame_of, spec_for
 from polars.testing import assert_frame_equal
 
 from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import TaskConfig, parse_task
 from models.neural import torch_threads
@@ -24,6 +24,7 @@ from models.sequence import SequenceForecaster
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
+HORIZONS = (3, 6)  # 30 minutes and 1 hour
 PERIOD = 24  # steps
 
 
@@ -56,41 +57,6 @@ def wave_history(n_series: int = 4, n_bins: int = 900, seed: int = 0) -> TargetH
     return TargetHistory(np.array(rows), ids, START, STEP, series)
 
 
-def frame_of(history: TargetHistory, task: TaskConfig, first: int, last: int) -> pl.DataFrame:
-    """Rows for origins at bins ``first..last`` of every series: ``target_now`` and the
-    horizon as features, ``y`` from the history."""
-    horizons = [h // STEP for h in (timedelta(minutes=30), timedelta(hours=1))]
-    recs = []
-    for i, sid in enumerate(history.series_ids):
-        for b in range(first, last + 1):
-            origin = START + b * STEP
-            for h in horizons:
-                recs.append(
-                    {
-                        "series_id": sid,
-                        "origin": origin,
-                        "horizon": h * STEP,
-                        "ts": origin + h * STEP,
-                        "area_id": "a",
-                        "target_now": float(history.values[i, b]),
-                        "horizon_min": h * 10,
-                        "y": float(history.values[i, b + h]),
-                    }
-                )
-    return pl.DataFrame(recs).with_columns(
-        pl.col("origin", "ts").dt.cast_time_unit("us"), pl.col("horizon").dt.cast_time_unit("us")
-    )
-
-
-def spec_for(task: TaskConfig, history: TargetHistory) -> FeatureSpec:
-    return FeatureSpec(
-        task=task.name,
-        columns=("target_now", "horizon_min", "series_code"),
-        categorical=("series_code",),
-        series_codes={s: i for i, s in enumerate(sorted(history.series_ids))},
-    )
-
-
 SMALL = {"epochs": 25, "hidden": 32, "context": "4h", "patience": 25, "learning_rate": 5e-3}
 
 
@@ -98,8 +64,8 @@ SMALL = {"epochs": 25, "hidden": 32, "context": "4h", "patience": 25, "learning_
 def wave() -> tuple[TaskConfig, TargetHistory, pl.DataFrame, pl.DataFrame]:
     task = make_task()
     hist = wave_history()
-    train = frame_of(hist, task, 30, 600)
-    test = frame_of(hist, task, 650, 880)
+    train = frame_of(hist, 30, 600, HORIZONS)
+    test = frame_of(hist, 650, 880, HORIZONS)
     return task, hist, train, test
 
 
