@@ -31,7 +31,7 @@ from features.history import TargetHistory
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
 from models.protocol import Forecaster, history_span
-from models.quantiles import COUNT_CONTINUITY, cdf_at, monotone, quantile_column
+from models.quantiles import cdf_bounds, monotone, quantile_column
 
 _GRID = np.geomspace(0.2, 6.0, 121)
 _MIN_ROWS = 30
@@ -125,7 +125,6 @@ def _count_levels(
     """
     tau = quantiles[pending[0]]
     spread = values - median[:, None]
-    low_y = y <= lower_bound if lower_bound is not None else np.zeros(y.shape, dtype=bool)
     levels = np.empty(_GRID.size)
     for g, s in enumerate(_GRID):
         trial = scales.copy()
@@ -133,9 +132,7 @@ def _count_levels(
         scaled = median[:, None] + trial[None, :] * spread
         if lower_bound is not None:
             scaled = np.maximum(scaled, lower_bound)
-        upper = cdf_at(scaled, y + COUNT_CONTINUITY, quantiles)
-        below = cdf_at(scaled, y - 1.0 + COUNT_CONTINUITY, quantiles)
-        lower = np.where(low_y, 0.0, np.minimum(below, upper))
+        lower, upper = cdf_bounds(scaled, y, quantiles, lower_bound=lower_bound, discrete=True)
         width = upper - lower
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(

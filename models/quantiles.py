@@ -101,3 +101,26 @@ def with_exceedance(forecast: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
         pl.Series(f"p_{lv.level}", event_probability(forecast, task, lv.threshold))
         for lv in task.warning.levels
     )
+
+
+def cdf_bounds(
+    values: np.ndarray,
+    y: np.ndarray,
+    quantiles: Sequence[float],
+    *,
+    lower_bound: float | None = None,
+    discrete: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``F(y-)`` and ``F(y)`` per row of ``values`` (rows x quantile levels), ``F`` read by
+    :func:`cdf_at`: the interval a randomised PIT draws from (see
+    ``training.metrics._pit_bounds`` for the reading of counts and of ``lower_bound``)."""
+    if discrete:
+        upper = cdf_at(values, y + COUNT_CONTINUITY, quantiles)
+        lower = cdf_at(values, y - 1.0 + COUNT_CONTINUITY, quantiles)
+    else:
+        upper = cdf_at(values, y, quantiles)
+        lower = cdf_at(values, np.nextafter(y, -np.inf), quantiles)
+    if lower_bound is not None:
+        lower = np.where(y <= lower_bound, 0.0, lower)
+        upper = np.where(y < lower_bound, 0.0, upper)
+    return np.minimum(lower, upper), upper

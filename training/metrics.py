@@ -47,13 +47,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.quantiles import COUNT_CONTINUITY, exceedance_probability, quantile_column
+from models.quantiles import cdf_bounds, quantile_column
 
 #: the metric names :func:`by_horizon` understands
 HORIZON_METRICS = ("mae", "rmse", "bias", "mase", "pinball", "crps", "coverage_80")
 
 # The largest float below zero: reading the CDF there gives its left limit at 0 (see _pit_bounds).
-_JUST_BELOW_ZERO = -float(np.nextafter(0.0, 1.0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,12 +458,9 @@ def _pit_bounds(
     discrete: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F(y-)`` and ``F(y)`` per row, with ``F`` the forecast CDF as
-    :func:`models.quantiles.exceedance_probability` reads it from the quantile columns.
-
-    That function takes one threshold for all rows; the reading depends only on the
-    differences between the threshold and the quantile values, so each row's quantiles are
-    shifted by its own ``y`` and the CDF is read at 0 (``F(y)``) and at the largest float below
-    0 (``F(y-)``, the left limit: tied quantiles give a jump there).
+    :func:`models.quantiles.cdf_at` (and so ``exceedance_probability``) reads it from the
+    quantile columns: at ``y`` and at the largest float below it (the left limit: tied
+    quantiles give a jump there).
 
     With ``lower_bound`` (0 for ponding) the forecast is censored at the bound: the mass the
     reading puts below it sits on the bound, so ``F(y-) = 0`` for ``y <= lower_bound`` (and
@@ -479,19 +475,9 @@ def _pit_bounds(
     twice the nominal share below ``q10``. So the count's CDF is read with the continuity
     correction, ``F(k) = G(k + 1/2)``, each quantile standing for the middle of its unit cell.
     """
-    qcols = _qcols(quantiles)
-    y = pl.col("y").cast(pl.Float64)
-    shifted = rows.select((pl.col(c).cast(pl.Float64) - y).alias(c) for c in qcols)
-    half = COUNT_CONTINUITY if discrete else 0.0
-    upper = exceedance_probability(shifted, half, quantiles, below=True)
-    lower = exceedance_probability(
-        shifted, half - 1.0 if discrete else _JUST_BELOW_ZERO, quantiles, below=True
-    )
-    if lower_bound is not None:
-        obs = rows["y"].cast(pl.Float64).to_numpy()
-        lower = np.where(obs <= lower_bound, 0.0, lower)
-        upper = np.where(obs < lower_bound, 0.0, upper)
-    return np.minimum(lower, upper), upper
+    values = rows.select(_qcols(quantiles)).to_numpy().astype(np.float64)
+    obs = rows["y"].cast(pl.Float64).to_numpy()
+    return cdf_bounds(values, obs, quantiles, lower_bound=lower_bound, discrete=discrete)
 
 
 def pit_values(
