@@ -38,6 +38,51 @@ def covariate_features(
 
     ``shared``: the target grid, reused when it holds exactly the covariate's series.
     """
+    sources, source_values = _source_rows(readings, series, targets, cov, task, first, last, shared)
+    windows = covariate_windows(cov, task)
+    feats = features_at(source_values, origin_bins, windows)
+    if cov.relative_to_attr and cov.level:
+        attrs = attr_values(series, cov.relative_to_attr)
+        attr_of = dict(
+            zip(attrs["source"].to_list(), attrs[cov.relative_to_attr].to_list(), strict=True)
+        )
+        offset = np.array([attr_of.get(s) for s in sources], dtype=float)
+        feats[f"{cov.name}_above_attr"] = feats[f"{cov.name}_level"] - offset[:, None]
+    keys = source_keys(targets, cov)["source"].to_list()
+    row_of = {s: i for i, s in enumerate(sources)}
+    return {name: _take_rows(m, [row_of.get(k, -1) for k in keys]) for name, m in feats.items()}
+
+
+def covariate_steps(
+    readings: Readings,
+    series: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
+) -> np.ndarray:
+    """The covariate's value at every grid step as a ``(target, bin)`` matrix (NaN where
+    unknown): each target's source row, before any window is taken, for models that read the
+    covariate step by step (SARIMAX's rain regressor). Same binning, filling and linking as
+    :func:`covariate_features`, so the two agree on what was known when."""
+    sources, source_values = _source_rows(readings, series, targets, cov, task, first, last, None)
+    keys = source_keys(targets, cov)["source"].to_list()
+    row_of = {s: i for i, s in enumerate(sources)}
+    return _take_rows(source_values, [row_of.get(k, -1) for k in keys])
+
+
+def _source_rows(
+    readings: Readings,
+    series: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
+    shared: TargetGrid | None,
+) -> tuple[list[str], np.ndarray]:
+    """The covariate's series on the grid, filled as its signal allows, one row per source."""
     step = task.step
     members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
     ids = sorted(set(members["series_id"].to_list()))
@@ -51,19 +96,7 @@ def covariate_features(
         )
     if sig is None or sig.aggregation != "sum":
         values = forward_fill(values, steps(parse_duration(task.features.fill_limit), step))
-    sources, source_values = _sources(values, ids, members, targets, cov)
-    windows = covariate_windows(cov, task)
-    feats = features_at(source_values, origin_bins, windows)
-    if cov.relative_to_attr and cov.level:
-        attrs = attr_values(series, cov.relative_to_attr)
-        attr_of = dict(
-            zip(attrs["source"].to_list(), attrs[cov.relative_to_attr].to_list(), strict=True)
-        )
-        offset = np.array([attr_of.get(s) for s in sources], dtype=float)
-        feats[f"{cov.name}_above_attr"] = feats[f"{cov.name}_level"] - offset[:, None]
-    keys = source_keys(targets, cov)["source"].to_list()
-    row_of = {s: i for i, s in enumerate(sources)}
-    return {name: _take_rows(m, [row_of.get(k, -1) for k in keys]) for name, m in feats.items()}
+    return _sources(values, ids, members, targets, cov)
 
 
 def _sources(

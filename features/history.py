@@ -7,18 +7,25 @@ float matrix on the task's grid, built by the same rules as the feature pipeline
 value in bin ``t`` is known at time ``t`` and a model reading bins up to an origin is
 point-in-time correct. The series table rides along so graph models can read ``attrs``
 (``neighbours``, ``upstream``).
+
+A model that reads an observed covariate step by step (SARIMAX's rain regressor) asks for it
+by name (``covariates``): each one rides along as a matrix of the same shape, each target's
+linked source on the same grid (:func:`features.covariates.covariate_steps`, the rows the
+window features are taken from), and is cut by :meth:`TargetHistory.until` with the target.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
+from features.covariates import covariate_steps
 from features.dense import target_grid
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 from features.event_series import with_event_series
 from features.grid import floor_to_grid, punctual_readings
 from features.links import select_targets
@@ -28,13 +35,15 @@ from features.tasks import TaskConfig
 
 @dataclass(frozen=True)
 class TargetHistory:
-    """``values[i, j]``: series ``series_ids[i]`` at ``start + j * step`` (NaN if unknown)."""
+    """``values[i, j]``: series ``series_ids[i]`` at ``start + j * step`` (NaN if unknown);
+    ``covariates[name][i, j]``: the observed covariate ``name`` linked to that series, then."""
 
     values: np.ndarray
     series_ids: tuple[str, ...]
     start: datetime
     step: timedelta
     series: pl.DataFrame
+    covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def end(self) -> datetime:
@@ -57,28 +66,45 @@ class TargetHistory:
             raise DataError(f"no history for series {missing[:5]}")
         return np.array([index[s] for s in ids], dtype=np.int64)
 
-    def windows(self, rows: np.ndarray, end_bins: np.ndarray, length: int) -> np.ndarray:
-        """``(len(rows), length)``: the last ``length`` values up to and including ``end_bins``,
-        NaN before the start of the history. Reads nothing after ``end_bins``."""
+    def windows(
+        self, rows: np.ndarray, end_bins: np.ndarray, length: int, covariate: str | None = None
+    ) -> np.ndarray:
+        """``(len(rows), length)``: the last ``length`` values (of the target, or of the named
+        covariate) up to and including ``end_bins``, NaN before the start of the history.
+        Reads nothing after ``end_bins``."""
+        values = self.values if covariate is None else self.covariate(covariate)
         offsets = np.arange(-length + 1, 1)
         cols = end_bins[:, None] + offsets[None, :]
-        if (end_bins >= self.values.shape[1]).any():
+        if (end_bins >= values.shape[1]).any():
             raise DataError(f"history ends at {self.end}, before a requested origin")
         inside = cols >= 0
-        out = self.values[rows[:, None], np.clip(cols, 0, None)]
+        out = values[rows[:, None], np.clip(cols, 0, None)]
         return np.where(inside, out, np.nan)
+
+    def covariate(self, name: str) -> np.ndarray:
+        """The named covariate's ``(series, bin)`` matrix; one not carried raises and says how
+        to ask for it."""
+        if name not in self.covariates:
+            held = sorted(self.covariates) or "none"
+            raise DataError(
+                f"the target history carries no covariate {name!r} (it carries {held}); "
+                "build it with target_history(..., covariates=[...])"
+            )
+        return self.covariates[name]
 
     def until(self, end: datetime) -> TargetHistory:
         """Only the grid times before ``end``: what a model fitted at ``end`` may read."""
         n = int(self.bins([end])[0])
         if n < 1:
             raise DataError(f"no history before {end}")
+        cut = min(n, self.values.shape[1])
         return TargetHistory(
-            self.values[:, : min(n, self.values.shape[1])].copy(),
+            self.values[:, :cut].copy(),
             self.series_ids,
             self.start,
             self.step,
             self.series,
+            {name: m[:, :cut].copy() for name, m in self.covariates.items()},
         )
 
     def frame(self) -> pl.DataFrame:
@@ -99,9 +125,22 @@ class TargetHistory:
 
 
 def target_history(
-    tables: CityTables, task: TaskConfig, start: datetime, end: datetime
+    tables: CityTables,
+    task: TaskConfig,
+    start: datetime,
+    end: datetime,
+    covariates: Sequence[str] = (),
 ) -> TargetHistory:
-    """The task's targets on its grid from ``start`` to ``end`` (both floored to the grid)."""
+    """The task's targets on its grid from ``start`` to ``end`` (both floored to the grid),
+    with the named observed covariates (``features.observed``) beside them."""
+    declared = {cov.name: cov for cov in task.features.observed}
+    unknown = sorted(set(covariates) - set(declared))
+    if unknown:
+        raise ConfigError(
+            f"no observed covariate named {unknown} in task {task.name!r}; declared: "
+            f"{sorted(declared) or 'none'}",
+            key="features.observed",
+        )
     tables = with_event_series(tables, task, live_until=end)
     targets = select_targets(tables.series, task)
     series = tables.series.filter(pl.col("signal") == task.target.signal)
@@ -114,4 +153,18 @@ def target_history(
         first,
         last,
     )
-    return TargetHistory(grid.now, grid.ids, first, step, targets)
+    carried = {}
+    if covariates:
+        wanted = [declared[name] for name in dict.fromkeys(covariates)]
+        signals = {cov.signal for cov in wanted}
+        readings = punctual_readings(
+            tables.observations, tables.series.filter(pl.col("signal").is_in(signals))
+        )
+        order = targets.join(
+            pl.DataFrame({"series_id": list(grid.ids)}).with_row_index("_pos"), on="series_id"
+        ).sort("_pos")
+        for cov in wanted:
+            carried[cov.name] = covariate_steps(
+                readings, tables.series, order.drop("_pos"), cov, task, first, last
+            )
+    return TargetHistory(grid.now, grid.ids, first, step, targets, carried)

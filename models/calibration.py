@@ -30,7 +30,7 @@ import polars as pl
 from features.history import TargetHistory
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
-from models.protocol import Forecaster, history_span
+from models.protocol import Forecaster, history_covariates, history_span
 from models.quantiles import cdf_bounds, monotone, quantile_column
 
 _GRID = np.geomspace(0.2, 6.0, 121)
@@ -174,6 +174,10 @@ class CalibratedForecaster:
     @property
     def history_span(self) -> timedelta | None:
         return history_span(self.inner)
+
+    @property
+    def history_covariates(self) -> tuple[str, ...]:
+        return history_covariates(self.inner)
 
     def params(self) -> dict[str, Any]:
         return self.inner.params()

@@ -15,7 +15,7 @@ import polars as pl
 
 from features.errors import ConfigError
 from features.history import TargetHistory
-from models.protocol import FORECAST_KEYS, Forecaster, history_span
+from models.protocol import FORECAST_KEYS, Forecaster, history_covariates, history_span
 from models.quantiles import monotone, quantile_column
 
 
@@ -50,6 +50,10 @@ class EnsembleForecaster:
     def history_span(self) -> timedelta | None:
         spans = [s for s in (history_span(m) for m in self.members) if s is not None]
         return max(spans) if spans else None
+
+    @property
+    def history_covariates(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for m in self.members for c in history_covariates(m)))
 
     def params(self) -> dict[str, Any]:
         return {

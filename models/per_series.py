@@ -32,6 +32,7 @@ import warnings
 import numpy as np
 
 from models.ets import ets_forecast, fit_ets
+from models.exogenous import FitRain, RainPath, rain_columns, trailing_sums
 from models.sarimax import fit_sarimax, sarimax_forecast
 from models.series_state import _Config, _Fitted
 
@@ -50,9 +51,18 @@ def _trim(y: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def fit_series(
-    cfg: _Config, values: np.ndarray, first_abs: int, exog: np.ndarray | None
+    cfg: _Config,
+    values: np.ndarray,
+    first_abs: int,
+    exog: np.ndarray | None,
+    rain: FitRain | None = None,
 ) -> _Fitted:
-    """Fit one series (runs in a worker): its model, or the persistence fallback and why."""
+    """Fit one series (runs in a worker): its model, or the persistence fallback and why.
+
+    ``rain``: the series' observed rain (SARIMAX with ``rain``), whose trailing sums join the
+    shared regressors ``exog`` as its last columns."""
+    if rain is not None and exog is not None:
+        exog = np.hstack([exog, trailing_sums(rain.steps, cfg.rain_windows)])
     y, offset = _trim(values)
     observed = y[np.isfinite(y)]
     median = float(np.median(observed)) if observed.size else float("nan")
@@ -79,7 +89,7 @@ def fit_series(
     ):
         return _Fitted(reason="zero or non-finite variance", points=observed.size, median=median)
     if cfg.intervals != "gaussian":
-        point, future = _in_sample(cfg, fitted, values, first_abs, exog)
+        point, future = _in_sample(cfg, fitted, values, first_abs, exog, rain)
         if cfg.intervals == "empirical":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # a step never observed: NaN
@@ -90,22 +100,50 @@ def fit_series(
 
 
 def _in_sample(
-    cfg: _Config, fitted: _Fitted, values: np.ndarray, first_abs: int, exog: np.ndarray | None
+    cfg: _Config,
+    fitted: _Fitted,
+    values: np.ndarray,
+    first_abs: int,
+    exog: np.ndarray | None,
+    rain: FitRain | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The fitted model's forecasts of its own fit data from strided origins, and what came:
-    ``(origins, max_h)`` each (NaN where unknown)."""
+    """The fitted model's forecasts of its own fit data from up to 600 origins, and what came:
+    ``(origins, max_h)`` each (NaN where unknown). The origins are strided over the data, or
+    with rain those of the fit frame, each with the rain forecast as it was issued then."""
     n = values.size
     last = n - 1 - cfg.max_h
     if last < 1:
         empty = np.full((1, cfg.max_h), np.nan)
         return empty, empty
-    stride = max(1, last // EMPIRICAL_ORIGINS)
-    origins = np.arange(last, 0, -stride)[::-1]
+    future_rain = None
+    if rain is not None and rain.origins is not None and rain.future is not None:
+        keep = np.flatnonzero((rain.origins >= 1) & (rain.origins <= last))
+        keep = keep[:: max(1, keep.size // EMPIRICAL_ORIGINS)]
+        origins, future_rain = rain.origins[keep], rain.future[keep]
+    if future_rain is None or origins.size == 0:
+        stride = max(1, last // EMPIRICAL_ORIGINS)
+        origins = np.arange(last, 0, -stride)[::-1]
+        future_rain = np.zeros((origins.size, cfg.max_h))
     padded = np.concatenate([np.full(cfg.filter_steps - 1, np.nan), values])
     cols = origins[:, None] + np.arange(cfg.filter_steps)[None, :]
     windows = padded[cols]
+    path = None
+    if rain is not None:
+        lead = max(cfg.rain_windows) - 1
+        steps = np.concatenate([np.full(cfg.filter_steps - 1, np.nan), rain.steps])
+        observed = steps[origins[:, None] + np.arange(cfg.filter_steps + lead)[None, :]]
+        path = RainPath(observed, future_rain)
+        # the shared regressors only: the rain columns are rebuilt per origin from the path
+        exog = exog[:, : exog.shape[1] - len(cfg.rain_windows)] if exog is not None else None
     point, _ = _model_forecast(
-        cfg, fitted, windows, origins + first_abs, np.arange(1, cfg.max_h + 1), exog, first_abs
+        cfg,
+        fitted,
+        windows,
+        origins + first_abs,
+        np.arange(1, cfg.max_h + 1),
+        exog,
+        first_abs,
+        path,
     )
     return point, values[origins[:, None] + np.arange(1, cfg.max_h + 1)[None, :]]
 
@@ -148,13 +186,16 @@ def forecast_series(
     h_steps: np.ndarray,
     exog: np.ndarray | None,
     exog_first_abs: int,
+    rain: RainPath | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Point forecasts ``(origins, horizons)`` and quantiles ``(origins, horizons, q)`` of one
     series (runs in a worker); a fallback returns no quantiles (the caller adds the pooled
-    persistence errors)."""
+    persistence errors). ``rain``: the rain around each origin (SARIMAX with ``rain``)."""
     if fitted.kind == "fallback":
         return _persistence(windows, fitted.median, h_steps.size), None, True
-    point, sd = _model_forecast(cfg, fitted, windows, origin_abs, h_steps, exog, exog_first_abs)
+    point, sd = _model_forecast(
+        cfg, fitted, windows, origin_abs, h_steps, exog, exog_first_abs, rain
+    )
     gaussian = point[:, :, None] + sd[:, :, None] * cfg.z[None, None, :]
     if cfg.intervals == "negbin" and fitted.dispersion is not None:
         return _negbin(cfg, point, fitted.dispersion[h_steps - 1], gaussian)
@@ -215,10 +256,12 @@ def _model_forecast(
     h_steps: np.ndarray,
     exog: np.ndarray | None,
     exog_first_abs: int,
+    rain: RainPath | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation ``(origins, horizons)`` after filtering each window."""
     first_abs = origin_abs - windows.shape[1] + 1
     if fitted.kind == "ets":
         return ets_forecast(fitted, windows, first_abs, h_steps)
     assert exog is not None
-    return sarimax_forecast(fitted, windows, first_abs, h_steps, exog, exog_first_abs)
+    columns = rain_columns(rain, cfg.rain_windows) if rain is not None else None
+    return sarimax_forecast(fitted, windows, first_abs, h_steps, exog, exog_first_abs, columns)

@@ -7,7 +7,8 @@ the feature spec only, so Optuna and the registry can build any family from a pa
 
 ``history`` is the target's dense series (``features.history.TargetHistory``). Tabular families
 ignore it; sequence families (statsmodels, PyTorch) need it and say how much of it through
-``history_span``. In ``fit`` it ends before the first target time the model must not see; in
+``history_span`` (and, where they read an observed covariate step by step, which ones through
+``history_covariates``). In ``fit`` it ends before the first target time the model must not see; in
 ``predict`` it may run past an origin, and a family reads only bins at or before each row's
 origin (the contract battery perturbs the future and checks).
 """
@@ -45,6 +46,12 @@ class Forecaster(Protocol):
 def history_span(forecaster: Any) -> timedelta | None:
     """How much target history before an origin the family reads; None: it reads none."""
     return getattr(forecaster, "history_span", None)
+
+
+def history_covariates(forecaster: Any) -> tuple[str, ...]:
+    """The observed covariates the family reads step by step beside the target history (by
+    name, for ``features.history.target_history``); most read none."""
+    return tuple(getattr(forecaster, "history_covariates", ()))
 
 
 def require_history(history: TargetHistory | None, family: str) -> TargetHistory:

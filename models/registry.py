@@ -7,12 +7,13 @@ never pays for importing PyTorch or statsmodels (the CLI and the API start faste
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from features.errors import ConfigError
 from features.feature_spec import FeatureSpec
 from features.tasks import ModelSpec, TaskConfig
-from models.protocol import Forecaster
+from models.protocol import Forecaster, history_covariates
 
 FAMILIES: dict[str, str] = {
     "lightgbm": "models.gbm:GradientBoostedForecaster",
@@ -46,3 +47,16 @@ def build_forecaster(
     """A new, unfitted forecaster of the spec's family with its parameters (plus overrides)."""
     family = family_class(model.family)
     return family(task=task, spec=spec, **{**model.params, **(overrides or {})})
+
+
+def covariates_read(
+    models: Iterable[ModelSpec], *, task: TaskConfig, spec: FeatureSpec
+) -> tuple[str, ...]:
+    """The observed covariates any of these models reads beside the target history: what a
+    backtest's shared ``TargetHistory`` must carry (a new forecaster of each says; building
+    one fits nothing)."""
+    names: dict[str, None] = {}
+    for model in models:
+        forecaster = build_forecaster(model, task=task, spec=spec)
+        names.update(dict.fromkeys(history_covariates(forecaster)))
+    return tuple(names)

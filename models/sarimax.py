@@ -1,15 +1,16 @@
 """The ``sarimax`` family's model of one series: SARIMAX, fitted and Kalman-filtered.
 
 :class:`statsmodels.tsa.statespace.sarimax.SARIMAX` with ``order``, an optional
-``seasonal_order`` (its period is ``season``) and the known-ahead regressors of
-:mod:`models.exogenous`. A regressor that is constant over a series' fit data (no holiday in
-the window) is dropped for that series, so a holiday effect is learnt only from a fit window
-that holds holidays. Estimation is in two steps: the regression by least squares (on the
-differenced series when differenced), then the ARMA parameters by SARIMAX's maximum likelihood
-on its residuals; ``joint: true`` then polishes all of them together by maximum likelihood
-(about ten times slower: a dozen parameters by numerical gradients, for a log-likelihood a few
-units higher on 4000 steps). The default ``order`` is AR(2); MA terms slow the optimiser down
-as much again.
+``seasonal_order`` (its period is ``season``) and the regressors of :mod:`models.exogenous`:
+constant, daily Fourier terms and calendar flags, and rain as trailing sums where ``rain``
+names an observed covariate. A regressor that is constant over a series' fit data (no holiday
+in the window, no rain) is dropped for that series, so a holiday effect is learnt only from a
+fit window that holds holidays. Estimation is in two steps: the regression by least squares
+(on the differenced series when differenced), then the ARMA parameters by SARIMAX's maximum
+likelihood on its residuals; ``joint: true`` then polishes all of them together by maximum
+likelihood (about ten times slower: a dozen parameters by numerical gradients, for a
+log-likelihood a few units higher on 4000 steps). The default ``order`` is AR(2); MA terms
+slow the optimiser down as much again.
 
 Interior gaps stay missing (the Kalman filter skips them, the exact treatment). Statsmodels is
 used to fit only: the fitted state space is kept as arrays, and forecasts run a batched Kalman
@@ -102,15 +103,25 @@ def sarimax_forecast(
     h_steps: np.ndarray,
     exog: np.ndarray,
     exog_first_abs: int,
+    rain: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation ``(windows, horizons)``, each window filtered from the
-    initial state; ``exog`` holds the regressors from absolute bin ``exog_first_abs`` on."""
+    initial state; ``exog`` holds the shared regressors from absolute bin ``exog_first_abs``
+    on; ``rain`` the window's own rain regressors, ``(n, length, k)`` over the window and
+    ``(n, max_h, k)`` over the forecast path (their coefficients come last)."""
     a = fitted.arrays
     n, length = windows.shape
-    offset = exog @ a["beta"]  # the regression part of each bin of the exog span
+    k = 0 if rain is None else rain[0].shape[2]
+    beta = a["beta"]
+    offset = exog @ beta[: beta.size - k]  # the shared regression part of each bin
     cols = (first_abs - exog_first_abs)[:, None] + np.arange(length)[None, :]
     inside = cols >= 0
     intercept = np.where(inside, offset[np.clip(cols, 0, None)], 0.0)
+    future = first_abs[:, None] + length - 1 + h_steps[None, :] - exog_first_abs
+    ahead = offset[future]
+    if rain is not None:
+        intercept = intercept + rain[0] @ beta[beta.size - k :]
+        ahead = ahead + rain[1][:, h_steps - 1] @ beta[beta.size - k :]
     mean = np.empty((n, h_steps.size))
     var = np.empty((n, h_steps.size))
     gaps = ~np.isfinite(windows).all(axis=1)
@@ -118,8 +129,7 @@ def sarimax_forecast(
         if rows.size:
             state, cov = _kalman(a, windows[rows] - intercept[rows], shared=not gaps[rows[0]])
             m_, v_ = _kalman_ahead(a, state, cov, int(h_steps.max()))
-            future = first_abs[rows, None] + length - 1 + h_steps[None, :] - exog_first_abs
-            mean[rows] = m_[:, h_steps - 1] + offset[future]
+            mean[rows] = m_[:, h_steps - 1] + ahead[rows]
             var[rows] = v_[:, h_steps - 1] if v_.shape[0] == rows.size else v_[0, h_steps - 1]
     return mean, np.sqrt(np.maximum(var * fitted.scale, 0.0))
 

@@ -43,6 +43,9 @@ class _Config:
     timezone: str = LOCAL_TZ  # the clock of the daily Fourier terms and calendar flags
     joint: bool = False
     select_season: bool = True
+    rain: str | None = None  # an observed covariate entering SARIMAX as trailing sums
+    rain_windows: tuple[int, ...] = ()  # their lengths in steps
+    rain_forecast: str | None = None  # the known-ahead column with the rain forecast
 
     @property
     def min_points(self) -> int:

@@ -54,7 +54,15 @@ from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
-from models.exogenous import CALENDAR_REGRESSORS, absolute_bin, grid_times, regressors
+from models.exogenous import (
+    CALENDAR_REGRESSORS,
+    FitRain,
+    RainPath,
+    absolute_bin,
+    forecast_steps,
+    grid_times,
+    regressors,
+)
 from models.per_series import fit_series, forecast_series, persistence_errors
 from models.protocol import FORECAST_KEYS, require_fitted, require_history
 from models.quantiles import monotone, quantile_column
@@ -69,7 +77,17 @@ INTERVALS = ("empirical", "gaussian", "negbin")
 
 _COMMON = {"fit_window", "filter_window", "max_gap", "intervals", "n_jobs", "maxiter"}
 _ETS_PARAMS = _COMMON | {"season", "select_season", "trend", "damped"}
-_SARIMAX_PARAMS = _COMMON | {"order", "seasonal_order", "season", "fourier", "calendar", "joint"}
+_SARIMAX_PARAMS = _COMMON | {
+    "order",
+    "seasonal_order",
+    "season",
+    "fourier",
+    "calendar",
+    "joint",
+    "rain",
+    "rain_windows",
+    "rain_forecast",
+}
 
 
 # --- parameters ------------------------------------------------------------------------------
@@ -172,9 +190,17 @@ class _StatisticalForecaster:
             maxiter=_whole(p["maxiter"], "model.params.maxiter", 1),
             timezone=task.features.timezone,
         )
-        self.history_span = self.config.filter_steps * step
+        # the filter window, and before it the rain its longest rain window sums
+        lead = max(self.config.rain_windows) - 1 if self.config.rain else 0
+        self.history_span = (self.config.filter_steps + lead) * step
         self.fitted_: dict[str, _Fitted] | None = None
         self.fallback_errors_: np.ndarray | None = None
+
+    @property
+    def history_covariates(self) -> tuple[str, ...]:
+        """The observed covariates the model reads step by step beside the target history."""
+        rain = getattr(self.config, "rain", None)
+        return (rain,) if rain else ()
 
     def _defaults(self, step: timedelta) -> dict[str, Any]:
         raise NotImplementedError
@@ -203,11 +229,81 @@ class _StatisticalForecaster:
             if cfg.family == "sarimax"
             else None
         )
-        jobs = [(cfg, values[i], first_abs, exog) for i in range(len(ids))]
+        rains = self._fit_rain(frame, hist, ids, rows, first) if cfg.rain else [None] * len(ids)
+        jobs = [(cfg, values[i], first_abs, exog, rains[i]) for i in range(len(ids))]
         fits = map_jobs(fit_series, jobs, self.n_jobs)
         self.fitted_ = dict(zip(ids, fits, strict=True))
         self.fallback_errors_ = persistence_errors(values, cfg)
         return self
+
+    def _fit_rain(
+        self,
+        frame: pl.DataFrame,
+        hist: TargetHistory,
+        ids: list[str],
+        rows: np.ndarray,
+        first: int,
+    ) -> list[FitRain]:
+        """Each series' observed rain over its fit data (with the lead its longest window
+        needs), and the fit frame's origins with the rain forecast as issued at each."""
+        cfg = self.config
+        assert cfg.rain is not None
+        n_bins = hist.values.shape[1]
+        lead = max(cfg.rain_windows) - 1
+        steps = hist.windows(
+            rows, np.full(len(ids), n_bins - 1), n_bins - first + lead, covariate=cfg.rain
+        )
+        if cfg.rain_forecast is None:
+            return [FitRain(steps[i]) for i in range(len(ids))]
+        pairs, future = self._future_rain(frame)
+        pairs = pairs.with_columns(
+            pl.Series("_pos", hist.bins(pairs["origin"]) - first, dtype=pl.Int64)
+        ).with_row_index("_i")
+        out = []
+        for i, sid in enumerate(ids):
+            mine = pairs.filter(pl.col("series_id") == sid)
+            index = mine["_i"].to_numpy()
+            out.append(FitRain(steps[i], mine["_pos"].to_numpy(), future[index]))
+        return out
+
+    def _future_rain(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
+        """The forecast rain of each step after each origin of the frame (see
+        :func:`models.exogenous.forecast_steps`)."""
+        cfg = self.config
+        assert cfg.rain_forecast is not None
+        if cfg.rain_forecast not in frame.columns:
+            raise DataError(
+                f"the sarimax forecaster reads the rain forecast from column "
+                f"{cfg.rain_forecast!r}, which the feature frame lacks"
+            )
+        return forecast_steps(frame, cfg.rain_forecast, self.task.step, cfg.max_h)
+
+    def _predict_rain(
+        self,
+        forecast: tuple[pl.DataFrame, np.ndarray] | None,
+        hist: TargetHistory,
+        group: pl.DataFrame,
+    ) -> RainPath:
+        """One series' rain around its origins: observed up to each (from the history),
+        forecast after it (``forecast``: the frame's, as issued by each origin)."""
+        cfg = self.config
+        assert cfg.rain is not None
+        lead = max(cfg.rain_windows) - 1
+        observed = hist.windows(
+            group["_row"].to_numpy(),
+            group["_bin"].to_numpy(),
+            cfg.filter_steps + lead,
+            covariate=cfg.rain,
+        )
+        future = np.zeros((group.height, cfg.max_h))
+        if forecast is not None:
+            pairs, steps = forecast
+            found = group.select("series_id", "origin").join(
+                pairs, on=["series_id", "origin"], how="left", maintain_order="left"
+            )["_i"]
+            hit = found.is_not_null().to_numpy()
+            future[hit] = steps[found.drop_nulls().to_numpy()]
+        return RainPath(observed, future)
 
     # predict -----------------------------------------------------------------------------
 
@@ -242,12 +338,17 @@ class _StatisticalForecaster:
         hi = int(pairs["_bin"].max()) + cfg.max_h
         exog = regressors(grid_times(hist, lo, hi), cfg) if cfg.family == "sarimax" else None
         base_abs = absolute_bin(hist)
+        forecast = None
+        if cfg.rain and cfg.rain_forecast is not None:
+            fc_pairs, fc_steps = self._future_rain(frame)
+            forecast = (fc_pairs.with_row_index("_i"), fc_steps)
         jobs, groups = [], []
         for (sid,), group in pairs.group_by(["series_id"], maintain_order=True):
             bins = group["_bin"].to_numpy()
             windows = hist.windows(group["_row"].to_numpy(), bins, cfg.filter_steps)
             fitted = self.fitted_.get(sid) or _Fitted(reason="not in the fit")
-            jobs.append((cfg, fitted, windows, bins + base_abs, h_steps, exog, lo + base_abs))
+            rain = self._predict_rain(forecast, hist, group) if cfg.rain else None
+            jobs.append((cfg, fitted, windows, bins + base_abs, h_steps, exog, lo + base_abs, rain))
             groups.append(group)
         # vectorised forecasts run at about a million window steps a second: below some
         # seconds of work a pool's start-up and transfers cost more than they save (measured)
@@ -348,7 +449,10 @@ class SarimaxForecaster(_StatisticalForecaster):
     period is ``season``, default 1d), ``fourier`` (3 daily harmonics; 0 for none),
     ``calendar`` ([holiday, workday]; any of holiday, workday, school_term), ``fit_window``,
     ``filter_window``, ``max_gap`` (unused: the Kalman filter skips gaps), ``intervals``,
-    ``joint`` (false: two-step estimation), ``maxiter`` (50), ``n_jobs``. On ponding depth the
+    ``joint`` (false: two-step estimation), ``maxiter`` (50), ``n_jobs``; ``rain`` (null: an
+    observed covariate of the task, its trailing sums over ``rain_windows`` (1h, 3h, 6h; 1d, 3d,
+    7d on a daily grid) entering as regressors), ``rain_forecast`` (auto: the known-ahead sum
+    of the rain's signal, if any; null: the future rain is taken as none). On ponding depth the
     defaults revert towards a mean that glitches pull up; ``order: [2, 1, 0]``, ``fourier: 0``
     and ``calendar: []`` forecast it like persistence (measured: MAE 0.32 cm against 0.12).
     """
@@ -365,6 +469,9 @@ class SarimaxForecaster(_StatisticalForecaster):
             "calendar": ["holiday", "workday"],
             "joint": False,
             "maxiter": 50,
+            "rain": None,
+            "rain_windows": ["1h", "3h", "6h"] if step <= timedelta(hours=1) else ["1d", "7d"],
+            "rain_forecast": "auto",
         }
 
     def _config(self, p: dict[str, Any], **common: Any) -> _Config:
@@ -387,6 +494,7 @@ class SarimaxForecaster(_StatisticalForecaster):
                 f"calendar regressors must be among {list(CALENDAR_REGRESSORS)}, got {calendar!r}",
                 key="model.params.calendar",
             )
+        rain, rain_windows, rain_forecast = self._rain(p)
         return _Config(
             season_steps=season,
             order=order,
@@ -394,5 +502,46 @@ class SarimaxForecaster(_StatisticalForecaster):
             fourier=fourier,
             calendar=tuple(calendar),
             joint=_flag(p["joint"], "model.params.joint"),
+            rain=rain,
+            rain_windows=rain_windows,
+            rain_forecast=rain_forecast,
             **common,
         )
+
+    def _rain(self, p: dict[str, Any]) -> tuple[str | None, tuple[int, ...], str | None]:
+        """The rain covariate, its windows in steps and the forecast column, checked against
+        the task: ``rain`` must name an observed covariate, ``rain_forecast`` a known-ahead
+        sum (``auto``: the one forecasting the rain's signal, if the task has it)."""
+        features = self.task.features
+        rain = p["rain"]
+        if rain is None:
+            return None, (), None
+        observed = {c.name: c for c in features.observed}
+        if rain not in observed:
+            raise ConfigError(
+                f"rain must name an observed covariate of the task ({sorted(observed) or 'none'}),"
+                f" got {rain!r}",
+                key="model.params.rain",
+            )
+        windows = p["rain_windows"]
+        if not isinstance(windows, list | tuple) or not windows:
+            raise ConfigError(
+                f"rain_windows must be a non-empty list of durations, got {windows!r}",
+                key="model.params.rain_windows",
+            )
+        steps = tuple(
+            sorted({_steps(w, self.task.step, "model.params.rain_windows") for w in windows})
+        )
+        sums = {c.name: c for c in features.known_ahead if c.aggregate == "sum"}
+        chosen = p["rain_forecast"]
+        if chosen == "auto":
+            signal = observed[rain].signal
+            matches = [name for name, c in sums.items() if c.variable == signal]
+            chosen = matches[0] if matches else None
+        elif chosen is not None and chosen not in sums:
+            raise ConfigError(
+                f"rain_forecast must name a known-ahead covariate with aggregate: sum "
+                f"({sorted(sums) or 'none'}), 'auto' or null, got {chosen!r}",
+                key="model.params.rain_forecast",
+            )
+        return rain, steps, chosen

@@ -2,8 +2,10 @@
 
 Serving computes features from this state with the same ``build_features`` that training runs in
 batch; tests/integration/test_parity.py shows the two agree for every shipped task. The window
-keeps what the task's features read back (its lookback) plus a margin and drops older rows as
-new ones arrive, so memory stays flat however long the server runs.
+keeps what the task's features read back (its lookback), or more where the model reads a longer
+target history (``history_span``: a SARIMAX filter window and the rain before it), plus a
+margin, and drops older rows as new ones arrive, so memory stays flat however long the server
+runs.
 """
 
 from __future__ import annotations
@@ -24,10 +26,18 @@ from features.tasks import TaskConfig
 MARGIN = timedelta(hours=2)
 
 
+def online_window(task: TaskConfig, history_span: timedelta | None = None) -> timedelta:
+    """How far back serving keeps data: what the features read, or the target history the
+    model reads if that is longer, plus a margin."""
+    return max(lookback(task), history_span or timedelta(0)) + MARGIN
+
+
 class OnlineState:
-    def __init__(self, task: TaskConfig, tables: CityTables) -> None:
+    def __init__(
+        self, task: TaskConfig, tables: CityTables, history_span: timedelta | None = None
+    ) -> None:
         self.task = task
-        self.window = lookback(task) + MARGIN
+        self.window = online_window(task, history_span)
         self._lock = threading.Lock()
         self._tables = tables
 

@@ -18,12 +18,11 @@ import polars as pl
 from alerts import Dispatcher, Ledger, WarningChange, WarningEngine, WebhookChannel
 from features.errors import CitybrainError, NotFoundError
 from features.ingest import MergeCounts, merge
-from features.pipeline import lookback
 from features.store import Store
 from features.tables import CityTables
 from features.tasks import load_task
 from features.validation import validate
-from serving.online import MARGIN
+from serving.online import online_window
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
 from training.tracking import load_champion
@@ -63,7 +62,7 @@ class Runtime:
             try:
                 task = load_task(name)
                 model, version = load_champion(self.settings.tracking(), task.name)
-                tables = self._window(lookback(model.task) + MARGIN)
+                tables = self._window(online_window(model.task, model.history_span))
                 scorers[task.domain] = TaskScorer(model, version, tables)
             except CitybrainError as err:
                 problems[name] = str(err)

@@ -40,7 +40,7 @@ class TaskScorer:
     def __init__(self, model: CitybrainModel, version: str, tables: CityTables) -> None:
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
-        self.state = OnlineState(self.task, tables)
+        self.state = OnlineState(self.task, tables, model.history_span)
         self.rule = (
             LevelRule.from_spec(self.task.warning, unit=self._unit()) if self.task.warning else None
         )
@@ -75,7 +75,15 @@ class TaskScorer:
         frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
         span = self.model.history_span
         history = (
-            target_history(tables, self.task, origin - span, origin) if span is not None else None
+            target_history(
+                tables,
+                self.task,
+                origin - span,
+                origin,
+                covariates=self.model.history_covariates,
+            )
+            if span is not None
+            else None
         )
         fc = self.model.predict_frame(frame, history)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")

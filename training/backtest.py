@@ -28,7 +28,7 @@ from features.tasks import ModelSpec, TaskConfig
 from models import Forecaster, build_forecaster, with_exceedance
 from models.calibration import CalibratedForecaster, fit_scales
 from models.quantiles import event_probability
-from models.registry import family_class
+from models.registry import covariates_read, family_class
 from training.metrics import (
     EventSkill,
     brier_score,
@@ -116,7 +116,8 @@ def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
     )
     frame = build_features(tables, task, pl.concat([origins, eval_origins]).unique().sort())
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
-    history = target_history(tables, task, first, last)
+    covariates = covariates_read([task.model, *task.candidates], task=task, spec=spec)
+    history = target_history(tables, task, first, last, covariates=covariates)
     observed = observed_targets(
         tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
     )

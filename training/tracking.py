@@ -23,7 +23,7 @@ from features.errors import NotFoundError
 from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import TaskConfig
-from models.protocol import Forecaster, history_span
+from models.protocol import Forecaster, history_covariates, history_span
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,11 @@ class CitybrainModel:
     def history_span(self) -> timedelta | None:
         """How much target history serving must hand the model (None: none)."""
         return history_span(self.forecaster)
+
+    @property
+    def history_covariates(self) -> tuple[str, ...]:
+        """The observed covariates serving must hand the model beside the history."""
+        return history_covariates(self.forecaster)
 
 
 def _python_model(wrapper: CitybrainModel) -> Any:

@@ -1,5 +1,6 @@
 """Offline/online parity: for every shipped task, the features serving computes from its online
-state, fed live batch by batch, equal the features training computes in batch."""
+state, fed live batch by batch, equal the features training computes in batch; and a model
+that reads the target history and rain step by step forecasts in serving as in the backtest."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import citysim
-from features.pipeline import KEY_COLUMNS, build_features, lookback
+from features.feature_spec import FeatureSpec
+from features.history import target_history
+from features.pipeline import KEY_COLUMNS, build_features, lookback, origin_range
 from features.tables import CityTables
-from features.tasks import load_task, shipped_tasks_dir
-from serving.online import MARGIN, OnlineState
+from features.tasks import load_task, parse_task, shipped_tasks_dir
+from models.registry import build_forecaster
+from serving.online import MARGIN, OnlineState, online_window
+from serving.scoring import TaskScorer
+from training.tracking import CitybrainModel
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 18
@@ -82,4 +88,66 @@ def test_online_features_fed_live_equal_batch_features(city: CityTables, name: s
         check_exact=False,
         rel_tol=1e-9,
         abs_tol=1e-9,
+    )
+
+
+TINY_START = datetime(2025, 6, 1, tzinfo=UTC)
+RAIN_TASK = {
+    "name": "waterlogging-rain-sarimax",
+    "domain": "waterlogging",
+    "target": {"signal": "ponding_cm"},
+    "frequency": "10m",
+    "horizons": ["10m", "1h", "2h"],
+    "quantiles": [0.1, 0.5, 0.9],
+    "features": {
+        "target_lags": ["10m", "30m"],
+        "fill_limit": "20m",
+        "observed": [
+            {"name": "rain_gauge", "signal": "rain_mm", "link": "rain_gauge", "sums": ["1h"]}
+        ],
+        "known_ahead": [{"name": "fcst_rain", "variable": "rain_mm", "aggregate": "sum"}],
+    },
+    "model": {
+        "family": "sarimax",
+        "params": {
+            "rain": "rain_gauge",
+            "order": [1, 0, 0],
+            "fourier": 0,
+            "calendar": [],
+            "fit_window": "2d",
+            "filter_window": "12h",
+            "n_jobs": 1,
+        },
+    },
+}
+
+
+def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTables) -> None:
+    """Serving keeps enough data for the model's history and its rain (the filter window and
+    the rain windows before it, more than the features read) and hands both over: its
+    forecast at an origin is the one the backtest makes there from the full record."""
+    task = parse_task(RAIN_TASK)
+    fit_end = TINY_START + timedelta(days=2)
+    frame = build_features(tiny_city, task, origin_range(TINY_START, fit_end, timedelta(hours=1)))
+    spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
+    record = target_history(
+        tiny_city, task, TINY_START, TINY_START + timedelta(days=3), covariates=("rain_gauge",)
+    )
+    model = build_forecaster(task.model, task=task, spec=spec).fit(frame, record.until(fit_end))
+    wrapper = CitybrainModel(model, task, spec)
+    assert wrapper.history_covariates == ("rain_gauge",)
+    assert online_window(task, wrapper.history_span) > lookback(task) + MARGIN
+
+    origin = fit_end + timedelta(hours=1)
+    known = tiny_city.until(origin)
+    since = origin - online_window(task, wrapper.history_span)
+    windowed = replace(known, observations=known.observations.filter(pl.col("ts") >= since))
+    snap = TaskScorer(wrapper, "1", windowed).score(now=origin)
+    assert snap is not None and snap.origin == origin
+
+    backtest = model.predict(build_features(tiny_city, task, [origin], with_target=False), record)
+    columns = ["series_id", "horizon", "yhat", "q10", "q50", "q90"]
+    assert_frame_equal(
+        snap.forecasts.select(columns).sort("series_id", "horizon"),
+        backtest.select(columns).sort("series_id", "horizon"),
     )

@@ -13,15 +13,22 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from features.errors import ConfigError
+from features.feature_spec import FeatureSpec
+from features.history import target_history
 from features.pipeline import KEY_COLUMNS, build_features
 from features.schemas import conform
 from features.tables import CityTables
 from features.tasks import TaskConfig, load_task, parse_task
+from models.registry import build_forecaster
+from models.statistical import SarimaxForecaster
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -319,3 +326,73 @@ def test_tables_until_the_origin_give_the_same_features_as_the_full_tables() -> 
             full = build_features(tables, task, [origin], with_target=False)
             known = build_features(tables.until(origin), task, [origin], with_target=False)
             assert_frame_equal(known, full, check_exact=True)
+
+
+# --- the history a sequence model reads, with its covariates ---------------------------------
+
+RAIN_SARIMAX = {
+    "rain": "rain_gauge",
+    "order": [1, 0, 0],
+    "fourier": 0,
+    "calendar": [],
+    "fit_window": "2d",
+    "filter_window": "6h",
+    "n_jobs": 1,
+}
+
+
+@functools.cache
+def _rain_sarimax() -> SarimaxForecaster:
+    """SARIMAX with rain fitted on the tiny city's first two days, its rain burst among them
+    (fixed: the drawn rows are appended to both sides of the comparison)."""
+    tables, task = _tiny_city(3), _short_task()
+    model = build_forecaster(
+        task.model.model_copy(update={"family": "sarimax"}),
+        task=task,
+        spec=FeatureSpec(task=task.name, columns=()),
+        overrides=RAIN_SARIMAX,
+    )
+    assert isinstance(model, SarimaxForecaster)
+    fit_end = START + timedelta(days=2)
+    origins = [START + timedelta(hours=h) for h in range(1, 46)]
+    history = target_history(tables, task, START, fit_end, covariates=model.history_covariates)
+    return model.fit(build_features(tables, task, origins), history.until(fit_end))
+
+
+@settings(max_examples=20, deadline=None)
+@given(drawn=unknown_at_origin(days=3))
+def test_rows_unknown_at_the_origin_never_change_the_history_or_a_rain_forecast(
+    drawn: dict,
+) -> None:
+    """The target history and its rain, built to the origin from what was known there, equal
+    the history built from everything (run on past the origin) cut at the origin, and SARIMAX
+    with rain forecasts the same from either."""
+    model, task = _rain_sarimax(), _short_task()
+    known, grown = _with_unknown_rows(_tiny_city(3), drawn)
+    origin = drawn["origin"]
+    covariates = model.history_covariates
+    then = target_history(known, task, START, origin, covariates=covariates)
+    later = target_history(grown, task, START, origin + timedelta(days=4), covariates=covariates)
+    cut = later.until(origin + STEP)
+    np.testing.assert_array_equal(cut.values, then.values)
+    np.testing.assert_array_equal(cut.covariate("rain_gauge"), then.covariate("rain_gauge"))
+    before = model.predict(build_features(known, task, [origin], with_target=False), then)
+    after = model.predict(build_features(grown, task, [origin], with_target=False), later)
+    assert_frame_equal(after, before, check_exact=True)
+
+
+def test_the_history_carries_each_targets_linked_gauge() -> None:
+    tables, task = _tiny_city(3), _short_task()
+    end = START + timedelta(days=3)
+    history = target_history(tables, task, START, end, covariates=["rain_gauge", "river"])
+    rain = history.covariate("rain_gauge")
+    assert rain.shape == history.values.shape
+    assert sorted(history.covariates) == ["rain_gauge", "river"]
+    gauges = tables.series.filter(pl.col("series_id").is_in(list(history.series_ids)))
+    for i, sid in enumerate(history.series_ids):
+        gauge = json.loads(gauges.filter(pl.col("series_id") == sid)["attrs"][0])["rain_gauge"]
+        readings = tables.observations.filter(pl.col("series_id") == gauge)
+        total = float(np.nansum(rain[i]))
+        assert total == pytest.approx(readings["value"].sum()) and total > 0
+    with pytest.raises(ConfigError, match=r"no observed covariate named \['rainfall'\]"):
+        target_history(tables, task, START, end, covariates=["rainfall"])
