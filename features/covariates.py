@@ -4,7 +4,8 @@ Each covariate's source series is put on the task grid once (a ``series x time``
 combined into one row per source (the gauge itself, the mean over a target's neighbours, over
 an area or the city), its window features are computed at the origins from those rows
 (sums, maxima, changes, rolling statistics, antecedent precipitation, dry hours), and every
-target takes the rows of the source it links to, by position.
+target takes the rows of the source it links to, by position. Models that read a covariate
+step by step take those same rows whole (:func:`covariate_steps`).
 """
 
 from __future__ import annotations

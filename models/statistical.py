@@ -9,15 +9,17 @@ pieces live beside it, each importing only those below it:
   persistence fallback and the quantiles (``intervals``: empirical, negbin, gaussian);
 * :mod:`models.ets` and :mod:`models.sarimax`: the two models, fitted by statsmodels and
   filtered and forecast here with numpy;
-* :mod:`models.exogenous`: SARIMAX's known-ahead regressors (constant, daily Fourier terms,
-  calendar flags) and the absolute step grid;
+* :mod:`models.exogenous`: SARIMAX's regressors (constant, daily Fourier terms, calendar
+  flags; rain, observed and forecast) and the absolute step grid;
 * :mod:`models.series_pool`: the process pool the per-series work runs in;
 * :mod:`models.series_state`: the configuration and fitted state, plain picklable data.
 
 ``ets``: additive error, an optional (damped) additive trend and an additive season of
 ``season`` (a duration, converted to steps; skipped when longer than 288 steps, a daily season
 at 5 minutes being the longest kept, or shorter than 2). ``sarimax``: ``order``, an optional
-``seasonal_order`` (its period is ``season``) and the ``fourier`` and ``calendar`` regressors.
+``seasonal_order`` (its period is ``season``) and the ``fourier`` and ``calendar`` regressors,
+and with ``rain`` the trailing rain sums at the series' linked gauge (the history then carries
+that covariate: ``history_covariates``).
 
 Fit, per series of the fit frame, on the last ``fit_window`` of history (which ends before the
 first target time the model must not see). Series unseen in fit fall back to persistence, and
@@ -199,8 +201,7 @@ class _StatisticalForecaster:
     @property
     def history_covariates(self) -> tuple[str, ...]:
         """The observed covariates the model reads step by step beside the target history."""
-        rain = getattr(self.config, "rain", None)
-        return (rain,) if rain else ()
+        return (self.config.rain,) if self.config.rain else ()
 
     def _defaults(self, step: timedelta) -> dict[str, Any]:
         raise NotImplementedError
@@ -450,8 +451,8 @@ class SarimaxForecaster(_StatisticalForecaster):
     ``calendar`` ([holiday, workday]; any of holiday, workday, school_term), ``fit_window``,
     ``filter_window``, ``max_gap`` (unused: the Kalman filter skips gaps), ``intervals``,
     ``joint`` (false: two-step estimation), ``maxiter`` (50), ``n_jobs``; ``rain`` (null: an
-    observed covariate of the task, its trailing sums over ``rain_windows`` (1h, 3h, 6h; 1d, 3d,
-    7d on a daily grid) entering as regressors), ``rain_forecast`` (auto: the known-ahead sum
+    observed covariate of the task, its trailing sums over ``rain_windows`` (1h, 3h, 6h; 1d, 7d
+    on a daily grid) entering as regressors), ``rain_forecast`` (auto: the known-ahead sum
     of the rain's signal, if any; null: the future rain is taken as none). On ponding depth the
     defaults revert towards a mean that glitches pull up; ``order: [2, 1, 0]``, ``fourier: 0``
     and ``calendar: []`` forecast it like persistence (measured: MAE 0.32 cm against 0.12).
