@@ -14,6 +14,7 @@ from datetime import datetime
 import polars as pl
 
 from alerts import Assessment, Level, LevelRule
+from features.event_series import with_event_series
 from features.history import target_history
 from features.links import select_targets
 from features.pipeline import build_features
@@ -52,7 +53,8 @@ class TaskScorer:
         return sig.unit if sig else ""
 
     def _target_labels(self) -> dict[str, str]:
-        targets = select_targets(self.tables.series, self.task)
+        # targets counted from events (12345 tickets) have catalog rows only once counted
+        targets = select_targets(with_event_series(self.tables, self.task).series, self.task)
         names = self.tables.areas.select("area_id", "name_zh")
         rows = targets.join(names, on="area_id", how="left").iter_rows(named=True)
         out = {}

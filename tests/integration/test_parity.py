@@ -24,6 +24,7 @@ from training.tracking import CitybrainModel
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 18
+HOUR = timedelta(hours=1)
 SHIPPED = sorted(p.stem for p in shipped_tasks_dir().glob("*.yaml"))
 
 
@@ -151,3 +152,24 @@ def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTa
         snap.forecasts.select(columns).sort("series_id", "horizon"),
         backtest.select(columns).sort("series_id", "horizon"),
     )
+
+
+def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityTables) -> None:
+    """12345 tickets become count series only once counted: serving finds its targets (and
+    labels them) from the events, as training does."""
+    task = load_task("hotline")
+    origin = START + timedelta(days=DAYS - 2)
+    frame = build_features(city, task, origin_range(origin - timedelta(hours=6), origin, HOUR))
+    spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
+    model = build_forecaster(task.baseline, task=task, spec=spec).fit(frame)
+    known = city.until(origin)
+    since = origin - online_window(task)
+    windowed = replace(
+        known,
+        observations=known.observations.filter(pl.col("ts") >= since),
+        events=known.events.filter(pl.col("ts") >= since),
+    )
+    snap = TaskScorer(CitybrainModel(model, task, spec), "1", windowed).score(now=origin)
+    assert snap is not None
+    assert snap.forecasts["series_id"].n_unique() == frame["series_id"].n_unique() > 10
+    assert snap.forecasts["series_id"].str.starts_with("hotline:").all()
