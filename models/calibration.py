@@ -134,7 +134,8 @@ def _count_levels(
             scaled = np.maximum(scaled, lower_bound)
         lower, upper = cdf_bounds(scaled, y, quantiles, lower_bound=lower_bound, discrete=True)
         width = upper - lower
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # a width of a few ulps overflows the division: the share is then 0 or 1, as clipped
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             share = np.where(
                 width > 0,
                 np.clip((tau - lower) / np.where(width > 0, width, 1.0), 0.0, 1.0),
