@@ -15,6 +15,8 @@ from features.errors import ConfigError, DataError
 from features.feature_spec import FeatureSpec
 from features.history import TargetHistory
 from features.tasks import parse_task
+from models.calibration import CalibratedForecaster
+from models.ensemble import EnsembleForecaster
 from models.exogenous import RainPath, forecast_steps, rain_columns, trailing_sums
 from models.registry import build_forecaster
 from models.statistical import SarimaxForecaster
@@ -268,3 +270,16 @@ def test_a_history_without_the_rain_says_how_to_get_it() -> None:
             frame(history(y, rain), [START + 10 * 24 * HOUR], rain).drop("fcst_rain"),
             history(y, rain),
         )
+
+
+def test_the_ensemble_and_calibration_wrappers_ask_for_the_rain() -> None:
+    """What serving and the backtest read off a shipped model: the union of its members'
+    covariates and the longest history any member reads."""
+    rain = build(**LEVEL, rain="rain_gauge", filter_window="2d")
+    plain = build(**LEVEL, filter_window="3d")
+    mixed = EnsembleForecaster([plain, rain], [0.5, 0.5])
+    assert mixed.history_covariates == ("rain_gauge",)
+    assert mixed.history_span == timedelta(days=3)
+    scaled = CalibratedForecaster(rain, pl.DataFrame({"horizon": [], "column": [], "scale": []}))
+    assert scaled.history_covariates == ("rain_gauge",)
+    assert scaled.history_span == timedelta(days=2, hours=5)
