@@ -90,8 +90,10 @@ class TaskScorer:
         fc = self.model.predict_frame(frame, history)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
         fc = with_exceedance(fc, self.task)
+        # the latest value of each target: counted from the events where the targets are counts
+        counted = with_event_series(tables, self.task, live_until=origin)
         latest = (
-            tables.observations.filter(pl.col("ts") <= origin)
+            counted.observations.filter(pl.col("ts") <= origin)
             .sort("ts")
             .group_by("series_id")
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))

@@ -173,3 +173,6 @@ def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityT
     assert snap is not None
     assert snap.forecasts["series_id"].n_unique() == frame["series_id"].n_unique() > 10
     assert snap.forecasts["series_id"].str.starts_with("hotline:").all()
+    # the duty room sees the latest hour's count beside the forecast
+    assert snap.summary["observed"].null_count() == 0
+    assert (snap.summary["observed_ts"] == origin).all()
