@@ -49,9 +49,8 @@ def covariate_features(
         )
         offset = np.array([attr_of.get(s) for s in sources], dtype=float)
         feats[f"{cov.name}_above_attr"] = feats[f"{cov.name}_level"] - offset[:, None]
-    keys = source_keys(targets, cov)["source"].to_list()
-    row_of = {s: i for i, s in enumerate(sources)}
-    return {name: _take_rows(m, [row_of.get(k, -1) for k in keys]) for name, m in feats.items()}
+    rows = _target_rows(targets, cov, sources)
+    return {name: _take_rows(m, rows) for name, m in feats.items()}
 
 
 def covariate_steps(
@@ -68,9 +67,7 @@ def covariate_steps(
     covariate step by step (SARIMAX's rain regressor). Same binning, filling and linking as
     :func:`covariate_features`, so the two agree on what was known when."""
     sources, source_values = _source_rows(readings, series, targets, cov, task, first, last, None)
-    keys = source_keys(targets, cov)["source"].to_list()
-    row_of = {s: i for i, s in enumerate(sources)}
-    return _take_rows(source_values, [row_of.get(k, -1) for k in keys])
+    return _take_rows(source_values, _target_rows(targets, cov, sources))
 
 
 def _source_rows(
@@ -140,6 +137,12 @@ def _group_means(values: np.ndarray, groups: dict[str, list[int]]) -> tuple[list
         with np.errstate(invalid="ignore", divide="ignore"):
             out[i] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     return list(groups), out
+
+
+def _target_rows(targets: pl.DataFrame, cov: LinkedCovariate, sources: list[str]) -> list[int]:
+    """For each target in order, the row of the source it links to (-1: none)."""
+    row_of = {s: i for i, s in enumerate(sources)}
+    return [row_of.get(k, -1) for k in source_keys(targets, cov)["source"].to_list()]
 
 
 def _take_rows(matrix: np.ndarray, rows: list[int]) -> np.ndarray:

@@ -160,11 +160,10 @@ def target_history(
         readings = punctual_readings(
             tables.observations, tables.series.filter(pl.col("signal").is_in(signals))
         )
-        order = targets.join(
-            pl.DataFrame({"series_id": list(grid.ids)}).with_row_index("_pos"), on="series_id"
-        ).sort("_pos")
+        in_rows = targets.sort("series_id")  # the grid's rows are the targets by id
+        assert tuple(in_rows["series_id"]) == grid.ids
         for cov in wanted:
             carried[cov.name] = covariate_steps(
-                readings, tables.series, order.drop("_pos"), cov, task, first, last
+                readings, tables.series, in_rows, cov, task, first, last
             )
     return TargetHistory(grid.now, grid.ids, first, step, targets, carried)

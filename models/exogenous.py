@@ -89,6 +89,17 @@ class RainPath:
 
 
 @dataclass(frozen=True)
+class Regressors:
+    """What SARIMAX regresses on for a set of windows: ``shared`` (constant, Fourier terms,
+    calendar flags), one row per bin from absolute bin ``first_abs`` on, and ``rain`` around
+    each window's origin (None without rain)."""
+
+    shared: np.ndarray
+    first_abs: int
+    rain: RainPath | None = None
+
+
+@dataclass(frozen=True)
 class FitRain:
     """Rain for one series' fit: ``steps`` observed over the fit data (with ``lead`` steps
     before its first bin); ``origins`` (positions in the fit data) and ``future`` their

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 from models.ets import ets_forecast, fit_ets
-from models.exogenous import FitRain, RainPath, rain_columns, trailing_sums
+from models.exogenous import FitRain, RainPath, Regressors, rain_columns, trailing_sums
 from models.sarimax import fit_sarimax, sarimax_forecast
 from models.series_state import _Config, _Fitted
 
@@ -59,10 +59,8 @@ def fit_series(
 ) -> _Fitted:
     """Fit one series (runs in a worker): its model, or the persistence fallback and why.
 
-    ``rain``: the series' observed rain (SARIMAX with ``rain``), whose trailing sums join the
-    shared regressors ``exog`` as its last columns."""
-    if rain is not None and exog is not None:
-        exog = np.hstack([exog, trailing_sums(rain.steps, cfg.rain_windows)])
+    ``exog``: SARIMAX's shared regressors over the fit data; ``rain``: the series' observed
+    rain (SARIMAX with ``rain``), whose trailing sums join them as the last columns."""
     y, offset = _trim(values)
     observed = y[np.isfinite(y)]
     median = float(np.median(observed)) if observed.size else float("nan")
@@ -79,7 +77,10 @@ def fit_series(
                 fitted = fit_ets(cfg, y, first_abs + offset)
             else:
                 assert exog is not None
-                fitted = fit_sarimax(cfg, y, exog[offset : offset + y.size])
+                x = exog
+                if rain is not None:
+                    x = np.hstack([exog, trailing_sums(rain.steps, cfg.rain_windows)])
+                fitted = fit_sarimax(cfg, y, x[offset : offset + y.size])
     except Exception as err:  # one sensor's failed fit must not fail the task: it falls back
         reason = f"fit failed: {type(err).__name__}: {err}"
         return _Fitted(reason=reason, points=observed.size, median=median)
@@ -127,23 +128,17 @@ def _in_sample(
     padded = np.concatenate([np.full(cfg.filter_steps - 1, np.nan), values])
     cols = origins[:, None] + np.arange(cfg.filter_steps)[None, :]
     windows = padded[cols]
-    path = None
-    if rain is not None:
-        lead = max(cfg.rain_windows) - 1
-        steps = np.concatenate([np.full(cfg.filter_steps - 1, np.nan), rain.steps])
-        observed = steps[origins[:, None] + np.arange(cfg.filter_steps + lead)[None, :]]
-        path = RainPath(observed, future_rain)
-        # the shared regressors only: the rain columns are rebuilt per origin from the path
-        exog = exog[:, : exog.shape[1] - len(cfg.rain_windows)] if exog is not None else None
+    regressors = None
+    if exog is not None:
+        path = None
+        if rain is not None:
+            lead = max(cfg.rain_windows) - 1
+            steps = np.concatenate([np.full(cfg.filter_steps - 1, np.nan), rain.steps])
+            observed = steps[origins[:, None] + np.arange(cfg.filter_steps + lead)[None, :]]
+            path = RainPath(observed, future_rain)
+        regressors = Regressors(exog, first_abs, path)
     point, _ = _model_forecast(
-        cfg,
-        fitted,
-        windows,
-        origins + first_abs,
-        np.arange(1, cfg.max_h + 1),
-        exog,
-        first_abs,
-        path,
+        cfg, fitted, windows, origins + first_abs, np.arange(1, cfg.max_h + 1), regressors
     )
     return point, values[origins[:, None] + np.arange(1, cfg.max_h + 1)[None, :]]
 
@@ -184,18 +179,14 @@ def forecast_series(
     windows: np.ndarray,
     origin_abs: np.ndarray,
     h_steps: np.ndarray,
-    exog: np.ndarray | None,
-    exog_first_abs: int,
-    rain: RainPath | None = None,
+    regressors: Regressors | None,
 ) -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Point forecasts ``(origins, horizons)`` and quantiles ``(origins, horizons, q)`` of one
     series (runs in a worker); a fallback returns no quantiles (the caller adds the pooled
-    persistence errors). ``rain``: the rain around each origin (SARIMAX with ``rain``)."""
+    persistence errors). ``regressors``: SARIMAX's (None for ETS)."""
     if fitted.kind == "fallback":
         return _persistence(windows, fitted.median, h_steps.size), None, True
-    point, sd = _model_forecast(
-        cfg, fitted, windows, origin_abs, h_steps, exog, exog_first_abs, rain
-    )
+    point, sd = _model_forecast(cfg, fitted, windows, origin_abs, h_steps, regressors)
     gaussian = point[:, :, None] + sd[:, :, None] * cfg.z[None, None, :]
     if cfg.intervals == "negbin" and fitted.dispersion is not None:
         return _negbin(cfg, point, fitted.dispersion[h_steps - 1], gaussian)
@@ -254,14 +245,15 @@ def _model_forecast(
     windows: np.ndarray,
     origin_abs: np.ndarray,
     h_steps: np.ndarray,
-    exog: np.ndarray | None,
-    exog_first_abs: int,
-    rain: RainPath | None = None,
+    regressors: Regressors | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation ``(origins, horizons)`` after filtering each window."""
     first_abs = origin_abs - windows.shape[1] + 1
     if fitted.kind == "ets":
         return ets_forecast(fitted, windows, first_abs, h_steps)
-    assert exog is not None
+    assert regressors is not None
+    rain = regressors.rain
     columns = rain_columns(rain, cfg.rain_windows) if rain is not None else None
-    return sarimax_forecast(fitted, windows, first_abs, h_steps, exog, exog_first_abs, columns)
+    return sarimax_forecast(
+        fitted, windows, first_abs, h_steps, regressors.shared, regressors.first_abs, columns
+    )

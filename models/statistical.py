@@ -60,6 +60,7 @@ from models.exogenous import (
     CALENDAR_REGRESSORS,
     FitRain,
     RainPath,
+    Regressors,
     absolute_bin,
     forecast_steps,
     grid_times,
@@ -348,8 +349,11 @@ class _StatisticalForecaster:
             bins = group["_bin"].to_numpy()
             windows = hist.windows(group["_row"].to_numpy(), bins, cfg.filter_steps)
             fitted = self.fitted_.get(sid) or _Fitted(reason="not in the fit")
-            rain = self._predict_rain(forecast, hist, group) if cfg.rain else None
-            jobs.append((cfg, fitted, windows, bins + base_abs, h_steps, exog, lo + base_abs, rain))
+            given = None  # SARIMAX's regressors for this series' windows
+            if exog is not None:
+                rain = self._predict_rain(forecast, hist, group) if cfg.rain else None
+                given = Regressors(exog, lo + base_abs, rain)
+            jobs.append((cfg, fitted, windows, bins + base_abs, h_steps, given))
             groups.append(group)
         # vectorised forecasts run at about a million window steps a second: below some
         # seconds of work a pool's start-up and transfers cost more than they save (measured)

@@ -70,10 +70,12 @@ class TaskScorer:
 
     def score(self, now: datetime) -> Snapshot | None:
         """Forecast every target from the latest grid time with data; None without data."""
-        tables = self.state.tables
         origin = self.state.latest_origin()
         if origin is None:
             return None
+        # count events into series once (12345 tickets): features, history and the latest
+        # values then all read these counts
+        tables = with_event_series(self.state.tables, self.task, live_until=origin)
         frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
         span = self.model.history_span
         history = (
@@ -90,10 +92,8 @@ class TaskScorer:
         fc = self.model.predict_frame(frame, history)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
         fc = with_exceedance(fc, self.task)
-        # the latest value of each target: counted from the events where the targets are counts
-        counted = with_event_series(tables, self.task, live_until=origin)
         latest = (
-            counted.observations.filter(pl.col("ts") <= origin)
+            tables.observations.filter(pl.col("ts") <= origin)
             .sort("ts")
             .group_by("series_id")
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))

@@ -42,10 +42,6 @@ class Verdict:
     p_value: float | None = None  # None: no test (no champion, or too few pairs)
     pairs: int = 0
 
-    @property
-    def tested(self) -> bool:
-        return self.p_value is not None
-
     def metrics(self) -> dict[str, float]:
         """The numbers as MLflow metrics (``promotion_*``), those that exist."""
         out = {"promotion_pairs": float(self.pairs)}
