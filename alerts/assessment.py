@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from alerts.levels import Level, LevelRule, check_probabilities
-from features.errors import DataError
+from features import DataError
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from alerts.ledger import Ledger
 from alerts.levels import Level, next_level
 from alerts.messages import render
 from alerts.records import Action, Warning
-from features.errors import DataError
+from features import DataError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from alerts.levels import Level
 from alerts.outbox import OutboxStore
 from alerts.records import Action, HistoryEntry, Warning
 from alerts.schema import build_tables
-from features.errors import DataError, NotFoundError
+from features import DataError, NotFoundError
 
 _STATUSES = ("open", "acknowledged", "closed")
 

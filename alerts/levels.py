@@ -16,7 +16,7 @@ from enum import IntEnum
 from itertools import pairwise
 from typing import Any, Literal
 
-from features.errors import ConfigError, DataError
+from features import ConfigError, DataError
 
 _COLOURS = ("none", "blue", "yellow", "orange", "red")
 _NAMES_ZH = ("无", "蓝色", "黄色", "橙色", "红色")

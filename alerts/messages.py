@@ -13,7 +13,7 @@ from typing import Literal
 
 from alerts.assessment import Assessment
 from alerts.levels import Level
-from features.errors import ConfigError
+from features import ConfigError
 
 Lang = Literal["zh", "en"]
 

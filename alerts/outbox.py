@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from alerts.records import OutboxItem
 from alerts.schema import Tables
-from features.errors import DataError, NotFoundError
+from features import DataError, NotFoundError
 
 _OUTBOX_STATUSES = ("pending", "sent", "failed")
 

@@ -25,8 +25,7 @@ from citysim.ponding import ponding_depth
 from citysim.signals import rainstorm_events
 from citysim.traffic import simulate_traffic
 from citysim.weather import draw_storms, simulate_rain, simulate_temperature
-from features.schemas import KEYS, TABLES, conform
-from features.store import Store
+from features import KEYS, TABLES, Store, conform
 
 STAGES = ("weather", "forecasts", "rivers", "ponding", "traffic", "hotline", "tables")
 DISTRICT_TEMP_OFFSET = {"gulou": 0.6, "taijiang": 0.5, "cangshan": 0.2, "jinan": 0.0}

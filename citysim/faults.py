@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features.schemas import SIGNALS
+from features import SIGNALS
 
 MINUTE_US = 60_000_000
 

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import polars as pl
 
-from features.schemas import SIGNALS
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import ModelSpec, load_task
-from training.backtest import run_backtest
-from training.metrics import by_horizon, score_table
-from training.tracking import TrackingSettings
-from training.train import TuningRequest, train_task
+from features import SIGNALS, CityTables, ModelSpec, Store, load_task
+from training import (
+    TrackingSettings,
+    TuningRequest,
+    by_horizon,
+    run_backtest,
+    score_table,
+    train_task,
+)
 
 
 def main() -> None:

@@ -172,16 +172,17 @@ def out_option(what: str) -> Callable[[F], F]:
 @reports_errors
 def features(data: Path, task_name: str, out: Path) -> None:
     """Build the task's feature frame: one row per series, origin and horizon, with ``y``."""
-    from features.durations import parse_duration
-    from features.pipeline import build_features, data_span, lookback, origin_range
+    from features.pipeline import build_features, lookback, origin_range
     from features.tables import CityTables
+    from features.task_tables import LATEST, data_span, task_tables
     from features.tasks import load_task
 
     task = load_task(task_name)
-    tables = CityTables.from_store(Store(data))
-    first, last = data_span(tables, task)
-    origins = origin_range(first + lookback(task), last, parse_duration(task.train.origin_stride))
-    frame = build_features(tables, task, origins)
+    # the event feeds are live up to the last origin, as they are for serving
+    tables = task_tables(CityTables.from_store(Store(data)), task, live_until=LATEST)
+    first, last = data_span(tables)
+    origins = origin_range(first + lookback(task), last, task.train.origin_stride)
+    frame = build_features(tables, origins)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(out)
     click.echo(

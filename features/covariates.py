@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 
 from features.dense import TargetGrid, Window, features_at, forward_fill
-from features.durations import parse_duration
 from features.grid import Readings, dense_values, steps
 from features.links import attr_values, member_lists, source_keys
 from features.schemas import SIGNALS
@@ -93,7 +92,7 @@ def _source_rows(
             readings, ids, aggregation=aggregation, step=step, start=first, end=last
         )
     if sig is None or sig.aggregation != "sum":
-        values = forward_fill(values, steps(parse_duration(task.features.fill_limit), step))
+        values = forward_fill(values, steps(task.features.fill_limit, step))
     return _sources(values, ids, members, targets, cov)
 
 
@@ -160,7 +159,7 @@ def covariate_windows(cov: LinkedCovariate, task: TaskConfig) -> list[Window]:
     """The covariate's features in column order (sums and statistics rounded, as
     ``features.grid.window_sum`` and ``window_stat`` are; maxima not, as ``window_max``)."""
     step, p = task.step, cov.name
-    n = lambda w: steps(parse_duration(w), step)  # noqa: E731
+    n = lambda w: steps(w, step)  # noqa: E731
     out = [Window(f"{p}_sum_{w}", "sum", n(w), rounded=True) for w in cov.sums]
     out += [Window(f"{p}_max_{w}", "max", n(w)) for w in cov.maxes]
     out += [Window(f"{p}_change_{w}", "change", n(w)) for w in cov.changes]
@@ -173,7 +172,7 @@ def covariate_windows(cov: LinkedCovariate, task: TaskConfig) -> list[Window]:
             Window(f"{p}_api_{cov.api_days}d", "api", cov.api_days, per_day=per_day, k=cov.api_k)
         )
     if cov.dry_hours:
-        cap = parse_duration(cov.dry_hours)
+        cap = cov.dry_hours
         out.append(
             Window(
                 f"{p}_dry_hours",
@@ -186,11 +185,11 @@ def covariate_windows(cov: LinkedCovariate, task: TaskConfig) -> list[Window]:
     return out
 
 
-def covariate_memory(cov: LinkedCovariate) -> list[str]:
+def covariate_memory(cov: LinkedCovariate) -> list[timedelta]:
     """The windows a covariate reads back, for the pipeline's lookback."""
-    out = [*cov.sums, *cov.maxes, *cov.changes, *(s.window for s in cov.stats)]
+    out: list[timedelta] = [*cov.sums, *cov.maxes, *cov.changes, *(s.window for s in cov.stats)]
     if cov.api_days:
-        out.append(f"{cov.api_days}d")
+        out.append(timedelta(days=cov.api_days))
     if cov.dry_hours:
         out.append(cov.dry_hours)
     return out

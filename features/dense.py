@@ -37,7 +37,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from features.durations import parse_duration
 from features.grid import MIN_PRESENT, THREADS, Readings, dense_values, in_chunks, steps
 from features.schemas import SIGNALS
 from features.tasks import TaskConfig
@@ -129,7 +128,7 @@ def target_grid(
         start=start,
         end=end,
     )
-    fill = steps(parse_duration(task.features.fill_limit), step)
+    fill = steps(task.features.fill_limit, step)
     return TargetGrid(ids, start, step, raw, forward_fill(raw, fill))
 
 

@@ -26,17 +26,26 @@ def event_signal(source: str, name: str | None = None) -> str:
 
 
 def with_event_series(
-    tables: CityTables, task: TaskConfig, *, live_until: datetime | None = None
+    tables: CityTables,
+    task: TaskConfig,
+    *,
+    live_until: datetime | None = None,
+    targets: bool = True,
+    covariates: bool = True,
 ) -> CityTables:
-    """The tables plus the count series the task declares (as catalog rows and observations)."""
+    """The tables plus the count series the task declares (as catalog rows and observations):
+    its targets counted from events and its event covariates, each as asked."""
     specs: list[tuple[str, str, tuple[str, ...] | None, bool, str | None]] = []
     target = task.target.events
-    if target is not None:
+    if target is not None and targets:
         specs.append(
             (task.target.signal, target.source, target.categories, target.by_category, None)
         )
-    for ev in task.features.events:
-        specs.append((event_signal(ev.source, ev.name), ev.source, ev.categories, False, ev.link))
+    if covariates:
+        for ev in task.features.events:
+            specs.append(
+                (event_signal(ev.source, ev.name), ev.source, ev.categories, False, ev.link)
+            )
     if not specs:
         return tables
     step = task.step

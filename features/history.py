@@ -26,11 +26,8 @@ import polars as pl
 from features.covariates import covariate_steps
 from features.dense import target_grid
 from features.errors import ConfigError, DataError
-from features.event_series import with_event_series
 from features.grid import floor_to_grid, punctual_readings
-from features.links import select_targets
-from features.tables import CityTables
-from features.tasks import TaskConfig
+from features.task_tables import TaskTables
 
 
 @dataclass(frozen=True)
@@ -125,14 +122,14 @@ class TargetHistory:
 
 
 def target_history(
-    tables: CityTables,
-    task: TaskConfig,
+    tables: TaskTables,
     start: datetime,
     end: datetime,
     covariates: Sequence[str] = (),
 ) -> TargetHistory:
     """The task's targets on its grid from ``start`` to ``end`` (both floored to the grid),
     with the named observed covariates (``features.observed``) beside them."""
+    task, targets = tables.task, tables.targets
     declared = {cov.name: cov for cov in task.features.observed}
     unknown = sorted(set(covariates) - set(declared))
     if unknown:
@@ -141,8 +138,6 @@ def target_history(
             f"{sorted(declared) or 'none'}",
             key="features.observed",
         )
-    tables = with_event_series(tables, task, live_until=end)
-    targets = select_targets(tables.series, task)
     series = tables.series.filter(pl.col("signal") == task.target.signal)
     step = task.step
     first, last = floor_to_grid(start, step), floor_to_grid(end, step)

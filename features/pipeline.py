@@ -19,16 +19,14 @@ import polars as pl
 from features.calendar import calendar_columns
 from features.covariates import covariate_features, covariate_memory
 from features.dense import TargetGrid, Window, bin_index, features_at, target_grid
-from features.durations import format_duration, parse_duration
 from features.errors import DataError
-from features.event_series import event_covariate_as_link, with_event_series
+from features.event_series import event_covariate_as_link
 from features.feature_spec import FeatureSpec
 from features.grid import floor_to_grid, long_frame, punctual_readings, steps
 from features.known_ahead import forecast_feature
-from features.links import select_targets
 from features.schemas import UTC_TS
 from features.signals import rainstorm_level
-from features.tables import CityTables
+from features.task_tables import TaskTables
 from features.tasks import LinkedCovariate, TaskConfig
 
 KEY_COLUMNS = ("series_id", "origin", "horizon", "ts")
@@ -46,9 +44,9 @@ def lookback(task: TaskConfig) -> timedelta:
     ]
     for cov in linked_covariates(task):
         windows += covariate_memory(cov)
-    longest = max((parse_duration(w) for w in windows), default=timedelta(0))
+    longest = max(windows, default=timedelta(0))
     if r.season_ref:
-        longest = max(longest, parse_duration(r.season_ref) * 2)
+        longest = max(longest, r.season_ref * 2)
     return longest + task.step * 2
 
 
@@ -66,21 +64,22 @@ def origin_range(start: datetime, end: datetime, stride: timedelta) -> pl.Series
 
 
 def build_features(
-    tables: CityTables,
-    task: TaskConfig,
+    tables: TaskTables,
     origins: Sequence[datetime] | pl.Series,
     *,
     with_target: bool = True,
     spec: FeatureSpec | None = None,
 ) -> pl.DataFrame:
-    """Feature rows for every target series at each origin and horizon.
+    """Feature rows for every target series of the tables' task at each origin and horizon.
 
     Args:
+        tables: the canonical tables as the task reads them (``task_tables``).
         origins: grid-aligned UTC times to forecast from.
         with_target: join ``y`` (the observed target at ``ts``); serving leaves it off.
         spec: a fitted model's feature spec; its series codes are reused so that serving
             encodes series exactly as training did.
     """
+    task, targets = tables.task, tables.targets
     step = task.step
     origins = _origin_series(origins)
     if origins.is_empty():
@@ -89,11 +88,9 @@ def build_features(
     if misaligned.len() and any(floor_to_grid(t, step) != t for t in misaligned):
         raise DataError(f"origin {misaligned[0]} is not on the task's {task.frequency} grid")
 
-    horizons = [parse_duration(h) for h in task.horizons]
+    horizons = list(task.horizons)
     first = origins.min() - lookback(task)
     last = origins.max() + (max(horizons) if with_target else timedelta(0))
-    tables = with_event_series(tables, task, live_until=origins.max())
-    targets = select_targets(tables.series, task)
     origin_bins = bin_index(origins, first, step)
     layout = _Layout(targets.height, len(origin_bins), tuple(horizons), step)
     ids, features, y, seasonal = _grid_features(
@@ -138,7 +135,7 @@ def build_features(
 
 
 def _grid_features(
-    tables: CityTables,
+    tables: TaskTables,
     task: TaskConfig,
     targets: pl.DataFrame,
     origin_bins: np.ndarray,
@@ -187,7 +184,7 @@ def target_windows(task: TaskConfig) -> list[Window]:
     """The target's own features, in the frame's column order: the filled value at the
     origin, lags, maxima, changes and rolling statistics (rounded as ``window_stat`` does)."""
     step, r = task.step, task.features
-    n = lambda w: steps(parse_duration(w), step)  # noqa: E731
+    n = lambda w: steps(w, step)  # noqa: E731
     return [
         Window("target_now", "value"),
         *(Window(f"target_lag_{lag}", "lag", n(lag)) for lag in r.target_lags),
@@ -305,27 +302,13 @@ def _with_calendar(out: pl.DataFrame, task: TaskConfig, layout: _Layout) -> pl.D
     return out.with_columns(cal.select(pl.all().gather(index)))
 
 
-def observed_targets(
-    tables: CityTables, task: TaskConfig, start: datetime, end: datetime
-) -> pl.DataFrame:
+def observed_targets(tables: TaskTables, start: datetime, end: datetime) -> pl.DataFrame:
     """``series_id, ts, value``: the task's targets on its grid, as observed (for evaluation)."""
-    tables = with_event_series(tables, task)
-    targets = select_targets(tables.series, task)
+    task, targets = tables.task, tables.targets
     series = tables.series.filter(pl.col("signal") == task.target.signal)
     readings = punctual_readings(tables.observations, series)
     grid = target_grid(readings, targets["series_id"].to_list(), task, start, end)
     return long_frame(grid.raw, grid.ids, start, task.step, "series_id")
-
-
-def data_span(tables: CityTables, task: TaskConfig) -> tuple[datetime, datetime]:
-    """First and last grid times holding a target observation."""
-    tables = with_event_series(tables, task)
-    targets = select_targets(tables.series, task)
-    ts = tables.observations.join(targets, on="series_id", how="semi")["ts"]
-    if ts.is_empty():
-        raise DataError(f"no observations of the task's target signal {task.target.signal!r}")
-    step = task.step
-    return floor_to_grid(ts.min(), step) + step, floor_to_grid(ts.max(), step)
 
 
 def _seasonal_reference(
@@ -335,7 +318,7 @@ def _seasonal_reference(
     origin (k whole seasons back, k the smallest that reaches the origin or earlier)."""
     if not task.features.season_ref:
         return None
-    season = parse_duration(task.features.season_ref) // task.step
+    season = task.features.season_ref // task.step
     h_steps = layout.h_steps
     back = h_steps - (h_steps + season - 1) // season * season  # <= 0: at or before the origin
     cols = origin_bins[:, None] + back[None, :]
@@ -348,8 +331,6 @@ def _seasonal_reference(
 __all__ = [
     "KEY_COLUMNS",
     "build_features",
-    "data_span",
-    "format_duration",
     "lookback",
     "observed_targets",
     "origin_range",

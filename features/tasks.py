@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.durations import parse_duration
+from features.durations import Duration
 from features.errors import ConfigError, NotFoundError
 from features.schemas import LOCAL_TZ
 
@@ -24,14 +24,12 @@ from features.schemas import LOCAL_TZ
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-def _duration(value: Any) -> str:
-    parse_duration(value)
-    return str(value)
-
-
-def _durations(v: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(_duration(x) for x in v)
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        """Read the fields again on unpickling: a model pickled before durations were typed
+        holds their text as plain strings, and still loads (with typed durations)."""
+        super().__setstate__(state)
+        fresh = type(self).model_validate(self.model_dump(mode="json", warnings=False))
+        object.__setattr__(self, "__dict__", fresh.__dict__)
 
 
 class EventTarget(_Strict):
@@ -54,13 +52,8 @@ class WindowStat(_Strict):
     """A rolling statistic over a time window (``q`` for the quantile)."""
 
     stat: Literal["mean", "std", "max", "min", "sum", "quantile"]
-    window: str
+    window: Duration
     q: float | None = Field(None, gt=0.0, lt=1.0)
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, v: str) -> str:
-        return _duration(v)
 
     @property
     def label(self) -> str:
@@ -85,25 +78,15 @@ class LinkedCovariate(_Strict):
     name: str
     signal: str
     link: str
-    sums: tuple[str, ...] = ()
-    maxes: tuple[str, ...] = ()
-    changes: tuple[str, ...] = ()
+    sums: tuple[Duration, ...] = ()
+    maxes: tuple[Duration, ...] = ()
+    changes: tuple[Duration, ...] = ()
     stats: tuple[WindowStat, ...] = ()
     level: bool = False
     relative_to_attr: str | None = None
     api_days: int | None = Field(None, ge=1, le=60)
     api_k: float = Field(0.85, gt=0.0, lt=1.0)
-    dry_hours: str | None = None
-
-    @field_validator("sums", "maxes", "changes")
-    @classmethod
-    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _durations(v)
-
-    @field_validator("dry_hours")
-    @classmethod
-    def _dry(cls, v: str | None) -> str | None:
-        return None if v is None else _duration(v)
+    dry_hours: Duration | None = None
 
 
 class EventCounts(_Strict):
@@ -113,12 +96,7 @@ class EventCounts(_Strict):
     source: str
     categories: tuple[str, ...] | None = None
     link: Literal["area", "city"] = "area"
-    sums: tuple[str, ...]
-
-    @field_validator("sums")
-    @classmethod
-    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _durations(v)
+    sums: tuple[Duration, ...]
 
 
 class ForecastCovariate(_Strict):
@@ -131,12 +109,12 @@ class ForecastCovariate(_Strict):
 
 
 class FeatureRecipe(_Strict):
-    target_lags: tuple[str, ...] = ("10m", "30m", "1h")
-    target_maxes: tuple[str, ...] = ("6h",)
-    target_changes: tuple[str, ...] = ("30m",)
+    target_lags: tuple[Duration, ...] = (Duration("10m"), Duration("30m"), Duration("1h"))
+    target_maxes: tuple[Duration, ...] = (Duration("6h"),)
+    target_changes: tuple[Duration, ...] = (Duration("30m"),)
     target_stats: tuple[WindowStat, ...] = ()
-    fill_limit: str = "30m"
-    season_ref: str | None = None  # the seasonal-naive reference (value one season before ts)
+    fill_limit: Duration = Duration("30m")
+    season_ref: Duration | None = None  # the seasonal-naive reference (value one season before ts)
     observed: tuple[LinkedCovariate, ...] = ()
     events: tuple[EventCounts, ...] = ()
     known_ahead: tuple[ForecastCovariate, ...] = ()
@@ -146,11 +124,6 @@ class FeatureRecipe(_Strict):
     timezone: str = LOCAL_TZ
     rainstorm_signal: bool = False
     series_category: bool = True
-
-    @field_validator("target_lags", "target_maxes", "target_changes")
-    @classmethod
-    def _windows(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _durations(v)
 
     @field_validator("calendar")
     @classmethod
@@ -213,12 +186,7 @@ class CalibrationSpec(_Strict):
     """
 
     method: Literal["none", "scale"] = "none"
-    holdout: str = "7d"
-
-    @field_validator("holdout")
-    @classmethod
-    def _holdout(cls, v: str) -> str:
-        return _duration(v)
+    holdout: Duration = Duration("7d")
 
 
 class PromotionSpec(_Strict):
@@ -235,17 +203,17 @@ class PromotionSpec(_Strict):
 
 
 class TrainSpec(_Strict):
-    origin_stride: str = "1h"
-    history: str = "365d"
+    origin_stride: Duration = Duration("1h")
+    history: Duration = Duration("365d")
     quiet_fraction: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 7
 
 
 class BacktestSpec(_Strict):
     folds: int = Field(3, ge=1, le=52)
-    fold_length: str = "7d"
-    origin_stride: str = "1h"
-    min_train: str = "14d"
+    fold_length: Duration = Duration("7d")
+    origin_stride: Duration = Duration("1h")
+    min_train: Duration = Duration("14d")
 
 
 class WarningLevelSpec(_Strict):
@@ -266,8 +234,8 @@ class TaskConfig(_Strict):
     domain: Literal["waterlogging", "hotline", "traffic"] | str
     description: str = ""
     target: TargetSpec
-    frequency: str
-    horizons: tuple[str, ...]
+    frequency: Duration
+    horizons: tuple[Duration, ...]
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     features: FeatureRecipe = FeatureRecipe()
     model: ModelSpec
@@ -292,15 +260,17 @@ class TaskConfig(_Strict):
 
     @field_validator("frequency")
     @classmethod
-    def _frequency(cls, v: str) -> str:
-        return _duration(v)
+    def _frequency(cls, v: Duration) -> Duration:
+        if v <= timedelta(0):
+            raise ValueError("the frequency must be longer than zero")
+        return v
 
     @field_validator("horizons")
     @classmethod
-    def _horizons(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _horizons(cls, v: tuple[Duration, ...]) -> tuple[Duration, ...]:
         if not v:
             raise ValueError("at least one horizon is needed")
-        return tuple(_duration(x) for x in v)
+        return v
 
     @field_validator("quantiles")
     @classmethod
@@ -313,20 +283,25 @@ class TaskConfig(_Strict):
 
     @property
     def step(self) -> timedelta:
-        return parse_duration(self.frequency)
+        """The grid step (``frequency``) as a timedelta."""
+        return self.frequency
+
+    @property
+    def max_horizon(self) -> timedelta:
+        """The longest horizon: how far past an origin a forecast (and its target) reaches."""
+        return max(self.horizons)
 
     def horizon_steps(self) -> list[int]:
         """Horizons as whole numbers of grid steps; each must be a multiple of the frequency."""
         step = self.step
         out = []
         for i, h in enumerate(self.horizons):
-            delta = parse_duration(h)
-            if delta % step:
+            if h % step:
                 raise ConfigError(
                     f"horizon {h} is not a multiple of the frequency {self.frequency}",
                     key=f"horizons[{i}]",
                 )
-            out.append(delta // step)
+            out.append(h // step)
         return out
 
 

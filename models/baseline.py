@@ -20,12 +20,15 @@ from typing import Any, Self
 
 import polars as pl
 
-from features.durations import parse_duration
-from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.schemas import LOCAL_TZ, SIGNALS
-from features.tasks import TaskConfig
+from features import (
+    LOCAL_TZ,
+    SIGNALS,
+    ConfigError,
+    DataError,
+    FeatureSpec,
+    TargetHistory,
+    TaskConfig,
+)
 from models.protocol import FORECAST_KEYS, require_fitted, require_history, training_rows
 from models.quantiles import monotone, quantile_column
 
@@ -49,7 +52,7 @@ class SeasonalNaiveForecaster:
         self.fallback_: pl.DataFrame | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"season": self.task.features.season_ref}
+        return {"season": str(self.task.features.season_ref)}
 
     def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         everything = training_rows(frame)
@@ -119,7 +122,7 @@ class HistoricalAverageForecaster:
         self.series_: pl.DataFrame | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"window": self.task.train.history}
+        return {"window": str(self.task.train.history)}
 
     def _stats(self) -> list[pl.Expr]:
         return [
@@ -132,7 +135,7 @@ class HistoricalAverageForecaster:
 
     def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         hist = require_history(history, self.family)
-        since = hist.end - parse_duration(self.task.train.history)
+        since = hist.end - self.task.train.history
         values = (
             hist.frame()
             .filter(pl.col("value").is_not_null() & (pl.col("ts") > since))

@@ -27,9 +27,7 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
-from features.history import TargetHistory
-from features.schemas import SIGNALS
-from features.tasks import TaskConfig
+from features import SIGNALS, TargetHistory, TaskConfig
 from models.protocol import Forecaster, history_covariates, history_span
 from models.quantiles import cdf_bounds, monotone, quantile_column
 

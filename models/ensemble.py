@@ -13,8 +13,7 @@ from typing import Any, Self
 
 import polars as pl
 
-from features.errors import ConfigError
-from features.history import TargetHistory
+from features import ConfigError, TargetHistory
 from models.protocol import FORECAST_KEYS, Forecaster, history_covariates, history_span
 from models.quantiles import monotone, quantile_column
 

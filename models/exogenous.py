@@ -30,8 +30,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from features.calendar import calendar_columns
-from features.history import TargetHistory
+from features import TargetHistory, calendar_columns
 from models.series_state import _Config
 
 CALENDAR_REGRESSORS = ("holiday", "workday", "school_term")

@@ -28,12 +28,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from features.durations import parse_duration
-from features.errors import ConfigError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.schemas import SIGNALS
-from features.tasks import TaskConfig
+from features import SIGNALS, ConfigError, FeatureSpec, TargetHistory, TaskConfig
 from models.protocol import FORECAST_KEYS, require_fitted, training_rows
 from models.quantiles import monotone, quantile_column
 
@@ -303,7 +298,8 @@ def _down_sample_quiet(rows: pl.DataFrame, task: TaskConfig) -> tuple[pl.DataFra
     windows = [c for c in rows.columns if c.startswith("target_max_")]
     if frac >= 1.0 or not windows:
         return rows, np.ones(rows.height)
-    longest = max(windows, key=lambda c: parse_duration(c.removeprefix("target_max_")))
+    spans = {f"target_max_{w}": w for w in task.features.target_maxes}
+    longest = max(windows, key=spans.__getitem__)
     quiet = (pl.col("y") == pl.col("target_now")) & (pl.col(longest) == pl.col("target_now"))
     rng = np.random.default_rng(task.train.seed)
     keep_draw = pl.Series("_u", rng.random(rows.height))

@@ -29,10 +29,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import TaskConfig
+from features import ConfigError, DataError, FeatureSpec, TargetHistory, TaskConfig
 from models.neural import NeuralForecaster
 from models.neural_data import Batchable, history_bins, scaled_windows
 from models.neural_layers import Encoder, QuantileHead, mlp

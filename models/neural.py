@@ -31,10 +31,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.schemas import SIGNALS
-from features.tasks import TaskConfig
+from features import SIGNALS, FeatureSpec, TargetHistory, TaskConfig
 from models.gbm import _down_sample_quiet
 
 # the scalers are pickled with fitted models: older pickles name them in this module

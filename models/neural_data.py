@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.errors import DataError
-from features.history import TargetHistory
+from features import DataError, TargetHistory
 
 _FEATURE_CLAMP = 50.0  # standardised features beyond this many deviations are clamped
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from features.durations import parse_duration
-from features.errors import ConfigError
+from features import ConfigError, parse_duration
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "epochs": 40,

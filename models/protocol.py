@@ -20,10 +20,7 @@ from typing import Any, Protocol, Self
 
 import polars as pl
 
-from features.errors import DataError, NotFittedError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import TaskConfig
+from features import DataError, FeatureSpec, NotFittedError, TargetHistory, TaskConfig
 from models.quantiles import quantile_column
 
 FORECAST_KEYS = ("series_id", "origin", "ts", "horizon")

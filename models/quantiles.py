@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from features.schemas import SIGNALS
-from features.tasks import TaskConfig
+from features import SIGNALS, TaskConfig
 
 # A count forecast's CDF at the whole number k is read at k + 1/2 (the continuity correction): its
 # quantiles are whole numbers, and the reading at a quantile itself gives the bottom of the range

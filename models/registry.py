@@ -10,9 +10,7 @@ import importlib
 from collections.abc import Iterable
 from typing import Any
 
-from features.errors import ConfigError
-from features.feature_spec import FeatureSpec
-from features.tasks import ModelSpec, TaskConfig
+from features import ConfigError, FeatureSpec, ModelSpec, TaskConfig
 from models.protocol import Forecaster, history_covariates
 
 FAMILIES: dict[str, str] = {

@@ -24,7 +24,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from features.history import TargetHistory
+from features import TargetHistory
 from models.neural import NeuralForecaster
 from models.neural_data import Batchable, history_bins, scaled_windows
 from models.neural_layers import Encoder, QuantileHead, mlp

@@ -16,7 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from features.schemas import LOCAL_TZ
+from features import LOCAL_TZ
 
 MIN_POINTS = 48
 

@@ -50,12 +50,16 @@ from typing import Any, Self
 import numpy as np
 import polars as pl
 
-from features.durations import format_duration, parse_duration
-from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.schemas import SIGNALS
-from features.tasks import TaskConfig
+from features import (
+    SIGNALS,
+    ConfigError,
+    DataError,
+    FeatureSpec,
+    TargetHistory,
+    TaskConfig,
+    format_duration,
+    parse_duration,
+)
 from models.exogenous import (
     CALENDAR_REGRESSORS,
     FitRain,

@@ -1,1 +1,27 @@
-"""placeholder."""
+"""Serving: the composition root, the FastAPI app, online scoring and the command line.
+
+``serving`` is the top of the import graph: it loads the champions ``training`` registered,
+keeps each task's recent data in memory (:class:`OnlineState`), rescores as live data arrives
+(:class:`TaskScorer`, the same feature pipeline as training), hands the forecasts to ``alerts``
+as assessments, and answers HTTP (:func:`create_app`). :func:`main` is the ``citybrain``
+command line, mounting every package's commands. Import from here, not from the modules.
+"""
+
+from serving.app import create_app
+from serving.cli import main
+from serving.online import MARGIN, OnlineState, online_window
+from serving.receiver import WebhookReceiver
+from serving.scoring import Snapshot, TaskScorer
+from serving.settings import Settings
+
+__all__ = [
+    "MARGIN",
+    "OnlineState",
+    "Settings",
+    "Snapshot",
+    "TaskScorer",
+    "WebhookReceiver",
+    "create_app",
+    "main",
+    "online_window",
+]

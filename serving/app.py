@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from features.errors import CitybrainError
+from features import CitybrainError
 from serving import data_routes, risk_routes, warning_routes
 from serving.deps import RuntimeDep
 from serving.runtime import Runtime

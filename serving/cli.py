@@ -6,12 +6,17 @@ import logging
 
 import click
 
-from citysim.cli import simulate
-from features.cli import features, ingest
+from citysim import simulate_command
+from features import features_command, ingest_command
 from serving.demo import demo
 from serving.serve import serve
-from training.cli import backtest, train
-from training.registry_cli import models, promote, rollback
+from training import (
+    backtest_command,
+    models_command,
+    promote_command,
+    rollback_command,
+    train_command,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +29,15 @@ def main(verbose: bool) -> None:
     )
 
 
-for command in (simulate, ingest, features, backtest, train, serve, demo):
+for command in (
+    simulate_command,
+    ingest_command,
+    features_command,
+    backtest_command,
+    train_command,
+    serve,
+    demo,
+):
     main.add_command(command)
-for command in (promote, rollback, models):  # registry overrides by a person
+for command in (promote_command, rollback_command, models_command):  # overrides by a person
     main.add_command(command)

@@ -23,15 +23,11 @@ import httpx
 import polars as pl
 import uvicorn
 
-from features.cli import reports_errors
-from features.schemas import LOCAL_TZ
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import load_task
+from features import LOCAL_TZ, CityTables, Store, load_task, reports_errors
 from serving.app import create_app
 from serving.receiver import WebhookReceiver
 from serving.settings import Settings
-from training.cli import print_backtest
+from training import print_backtest
 
 log = logging.getLogger(__name__)
 START = date(2025, 5, 1)
@@ -92,7 +88,7 @@ def demo(
 ) -> None:
     """Simulate a season with a typhoon, train, and serve with a live replay."""
     from citysim import simulate, write_city
-    from training.train import train_task
+    from training import train_task
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     if not _port_free(port):

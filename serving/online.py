@@ -16,12 +16,19 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.errors import DataError
-from features.feature_spec import FeatureSpec
-from features.pipeline import build_features, data_span, lookback
-from features.schemas import KEYS
-from features.tables import CityTables
-from features.tasks import TaskConfig
+from features import (
+    KEYS,
+    LATEST,
+    CityTables,
+    DataError,
+    FeatureSpec,
+    TaskConfig,
+    TaskTables,
+    build_features,
+    data_span,
+    lookback,
+    task_tables,
+)
 
 MARGIN = timedelta(hours=2)
 
@@ -91,12 +98,17 @@ class OnlineState:
             events=tables.events.filter(pl.col("ts") >= since),
         )
 
-    def latest_origin(self) -> datetime | None:
-        """The latest grid time holding a target value; None before any data arrives."""
+    def latest(self) -> tuple[TaskTables, datetime] | None:
+        """The window as the task reads it, its event feeds live up to the latest grid time
+        holding a target value, and that time (the origin to score from); None before any
+        data arrives."""
         try:
-            return data_span(self._tables, self.task)[1]
+            tables = task_tables(self._tables, self.task, live_until=LATEST)
         except DataError:
             return None
+        return tables, data_span(tables)[1]
 
     def features_at(self, origin: datetime, *, spec: FeatureSpec | None = None) -> pl.DataFrame:
-        return build_features(self._tables, self.task, [origin], with_target=False, spec=spec)
+        """Features at ``origin``, the event feeds live up to it."""
+        tables = task_tables(self._tables, self.task, live_until=origin)
+        return build_features(tables, [origin], with_target=False, spec=spec)

@@ -9,7 +9,7 @@ import polars as pl
 from fastapi import APIRouter, Query
 
 from alerts import Level
-from features.errors import NotFoundError
+from features import NotFoundError
 from serving.deps import RuntimeDep
 from serving.scoring import TaskScorer
 

@@ -16,16 +16,20 @@ from typing import Any
 import polars as pl
 
 from alerts import Dispatcher, Ledger, WarningChange, WarningEngine, WebhookChannel
-from features.errors import CitybrainError, NotFoundError
-from features.ingest import MergeCounts, merge
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import load_task
-from features.validation import validate
+from features import (
+    CitybrainError,
+    CityTables,
+    MergeCounts,
+    NotFoundError,
+    Store,
+    load_task,
+    merge,
+    validate,
+)
 from serving.online import online_window
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
-from training.tracking import load_champion
+from training import load_champion
 
 log = logging.getLogger(__name__)
 

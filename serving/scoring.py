@@ -14,15 +14,10 @@ from datetime import datetime
 import polars as pl
 
 from alerts import Assessment, Level, LevelRule
-from features.event_series import with_event_series
-from features.history import target_history
-from features.links import select_targets
-from features.pipeline import build_features
-from features.schemas import SIGNALS
-from features.tables import CityTables
+from features import SIGNALS, CityTables, TaskTables, build_features, target_history
 from models import with_exceedance
 from serving.online import OnlineState
-from training.tracking import CitybrainModel
+from training import CitybrainModel
 
 
 @dataclass
@@ -46,17 +41,17 @@ class TaskScorer:
             LevelRule.from_spec(self.task.warning, unit=self._unit()) if self.task.warning else None
         )
         self.snapshot: Snapshot | None = None
-        self._labels = self._target_labels()
+        self._labels: dict[str, str] = {}
 
     def _unit(self) -> str:
         sig = SIGNALS.get(self.task.target.signal)
         return sig.unit if sig else ""
 
-    def _target_labels(self) -> dict[str, str]:
-        # targets counted from events (12345 tickets) have catalog rows only once counted
-        targets = select_targets(with_event_series(self.tables, self.task).series, self.task)
-        names = self.tables.areas.select("area_id", "name_zh")
-        rows = targets.join(names, on="area_id", how="left").iter_rows(named=True)
+    @staticmethod
+    def _target_labels(tables: TaskTables) -> dict[str, str]:
+        """Each target's label for people: its district and place, in Chinese."""
+        names = tables.areas.select("area_id", "name_zh")
+        rows = tables.targets.join(names, on="area_id", how="left").iter_rows(named=True)
         out = {}
         for r in rows:
             attrs = json.loads(r["attrs"] or "{}")
@@ -70,18 +65,18 @@ class TaskScorer:
 
     def score(self, now: datetime) -> Snapshot | None:
         """Forecast every target from the latest grid time with data; None without data."""
-        origin = self.state.latest_origin()
-        if origin is None:
+        now_state = self.state.latest()
+        if now_state is None:
             return None
-        # count events into series once (12345 tickets): features, history and the latest
-        # values then all read these counts
-        tables = with_event_series(self.state.tables, self.task, live_until=origin)
-        frame = build_features(tables, self.task, [origin], with_target=False, spec=self.spec)
+        # the task's count series (12345 tickets) and targets, derived once: features, history,
+        # labels and the latest values all read them
+        tables, origin = now_state
+        self._labels = self._target_labels(tables)
+        frame = build_features(tables, [origin], with_target=False, spec=self.spec)
         span = self.model.history_span
         history = (
             target_history(
                 tables,
-                self.task,
                 origin - span,
                 origin,
                 covariates=self.model.history_covariates,

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from training.tracking import TrackingSettings
+from training import TrackingSettings
 
 
 class Settings(BaseSettings):

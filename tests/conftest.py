@@ -36,8 +36,7 @@ def make_tiny_city(days: int = 3, seed: int = 0):
     import numpy as np
     import polars as pl
 
-    from features.schemas import conform
-    from features.tables import CityTables
+    from features import CityTables, conform
 
     rng = np.random.default_rng(seed)
     start = datetime(2025, 6, 1, tzinfo=UTC)

@@ -14,8 +14,7 @@ from typing import Any
 import polars as pl
 from tqdm.auto import tqdm
 
-from features.pipeline import linked_covariates
-from features.tasks import TaskConfig
+from features import TaskConfig, linked_covariates
 from training.backtest import BacktestResult, fold_forecasts
 from training.metrics import mae
 

@@ -16,19 +16,32 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 
-from features.durations import parse_duration
-from features.errors import DataError
-from features.event_series import with_event_series
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory, target_history
-from features.pipeline import build_features, data_span, lookback, observed_targets, origin_range
-from features.schemas import SIGNALS
-from features.tables import CityTables
-from features.tasks import ModelSpec, TaskConfig
-from models import Forecaster, build_forecaster, with_exceedance
-from models.calibration import CalibratedForecaster, fit_scales
-from models.quantiles import event_probability
-from models.registry import covariates_read, family_class
+from features import (
+    SIGNALS,
+    CityTables,
+    DataError,
+    FeatureSpec,
+    ModelSpec,
+    TargetHistory,
+    TaskConfig,
+    build_features,
+    data_span,
+    lookback,
+    observed_targets,
+    origin_range,
+    target_history,
+    task_tables,
+)
+from models import (
+    CalibratedForecaster,
+    Forecaster,
+    build_forecaster,
+    covariates_read,
+    event_probability,
+    family_class,
+    fit_scales,
+    with_exceedance,
+)
 from training.metrics import (
     EventSkill,
     brier_score,
@@ -74,11 +87,10 @@ class BacktestResult:
 def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
     """Fold windows ending at the last origin whose every horizon is observable."""
     cfg = task.backtest
-    length = parse_duration(cfg.fold_length)
-    horizon = max(parse_duration(h) for h in task.horizons)
-    end = last - horizon
+    length = cfg.fold_length
+    end = last - task.max_horizon
     start = end - cfg.folds * length
-    if start - parse_duration(cfg.min_train) < first + lookback(task):
+    if start - cfg.min_train < first + lookback(task):
         raise DataError(
             f"not enough history for {cfg.folds} folds of {cfg.fold_length} after "
             f"{cfg.min_train} of training: data span {first:%Y-%m-%d %H:%M} to "
@@ -105,22 +117,18 @@ class BacktestData:
 def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
     """Features for every training and evaluation origin, the folds, history and outcomes."""
     check_families(task)
-    # count series from events once; the pipeline's own calls then find them present
-    tables = with_event_series(tables, task)
-    first, last = data_span(tables, task)
+    # the task's count series and targets, derived once for everything below
+    data = task_tables(tables, task)
+    first, last = data_span(data)
     folds = plan_folds(task, first, last)
     train_start = first + lookback(task)
-    origins = origin_range(train_start, folds[-1].end, parse_duration(task.train.origin_stride))
-    eval_origins = origin_range(
-        folds[0].start, folds[-1].end, parse_duration(task.backtest.origin_stride)
-    )
-    frame = build_features(tables, task, pl.concat([origins, eval_origins]).unique().sort())
+    origins = origin_range(train_start, folds[-1].end, task.train.origin_stride)
+    eval_origins = origin_range(folds[0].start, folds[-1].end, task.backtest.origin_stride)
+    frame = build_features(data, pl.concat([origins, eval_origins]).unique().sort())
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
     covariates = covariates_read([task.model, *task.candidates], task=task, spec=spec)
-    history = target_history(tables, task, first, last, covariates=covariates)
-    observed = observed_targets(
-        tables, task, folds[0].start, folds[-1].end + max(parse_duration(h) for h in task.horizons)
-    )
+    history = target_history(data, first, last, covariates=covariates)
+    observed = observed_targets(data, folds[0].start, folds[-1].end + task.max_horizon)
     return BacktestData(task, frame, spec, folds, eval_origins, history, observed)
 
 
@@ -250,7 +258,7 @@ def fit_forecaster(
     forecaster.fit(training_window(frame, end, task), before)
     if task.calibration.method == "none":
         return forecaster
-    cut = end - parse_duration(task.calibration.holdout)
+    cut = end - task.calibration.holdout
     held = frame.filter((pl.col("origin") >= cut) & (pl.col("ts") < end))
     probe = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
     probe.fit(training_window(frame, cut, task), history.until(cut) if history else None)
@@ -280,8 +288,7 @@ def check_families(task: TaskConfig) -> None:
 def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.DataFrame:
     """Rows a model fitted at ``end`` may learn from: target observed before ``end``, origin
     within the task's ``train.history``."""
-    history = parse_duration(task.train.history)
-    return frame.filter((pl.col("ts") < end) & (pl.col("origin") >= end - history))
+    return frame.filter((pl.col("ts") < end) & (pl.col("origin") >= end - task.train.history))
 
 
 def summarise(result: BacktestResult) -> None:
@@ -294,7 +301,7 @@ def summarise(result: BacktestResult) -> None:
     """
     task, preds = result.task, result.predictions
     warning = task.warning
-    max_lead = max(parse_duration(h) for h in task.horizons)
+    max_lead = task.max_horizon
     chosen = result.chosen
     scale = _mase_scale(result)
     sig = SIGNALS.get(task.target.signal)
@@ -349,7 +356,7 @@ def _mase_scale(result: BacktestResult) -> float | None:
     if result.history is None or not result.folds:
         return None
     season = result.task.features.season_ref
-    steps = parse_duration(season) // result.task.step if season else 1
+    steps = season // result.task.step if season else 1
     before = int(result.history.bins([result.folds[0].start])[0])
     scale = mase_scale(result.history.values[:, :before], max(int(steps), 1))
     return float(scale) if scale and np.isfinite(scale) and scale > 0 else None

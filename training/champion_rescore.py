@@ -25,9 +25,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from features.errors import ConfigError
-from features.tables import CityTables
-from features.tasks import ModelSpec, TaskConfig, parse_task
+from features import CityTables, ConfigError, Duration, ModelSpec, TaskConfig, parse_task
 from training.backtest import BacktestData, backtest_model, prepare_backtest
 from training.paired_comparison import paired_scores
 from training.selection import ENSEMBLE, ensemble_predictions
@@ -120,11 +118,15 @@ def _check_comparable(current: TaskConfig, champion: TaskConfig) -> None:
     elif champion.target != current.target:
         what = "another target"
     elif champion.horizons != current.horizons:
-        what = f"horizons {', '.join(champion.horizons)}, not {', '.join(current.horizons)}"
+        what = f"horizons {_listed(champion.horizons)}, not {_listed(current.horizons)}"
     elif current.selection.metric == "crps" and champion.quantiles != current.quantiles:
         what = "other quantiles, so its CRPS is not comparable"
     if what is not None:
         raise ConfigError(f"the champion was trained for {what}")
+
+
+def _listed(durations: tuple[Duration, ...]) -> str:
+    return ", ".join(map(str, durations))
 
 
 def _data_key(task: TaskConfig) -> str:
@@ -132,10 +134,10 @@ def _data_key(task: TaskConfig) -> str:
     return json.dumps(
         {
             "target": task.target.model_dump(mode="json"),
-            "frequency": task.frequency,
-            "horizons": list(task.horizons),
+            "frequency": str(task.frequency),
+            "horizons": [str(h) for h in task.horizons],
             "features": task.features.model_dump(mode="json"),
-            "origin_stride": task.train.origin_stride,
+            "origin_stride": str(task.train.origin_stride),
         },
         sort_keys=True,
     )

@@ -8,10 +8,16 @@ from pathlib import Path
 import click
 import polars as pl
 
-from features.cli import data_option, out_option, reports_errors, task_option
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import TaskConfig, load_task
+from features import (
+    CityTables,
+    Store,
+    TaskConfig,
+    data_option,
+    load_task,
+    out_option,
+    reports_errors,
+    task_option,
+)
 from training.ablation import GroupEffect, ablate
 from training.backtest import BacktestResult, run_backtest
 from training.tracking import TrackingSettings

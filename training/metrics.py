@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.quantiles import cdf_bounds, quantile_column
+from models import cdf_bounds, quantile_column
 
 #: the metric names :func:`by_horizon` understands
 HORIZON_METRICS = ("mae", "rmse", "bias", "mase", "pinball", "crps", "coverage_80")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from features.tasks import PromotionSpec, TaskConfig
+from features import PromotionSpec, TaskConfig
 from training.selection import metric_function
 
 MIN_PAIRS = 6

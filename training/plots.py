@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from features.schemas import SIGNALS
+from features import SIGNALS
 from training.backtest import BacktestResult
 from training.metrics import pit_values
 

@@ -26,9 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from features.errors import ConfigError, NotFoundError
-from features.tables import CityTables
-from features.tasks import TaskConfig
+from features import CityTables, ConfigError, NotFoundError, TaskConfig
 from training.backtest import BacktestData
 from training.champion_rescore import champion_config, champion_scores_on
 from training.paired_comparison import MIN_PAIRS, Verdict, compare, paired_scores

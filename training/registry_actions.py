@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from features.errors import ConfigError, NotFoundError
+from features import ConfigError, NotFoundError
 from training.tracking import (
     CHAMPION,
     TrackingSettings,

@@ -15,9 +15,7 @@ from typing import Any
 
 import click
 
-from features.cli import reports_errors, task_option
-from features.errors import NotFoundError
-from features.tasks import TaskConfig, load_task
+from features import NotFoundError, TaskConfig, load_task, reports_errors, task_option
 from training import promotion
 from training.tracking import (
     TrackingSettings,

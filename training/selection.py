@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from features.tasks import TaskConfig
-from models.ensemble import blend
-from models.quantiles import quantile_column
+from features import TaskConfig
+from models import blend, quantile_column
 from training.metrics import crps_from_quantiles, mae, rmse
 
 ENSEMBLE = "ensemble"

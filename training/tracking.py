@@ -19,11 +19,8 @@ from typing import Any
 import polars as pl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.errors import NotFoundError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import TaskConfig
-from models.protocol import Forecaster, history_covariates, history_span
+from features import FeatureSpec, NotFoundError, TargetHistory, TaskConfig
+from models import Forecaster, history_covariates, history_span
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,8 @@ from typing import Any
 import polars as pl
 import yaml
 
-from features.feature_spec import FeatureSpec
-from features.tables import CityTables
-from features.tasks import TaskConfig
-from models import Forecaster
-from models.ensemble import EnsembleForecaster
+from features import CityTables, FeatureSpec, TaskConfig
+from models import EnsembleForecaster, Forecaster
 from training import plots
 from training.backtest import BacktestResult, fit_forecaster, prepare_backtest, run_backtest
 from training.promotion import decide_promotion, paired_scores
@@ -147,11 +144,11 @@ def train_task(
                 "candidates": ",".join(m.label for m in (task.model, *task.candidates)),
                 "calibration": task.calibration.method,
                 "baseline": task.baseline.family,
-                "frequency": task.frequency,
-                "horizons": ",".join(task.horizons),
+                "frequency": str(task.frequency),
+                "horizons": ",".join(map(str, task.horizons)),
                 "quantiles": ",".join(str(q) for q in task.quantiles),
                 "folds": task.backtest.folds,
-                "fold_length": task.backtest.fold_length,
+                "fold_length": str(task.backtest.fold_length),
                 "series": len(result.spec.series_codes),
                 "features": len(result.spec.columns),
                 "rows": result.frame.height,

@@ -29,9 +29,7 @@ import optuna
 import polars as pl
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from features.errors import CitybrainError, ConfigError
-from features.tables import CityTables
-from features.tasks import TaskConfig
+from features import CitybrainError, CityTables, ConfigError, TaskConfig
 from training.backtest import BacktestData, backtest_model, prepare_backtest
 from training.selection import metric_function
 from training.tracking import TrackingSettings

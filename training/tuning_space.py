@@ -14,9 +14,8 @@ from typing import Any
 
 from optuna.trial import Trial
 
-from features.errors import ConfigError
-from features.tasks import TaskConfig
-from models.registry import build_forecaster
+from features import ConfigError, TaskConfig
+from models import build_forecaster
 from training.backtest import BacktestData
 
 RANGE_KEYS = {"low", "high", "log", "step"}

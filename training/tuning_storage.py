@@ -24,8 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import Trial
 
-from features.errors import CitybrainError, ConfigError
-from features.tasks import TaskConfig
+from features import CitybrainError, ConfigError, TaskConfig
 from training.tracking import TrackingSettings
 
 HEARTBEAT_S = 10  # a worker's running trial is failed as stale after 3 missed heartbeats

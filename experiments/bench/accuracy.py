@@ -47,11 +47,13 @@ from queue import Empty  # noqa: E402
 
 import polars as pl  # noqa: E402
 
-from features.errors import CitybrainError, ConfigError, DataError  # noqa: E402
-from features.tasks import ModelSpec, TaskConfig  # noqa: E402
-from models.quantiles import quantile_column  # noqa: E402
-from models.registry import FAMILIES, family_class  # noqa: E402
-from training.backtest import run_backtest  # noqa: E402
+from features import CitybrainError, ConfigError, DataError, ModelSpec, TaskConfig  # noqa: E402
+from models import (  # noqa: E402
+    FAMILIES,
+    family_class,
+    quantile_column,
+)
+from training import run_backtest  # noqa: E402
 
 # the sibling modules, found after the ``features`` package (appended, so it cannot shadow it)
 sys.path.append(str(_HERE))

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
-from features.adapters import AdapterOptions, ingest_format
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import TaskConfig, load_task
+from features import AdapterOptions, CityTables, Store, TaskConfig, ingest_format, load_task
 
 TASKS = Path(__file__).resolve().parent / "tasks"
 KEYS = ["series_id", "origin", "horizon"]

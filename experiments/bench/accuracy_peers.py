@@ -15,13 +15,17 @@ import numpy as np
 import polars as pl
 from accuracy_data import DATASETS, LEVEL, SF, bench_task, load_tables
 
-from features.durations import parse_duration
-from features.event_series import with_event_series
-from features.history import TargetHistory, target_history
-from features.pipeline import data_span, lookback, origin_range
-from features.tables import CityTables
-from features.tasks import TaskConfig
-from training.backtest import Fold, plan_folds
+from features import (
+    CityTables,
+    TargetHistory,
+    TaskConfig,
+    data_span,
+    lookback,
+    origin_range,
+    target_history,
+    task_tables,
+)
+from training import Fold, plan_folds
 
 
 @dataclass
@@ -37,12 +41,12 @@ class Plan:
 
 
 def backtest_plan(tables: CityTables, task: TaskConfig) -> Plan:
-    tables = with_event_series(tables, task)
-    first, last = data_span(tables, task)
+    data = task_tables(tables, task)
+    first, last = data_span(data)
     folds = plan_folds(task, first, last)
-    stride = parse_duration(task.backtest.origin_stride)
+    stride = task.backtest.origin_stride
     eval_origins = origin_range(folds[0].start, folds[-1].end, stride)
-    return Plan(task, folds, eval_origins, target_history(tables, task, first, last), first)
+    return Plan(task, folds, eval_origins, target_history(data, first, last), first)
 
 
 def peer_series(history: TargetHistory) -> pl.DataFrame:
@@ -88,7 +92,7 @@ def peer_folds(plan: Plan, series: pl.DataFrame) -> list[PeerFold]:
     task = plan.task
     step = task.step
     h = max(task.horizon_steps())
-    stride = parse_duration(task.backtest.origin_stride)
+    stride = task.backtest.origin_stride
     out = []
     for fold in plan.folds:
         origins = plan.eval_origins.filter(
@@ -96,7 +100,7 @@ def peer_folds(plan: Plan, series: pl.DataFrame) -> list[PeerFold]:
         ).to_list()
         if origins[0] != fold.start or any(b - a != stride for a, b in itertools.pairwise(origins)):
             raise AssertionError(f"fold {fold.index}: origins are not evenly spaced from its start")
-        start = fold.start - parse_duration(task.train.history) - lookback(task)
+        start = fold.start - task.train.history - lookback(task)
         end = origins[-1] + h * step
         naive = [t.replace(tzinfo=None) for t in (start, end, fold.start)]
         frame = series.filter(pl.col("ds").is_between(naive[0], naive[1]))
@@ -111,7 +115,7 @@ def peer_folds(plan: Plan, series: pl.DataFrame) -> list[PeerFold]:
 
 def peer_rows(cv: pl.DataFrame, model: str, label: str, pf: PeerFold, task: TaskConfig):
     """A peer's cross-validation output as our prediction rows (our horizons only)."""
-    horizons = pl.Series([parse_duration(x) for x in task.horizons], dtype=pl.Duration("us"))
+    horizons = pl.Series(list(task.horizons), dtype=pl.Duration("us"))
     lo, hi = f"{model}-lo-{LEVEL}", f"{model}-hi-{LEVEL}"
     rows = cv.select(
         pl.col("unique_id").cast(pl.String).alias("series_id"),
@@ -183,7 +187,7 @@ def run_statsforecast(job: dict) -> dict:
             for pf in folds:
                 sf = StatsForecast(
                     models=[statsforecast_model(spec.name, spec.season)],
-                    freq=task.frequency,
+                    freq=str(task.frequency),
                     n_jobs=1,
                 )
                 cv = sf.cross_validation(
@@ -209,7 +213,7 @@ def run_statsforecast(job: dict) -> dict:
 
 def _season_text(spec: SF, task: TaskConfig) -> str:
     """`` (season 1d, 1w; last 8w)``: the model's seasons and history window, as durations."""
-    from features.durations import format_duration
+    from features import format_duration
 
     seasons = spec.season if isinstance(spec.season, tuple) else (spec.season,)
     parts = [

@@ -10,8 +10,8 @@ import polars as pl
 from accuracy_data import LEVEL, Dataset
 from accuracy_selection import ENSEMBLE, SELECTED
 
-from features.tasks import TaskConfig
-from training.backtest import Fold
+from features import TaskConfig
+from training import Fold
 
 METRICS = ("MAE", "RMSE", f"{LEVEL}% coverage", "NSE (median)", "KGE (median)")
 
@@ -124,7 +124,7 @@ def dataset_table(outcome: Outcome) -> str:
     present = set(scores["metric"].to_list())
     metrics = [m for m in METRICS if m in present]
     lookup = {(m, h, k): v for m, h, k, v in scores.iter_rows()}
-    from features.durations import format_duration
+    from features import format_duration
 
     for horizon in scores["horizon"].unique().sort().to_list():
         for metric in metrics:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from features.tasks import TaskConfig
-from training.selection import ensemble_predictions, fold_scores
+from features import TaskConfig
+from training import ensemble_predictions, fold_scores
 
 KEYS = ["series_id", "origin", "horizon"]
 ENSEMBLE = "ours: ensemble"

@@ -39,13 +39,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import polars as pl  # noqa: E402
 
-from features import holidays  # noqa: E402
-from features.durations import parse_duration  # noqa: E402
-from features.grid import punctual, regular_grid, steps  # noqa: E402
-from features.pipeline import build_features, lookback, origin_range  # noqa: E402
-from features.schemas import LOCAL_TZ, SIGNALS, conform  # noqa: E402
-from features.tables import CityTables  # noqa: E402
-from features.tasks import TaskConfig, WindowStat, load_task  # noqa: E402
+from features import (  # noqa: E402
+    LOCAL_TZ,
+    SIGNALS,
+    CityTables,
+    TaskConfig,
+    WindowStat,
+    build_features,
+    conform,
+    holidays,
+    load_task,
+    lookback,
+    origin_range,
+    punctual,
+    regular_grid,
+    steps,
+    task_tables,
+)
 
 sys.path.append(str(_HERE))  # after the package imports: this folder's helpers, no shadowing
 import machine_info  # noqa: E402
@@ -158,7 +168,7 @@ def traffic_task(*, subset: bool = False) -> TaskConfig:
 def bench_origins(task: TaskConfig, days: int, stride: timedelta) -> pl.Series:
     """Every ``stride`` from the end of the lookback to the last origin whose horizons are data."""
     first = START + lookback(task)
-    horizon = max(parse_duration(h) for h in task.horizons)
+    horizon = task.max_horizon
     last = START + timedelta(days=days) - task.step - horizon
     return origin_range(first, last, stride)
 
@@ -171,12 +181,12 @@ def pandas_features(
 ) -> pd.DataFrame:
     """The task's features written the straightforward pandas way (same rules as ours)."""
     r = task.features
-    step = parse_duration(task.frequency)
-    horizons = [parse_duration(h) for h in task.horizons]
+    step = task.step
+    horizons = list(task.horizons)
     origins = pd.DatetimeIndex(origins)
     first = origins.min() - lookback(task)
     last = origins.max() + max(horizons)
-    fill = steps(parse_duration(r.fill_limit), step)
+    fill = steps(r.fill_limit, step)
     ids = pd.CategoricalDtype(sorted(series["series_id"]))
     catalog = series.assign(series_id=series["series_id"].astype(ids))
 
@@ -204,11 +214,11 @@ def pandas_features(
     grid["target_now"] = grid.groupby("series_id", observed=True)["raw"].ffill(limit=fill)
     now = grid.groupby("series_id", observed=True)["target_now"]
     for lag in r.target_lags:
-        grid[f"target_lag_{lag}"] = now.shift(steps(parse_duration(lag), step))
+        grid[f"target_lag_{lag}"] = now.shift(steps(lag, step))
     for w in r.target_maxes:
         grid[f"target_max_{w}"] = _pd_rolling(now, WindowStat(stat="max", window=w), step)
     for w in r.target_changes:
-        grid[f"target_change_{w}"] = grid["target_now"] - now.shift(steps(parse_duration(w), step))
+        grid[f"target_change_{w}"] = grid["target_now"] - now.shift(steps(w, step))
     for st in r.target_stats:
         grid[f"target_{st.label}"] = _pd_rolling(now, st, step)
     rows = grid[grid["ts"].isin(origins)].drop(columns="raw").rename(columns={"ts": "origin"})
@@ -236,9 +246,7 @@ def pandas_features(
         )
         src = mean.groupby("source", observed=True)["value"]
         for w in cov.changes:
-            mean[f"{cov.name}_change_{w}"] = mean["value"] - src.shift(
-                steps(parse_duration(w), step)
-            )
+            mean[f"{cov.name}_change_{w}"] = mean["value"] - src.shift(steps(w, step))
         for w in cov.maxes:
             mean[f"{cov.name}_max_{w}"] = _pd_rolling(src, WindowStat(stat="max", window=w), step)
         for st in cov.stats:
@@ -258,7 +266,7 @@ def pandas_features(
     out = rows.merge(hz, how="cross")
     out["ts"] = out["origin"] + out["horizon"]
     if r.season_ref:
-        season = pd.Timedelta(parse_duration(r.season_ref))
+        season = pd.Timedelta(r.season_ref)
         out["_ref_ts"] = out["ts"] - season * (-(-out["horizon"] // season))
         ref = grid[["series_id", "ts", "target_now"]].rename(
             columns={"ts": "_ref_ts", "target_now": "seasonal_ref"}
@@ -289,7 +297,7 @@ def _pd_grid(
 
 
 def _pd_rolling(grouped, st: WindowStat, step: timedelta) -> pd.Series:
-    n = steps(parse_duration(st.window), step)
+    n = steps(st.window, step)
     min_periods = max(1, math.ceil(_MIN_PRESENT * n))
     if st.stat == "std":
         min_periods = max(2, min_periods)
@@ -348,7 +356,7 @@ def mlforecast_input(tables: CityTables, task: TaskConfig, origins: pl.Series) -
         start=origins.min() - lookback(task),
         end=origins.max(),
     )
-    fill = steps(parse_duration(task.features.fill_limit), step)
+    fill = steps(task.features.fill_limit, step)
     y = pl.col("value").forward_fill(limit=fill).forward_fill().backward_fill().over("series_id")
     return grid.select(
         pl.col("series_id").alias("unique_id"), pl.col("ts").alias("ds"), y.alias("y")
@@ -368,13 +376,13 @@ def mlforecast_features(frame: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
     kinds = {"mean": RollingMean, "std": RollingStd, "min": RollingMin}
     transforms = []
     for st in r.target_stats:
-        n = steps(parse_duration(st.window), step)
+        n = steps(st.window, step)
         min_samples = max(1, math.ceil(_MIN_PRESENT * n))
         min_samples = max(2, min_samples) if st.stat == "std" else min_samples
         transforms.append(kinds[st.stat](n, min_samples=min_samples))
     ts = TimeSeries(
-        freq=task.frequency,
-        lags=[steps(parse_duration(lag), step) for lag in r.target_lags],
+        freq=str(task.frequency),
+        lags=[steps(lag, step) for lag in r.target_lags],
         lag_transforms={1: transforms},
         num_threads=os.cpu_count() or 1,
     )
@@ -389,7 +397,7 @@ def check_agreement(*, sensors: int = 12, days: int = 22) -> None:
     tables = road_tables(sensors, days, seed=11)
     task = traffic_task()
     origins = bench_origins(task, days, task.step)
-    ours = build_features(tables, task, origins).to_pandas()
+    ours = build_features(task_tables(tables, task, live_until=origins.max()), origins).to_pandas()
     theirs = pandas_features(
         tables.series.to_pandas(), tables.observations.to_pandas(), task, origins.to_pandas()
     )
@@ -408,7 +416,9 @@ def check_agreement(*, sensors: int = 12, days: int = 22) -> None:
 
     sub = traffic_task(subset=True)
     origins = bench_origins(sub, days, sub.step)
-    ours = build_features(tables, sub, origins, with_target=False)
+    ours = build_features(
+        task_tables(tables, sub, live_until=origins.max()), origins, with_target=False
+    )
     ml = mlforecast_features(mlforecast_input(tables, sub, origins), sub)
     gap = pl.col("target_now").is_null().cast(pl.Int32).rolling_sum(13, min_samples=1)
     ours = ours.with_columns(gap.over("series_id").alias("_gap")).filter(pl.col("_gap") == 0)
@@ -474,7 +484,11 @@ def _measure(job: str, data: str, stride_min: int, repeats: int, queue) -> None:
             run = lambda: mlforecast_features(mlforecast_input(tables, task, origins), task)  # noqa: E731
         else:
             with_target = job == "ours"
-            run = lambda: build_features(tables, task, origins, with_target=with_target)  # noqa: E731
+            run = lambda: build_features(  # noqa: E731
+                task_tables(tables, task, live_until=origins.max()),
+                origins,
+                with_target=with_target,
+            )
     input_mb = _status_mb("VmRSS")
     best, rows = math.inf, 0
     for _ in range(repeats):

@@ -32,9 +32,13 @@ from datetime import datetime  # noqa: E402
 
 import polars as pl  # noqa: E402
 
-from features.tables import CityTables  # noqa: E402
-from features.tasks import ModelSpec, TaskConfig  # noqa: E402
-from training.backtest import run_backtest  # noqa: E402
+from features import (  # noqa: E402
+    CityTables,
+    Duration,
+    ModelSpec,
+    TaskConfig,
+)
+from training import run_backtest  # noqa: E402
 
 sys.path.append(str(_HERE))
 from accuracy_data import DATASETS, bench_task, ingest, load_tables  # noqa: E402
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         tables = load_tables(dataset, store)
         cut = backtest_plan(tables, task).folds[0].start
         early = before(tables, cut)
-        layout = {"folds": args.folds, "fold_length": args.fold_length}
+        fold_length = Duration(args.fold_length) if args.fold_length else None
+        layout = {"folds": args.folds, "fold_length": fold_length}
         given = {k: v for k, v in layout.items() if v is not None}
         if given:
             task = task.model_copy(update={"backtest": task.backtest.model_copy(update=given)})

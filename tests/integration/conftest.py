@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from features.store import Store
-from serving.cli import main
+from features import Store
+from serving import main
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 14

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.app import create_app
-from serving.settings import Settings
+from serving import Settings, create_app
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from serving.cli import main
+from serving import main
 
 PUMP_TASK = """
 name: pump_load

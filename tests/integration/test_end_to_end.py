@@ -17,7 +17,7 @@ import time
 import httpx
 import polars as pl
 
-from serving.receiver import WebhookReceiver
+from serving import WebhookReceiver
 
 
 def _free_port() -> int:
@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 
 def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion(trained):
-    from training.tracking import TrackingSettings, load_champion
+    from training import TrackingSettings, load_champion
 
     model, version = load_champion(TrackingSettings(home=trained["home"]), "e2e_waterlogging")
     assert version == "1"
@@ -38,7 +38,7 @@ def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion
 def test_the_registered_model_loads_as_a_plain_mlflow_pyfunc_with_a_signature(trained):
     import mlflow.pyfunc
 
-    from training.tracking import TrackingSettings, configure
+    from training import TrackingSettings, configure
 
     configure(TrackingSettings(home=trained["home"]))
     loaded = mlflow.pyfunc.load_model("models:/citybrain-e2e_waterlogging@champion")

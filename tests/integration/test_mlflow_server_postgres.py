@@ -23,8 +23,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from features.store import Store
-from serving.cli import main
+from features import Store
+from serving import main
 
 pytestmark = pytest.mark.postgres
 
@@ -111,8 +111,7 @@ def test_training_through_a_tracking_server_on_postgres_registers_a_champion(
 ):
     import mlflow
 
-    from training.promotion import champion_config
-    from training.tracking import TrackingSettings, load_champion
+    from training import TrackingSettings, champion_config, load_champion
 
     data, task = tmp_path / "data", tmp_path / "server_tiny.yaml"
     task.write_text(TASK)

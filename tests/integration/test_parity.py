@@ -12,15 +12,22 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import citysim
-from features.feature_spec import FeatureSpec
-from features.history import target_history
-from features.pipeline import KEY_COLUMNS, build_features, lookback, origin_range
-from features.tables import CityTables
-from features.tasks import load_task, parse_task, shipped_tasks_dir
-from models.registry import build_forecaster
-from serving.online import MARGIN, OnlineState, online_window
-from serving.scoring import TaskScorer
-from training.tracking import CitybrainModel
+from features import (
+    KEY_COLUMNS,
+    CityTables,
+    FeatureSpec,
+    build_features,
+    load_task,
+    lookback,
+    origin_range,
+    parse_task,
+    shipped_tasks_dir,
+    target_history,
+    task_tables,
+)
+from models import build_forecaster
+from serving import MARGIN, OnlineState, TaskScorer, online_window
+from training import CitybrainModel
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 18
@@ -45,7 +52,9 @@ def test_online_features_fed_live_equal_batch_features(city: CityTables, name: s
     task = load_task(name)
     t1 = START + timedelta(days=DAYS) - timedelta(hours=5)
     t0 = t1 - timedelta(hours=3)
-    batch = build_features(city, task, [t1 - timedelta(hours=1), t1], with_target=False)
+    batch = build_features(
+        task_tables(city, task, live_until=t1), [t1 - timedelta(hours=1), t1], with_target=False
+    )
     batch = batch.filter(pl.col("origin") == t1)
 
     # serving starts from the store as it was at t0, windowed like serving.runtime does
@@ -129,10 +138,16 @@ def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTa
     forecast at an origin is the one the backtest makes there from the full record."""
     task = parse_task(RAIN_TASK)
     fit_end = TINY_START + timedelta(days=2)
-    frame = build_features(tiny_city, task, origin_range(TINY_START, fit_end, timedelta(hours=1)))
+    frame = build_features(
+        task_tables(tiny_city, task, live_until=fit_end),
+        origin_range(TINY_START, fit_end, timedelta(hours=1)),
+    )
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
     record = target_history(
-        tiny_city, task, TINY_START, TINY_START + timedelta(days=3), covariates=("rain_gauge",)
+        task_tables(tiny_city, task, live_until=TINY_START + timedelta(days=3)),
+        TINY_START,
+        TINY_START + timedelta(days=3),
+        covariates=("rain_gauge",),
     )
     model = build_forecaster(task.model, task=task, spec=spec).fit(frame, record.until(fit_end))
     wrapper = CitybrainModel(model, task, spec)
@@ -146,7 +161,12 @@ def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTa
     snap = TaskScorer(wrapper, "1", windowed).score(now=origin)
     assert snap is not None and snap.origin == origin
 
-    backtest = model.predict(build_features(tiny_city, task, [origin], with_target=False), record)
+    backtest = model.predict(
+        build_features(
+            task_tables(tiny_city, task, live_until=origin), [origin], with_target=False
+        ),
+        record,
+    )
     columns = ["series_id", "horizon", "yhat", "q10", "q50", "q90"]
     assert_frame_equal(
         snap.forecasts.select(columns).sort("series_id", "horizon"),
@@ -159,7 +179,10 @@ def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityT
     labels them) from the events, as training does."""
     task = load_task("hotline")
     origin = START + timedelta(days=DAYS - 2)
-    frame = build_features(city, task, origin_range(origin - timedelta(hours=6), origin, HOUR))
+    frame = build_features(
+        task_tables(city, task, live_until=origin),
+        origin_range(origin - timedelta(hours=6), origin, HOUR),
+    )
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
     model = build_forecaster(task.baseline, task=task, spec=spec).fit(frame)
     known = city.until(origin)

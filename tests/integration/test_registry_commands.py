@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from features.store import Store
-from serving.cli import main
+from features import Store
+from serving import main
 
 TASK = """
 name: registry_tiny
@@ -64,7 +64,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, noisy_tiny_city) -> dict:
 
 
 def client_of(registry: dict):
-    from training.tracking import TrackingSettings, configure
+    from training import TrackingSettings, configure
 
     return configure(TrackingSettings(home=registry["home"]))
 
@@ -130,7 +130,7 @@ def test_bad_registry_input_exits_2_with_one_line(registry):
 
 
 def test_promote_and_rollback_round_trip_is_tagged_and_audited(registry):
-    from training.tracking import REGISTRY_EXPERIMENT, TrackingSettings, load_champion
+    from training import REGISTRY_EXPERIMENT, TrackingSettings, load_champion
 
     task = str(registry["task"])
     client = client_of(registry)

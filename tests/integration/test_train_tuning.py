@@ -9,13 +9,9 @@ import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
-from features.store import Store
-from features.tables import CityTables
-from features.tasks import load_task
-from serving.cli import main
-from training.backtest import run_backtest
-from training.tracking import TrackingSettings
-from training.train import fit_final
+from features import CityTables, Store, load_task
+from serving import main
+from training import TrackingSettings, fit_final, run_backtest
 
 SEARCH = """
   search_space:

@@ -20,15 +20,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from features.errors import ConfigError
-from features.feature_spec import FeatureSpec
-from features.history import target_history
-from features.pipeline import KEY_COLUMNS, build_features
-from features.schemas import conform
-from features.tables import CityTables
-from features.tasks import TaskConfig, load_task, parse_task
-from models.registry import build_forecaster
-from models.statistical import SarimaxForecaster
+from features import (
+    KEY_COLUMNS,
+    CityTables,
+    ConfigError,
+    FeatureSpec,
+    TaskConfig,
+    build_features,
+    conform,
+    load_task,
+    parse_task,
+    target_history,
+    task_tables,
+)
+from models import SarimaxForecaster, build_forecaster
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -242,8 +247,8 @@ def _with_unknown_rows(tables: CityTables, drawn: dict) -> tuple[CityTables, Cit
 def _check_unchanged(tables: CityTables, task: TaskConfig, drawn: dict) -> None:
     known, grown = _with_unknown_rows(tables, drawn)
     origin = drawn["origin"]
-    before = build_features(known, task, [origin])
-    after = build_features(grown, task, [origin], with_target=False)
+    before = build_features(task_tables(known, task, live_until=origin), [origin])
+    after = build_features(task_tables(grown, task, live_until=origin), [origin], with_target=False)
     assert "y" not in after.columns
     assert_frame_equal(_features(after), _features(before), check_exact=True)
 
@@ -266,7 +271,7 @@ def test_a_forecast_issued_after_the_origin_is_never_used() -> None:
     tables = _tiny_city(3)
     task = _short_task()
     origin = datetime(2025, 6, 2, 7, 0, tzinfo=UTC)
-    base = build_features(tables, task, [origin], with_target=False)
+    base = build_features(task_tables(tables, task, live_until=origin), [origin], with_target=False)
     # an issue one second after the origin saying it will pour everywhere
     issued = origin + timedelta(seconds=1)
     flood = conform(
@@ -288,7 +293,7 @@ def test_a_forecast_issued_after_the_origin_is_never_used() -> None:
         weather_forecasts=pl.concat([tables.weather_forecasts, flood]),
         areas=tables.areas,
     )
-    after = build_features(grown, task, [origin], with_target=False)
+    after = build_features(task_tables(grown, task, live_until=origin), [origin], with_target=False)
     assert_frame_equal(after, base, check_exact=True)
     assert after["fcst_rain"].max() < 500.0
     # the same issue stamped exactly at the origin is used
@@ -299,14 +304,17 @@ def test_a_forecast_issued_after_the_origin_is_never_used() -> None:
         .alias("issued_at")
     )
     used = build_features(
-        CityTables(
-            series=tables.series,
-            observations=tables.observations,
-            events=tables.events,
-            weather_forecasts=at_origin,
-            areas=tables.areas,
+        task_tables(
+            CityTables(
+                series=tables.series,
+                observations=tables.observations,
+                events=tables.events,
+                weather_forecasts=at_origin,
+                areas=tables.areas,
+            ),
+            task,
+            live_until=origin,
         ),
-        task,
         [origin],
         with_target=False,
     )
@@ -323,8 +331,14 @@ def test_tables_until_the_origin_give_the_same_features_as_the_full_tables() -> 
             datetime(2025, 6, 2, 12, 10, tzinfo=UTC),
             datetime(2025, 6, 4, 6, 0, tzinfo=UTC),
         ):
-            full = build_features(tables, task, [origin], with_target=False)
-            known = build_features(tables.until(origin), task, [origin], with_target=False)
+            full = build_features(
+                task_tables(tables, task, live_until=origin), [origin], with_target=False
+            )
+            known = build_features(
+                task_tables(tables.until(origin), task, live_until=origin),
+                [origin],
+                with_target=False,
+            )
             assert_frame_equal(known, full, check_exact=True)
 
 
@@ -355,8 +369,16 @@ def _rain_sarimax() -> SarimaxForecaster:
     assert isinstance(model, SarimaxForecaster)
     fit_end = START + timedelta(days=2)
     origins = [START + timedelta(hours=h) for h in range(1, 46)]
-    history = target_history(tables, task, START, fit_end, covariates=model.history_covariates)
-    return model.fit(build_features(tables, task, origins), history.until(fit_end))
+    history = target_history(
+        task_tables(tables, task, live_until=fit_end),
+        START,
+        fit_end,
+        covariates=model.history_covariates,
+    )
+    return model.fit(
+        build_features(task_tables(tables, task, live_until=max(origins)), origins),
+        history.until(fit_end),
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -371,20 +393,35 @@ def test_rows_unknown_at_the_origin_never_change_the_history_or_a_rain_forecast(
     known, grown = _with_unknown_rows(_tiny_city(3), drawn)
     origin = drawn["origin"]
     covariates = model.history_covariates
-    then = target_history(known, task, START, origin, covariates=covariates)
-    later = target_history(grown, task, START, origin + timedelta(days=4), covariates=covariates)
+    then = target_history(
+        task_tables(known, task, live_until=origin), START, origin, covariates=covariates
+    )
+    later = target_history(
+        task_tables(grown, task, live_until=origin + timedelta(days=4)),
+        START,
+        origin + timedelta(days=4),
+        covariates=covariates,
+    )
     cut = later.until(origin + STEP)
     np.testing.assert_array_equal(cut.values, then.values)
     np.testing.assert_array_equal(cut.covariate("rain_gauge"), then.covariate("rain_gauge"))
-    before = model.predict(build_features(known, task, [origin], with_target=False), then)
-    after = model.predict(build_features(grown, task, [origin], with_target=False), later)
+    before = model.predict(
+        build_features(task_tables(known, task, live_until=origin), [origin], with_target=False),
+        then,
+    )
+    after = model.predict(
+        build_features(task_tables(grown, task, live_until=origin), [origin], with_target=False),
+        later,
+    )
     assert_frame_equal(after, before, check_exact=True)
 
 
 def test_the_history_carries_each_targets_linked_gauge() -> None:
     tables, task = _tiny_city(3), _short_task()
     end = START + timedelta(days=3)
-    history = target_history(tables, task, START, end, covariates=["rain_gauge", "river"])
+    history = target_history(
+        task_tables(tables, task, live_until=end), START, end, covariates=["rain_gauge", "river"]
+    )
     rain = history.covariate("rain_gauge")
     assert rain.shape == history.values.shape
     assert sorted(history.covariates) == ["rain_gauge", "river"]
@@ -395,4 +432,6 @@ def test_the_history_carries_each_targets_linked_gauge() -> None:
         total = float(np.nansum(rain[i]))
         assert total == pytest.approx(readings["value"].sum()) and total > 0
     with pytest.raises(ConfigError, match=r"no observed covariate named \['rainfall'\]"):
-        target_history(tables, task, START, end, covariates=["rainfall"])
+        target_history(
+            task_tables(tables, task, live_until=end), START, end, covariates=["rainfall"]
+        )

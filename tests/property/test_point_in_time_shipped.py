@@ -16,10 +16,15 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import citysim
-from features.pipeline import KEY_COLUMNS, build_features
-from features.schemas import conform
-from features.tables import CityTables
-from features.tasks import load_task, shipped_tasks_dir
+from features import (
+    KEY_COLUMNS,
+    CityTables,
+    build_features,
+    conform,
+    load_task,
+    shipped_tasks_dir,
+    task_tables,
+)
 
 START = datetime(2025, 8, 1, tzinfo=UTC)
 DAYS = 16
@@ -108,7 +113,9 @@ def _append(tables: CityTables, d: dict) -> CityTables:
 
 @functools.cache
 def _before(name: str) -> pl.DataFrame:
-    return build_features(_city(), load_task(name), [ORIGIN], with_target=False)
+    return build_features(
+        task_tables(_city(), load_task(name), live_until=ORIGIN), [ORIGIN], with_target=False
+    )
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -116,5 +123,7 @@ def _before(name: str) -> pl.DataFrame:
 @given(drawn=unknown_rows())
 def test_rows_unknown_at_the_origin_never_change_a_shipped_task_s_features(name, drawn):
     task = load_task(name)
-    after = build_features(_append(_city(), drawn), task, [ORIGIN], with_target=False)
+    after = build_features(
+        task_tables(_append(_city(), drawn), task, live_until=ORIGIN), [ORIGIN], with_target=False
+    )
     assert_frame_equal(after.sort(KEY_COLUMNS), _before(name).sort(KEY_COLUMNS))

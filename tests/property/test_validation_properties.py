@@ -11,10 +11,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.errors import DataError
-from features.ingest import merge
-from features.store import Store
-from features.validation import validate
+from features import DataError, Store, merge, validate
 
 CATALOG = pl.DataFrame(
     {"series_id": ["p1", "w1"], "signal": ["ponding_cm", "water_level_m"], "unit": ["cm", "m"]}

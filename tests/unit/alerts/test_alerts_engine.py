@@ -8,7 +8,7 @@ import pytest
 from alerts_builders import BLUE, ORANGE, QUIET, RED, T0, YELLOW, ponding
 
 from alerts import Ledger, Level, WarningEngine
-from features.errors import DataError, NotFoundError
+from features import DataError, NotFoundError
 
 MIN10 = timedelta(minutes=10)
 

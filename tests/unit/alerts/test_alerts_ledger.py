@@ -10,7 +10,7 @@ import pytest
 from alerts_builders import ORANGE, QUIET, RED, T0, ponding
 
 from alerts import Ledger, Level, WarningEngine
-from features.errors import DataError, NotFoundError
+from features import DataError, NotFoundError
 
 
 def test_warnings_survive_a_new_ledger_on_the_same_sqlite_file(db_url: str) -> None:

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts import PONDING_CM, Level, LevelRule, grade, next_level
-from features.errors import ConfigError, DataError
-from features.tasks import WarningLevelSpec, WarningSpec
+from features import ConfigError, DataError, WarningLevelSpec, WarningSpec
 
 BL, YE, OR, RD = Level.BLUE, Level.YELLOW, Level.ORANGE, Level.RED
 

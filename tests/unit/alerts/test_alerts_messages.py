@@ -8,7 +8,7 @@ import pytest
 from alerts_builders import ORANGE, QUIET, T0, ponding
 
 from alerts import Assessment, Level, LevelRule, render
-from features.errors import ConfigError
+from features import ConfigError
 
 
 def test_ponding_warning_reads_as_the_city_writes_it_in_chinese() -> None:

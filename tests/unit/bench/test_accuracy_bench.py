@@ -11,10 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.schemas import conform
-from features.tables import CityTables
-from features.tasks import ModelSpec, parse_task
-from training.backtest import run_backtest
+from features import CityTables, ModelSpec, conform, parse_task
+from training import run_backtest
 
 
 def tiny_tables(days: int = 150) -> CityTables:

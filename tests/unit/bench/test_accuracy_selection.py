@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.tasks import parse_task
+from features import parse_task
 
 
 def scores(table: dict[str, list[float]]) -> pl.DataFrame:

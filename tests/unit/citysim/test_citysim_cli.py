@@ -3,8 +3,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from citysim.cli import simulate
-from features.schemas import TABLES
-from features.store import Store
+from features import TABLES, Store
 
 
 def test_cli_writes_the_five_tables(tmp_path):

@@ -6,7 +6,7 @@ import json
 import polars as pl
 
 import citysim
-from features.schemas import KEYS, SCHEMAS, SIGNALS, TABLES
+from features import KEYS, SCHEMAS, SIGNALS, TABLES
 
 
 def test_simulate_returns_the_five_canonical_tables_in_their_schemas(city):

@@ -20,6 +20,7 @@ from features.pipeline import KEY_COLUMNS, build_features
 from features.schemas import conform
 from features.signals import rainstorm_level
 from features.tables import CityTables
+from features.task_tables import task_tables
 from features.tasks import TaskConfig, parse_task
 
 STEP = timedelta(minutes=10)
@@ -161,7 +162,9 @@ def test_rain_window_sums_match_a_slow_loop_oracle_with_gaps() -> None:
         ).sort("series_id", "ts")
     )
     origins = [T0 + timedelta(days=1, hours=8) + k * STEP for k in range(40)]
-    out = build_features(tables, short_task(), origins, with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=max(origins)), origins, with_target=False
+    )
     out = out.filter(pl.col("horizon") == STEP)
     gauges = {"pond-1": "rain-1", "pond-2": "rain-2"}
     checked = 0
@@ -192,7 +195,9 @@ def test_rain_sums_are_null_not_zero_when_more_than_a_fifth_of_the_window_is_mis
     tables = city.with_observations(
         city.observations.filter(~((pl.col("series_id") == "rain-1") & pl.col("ts").is_in(gone)))
     )
-    out = build_features(tables, short_task(), [origin], with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=origin), [origin], with_target=False
+    )
     row = out.filter((pl.col("series_id") == "pond-1") & (pl.col("horizon") == STEP)).row(
         0, named=True
     )
@@ -204,16 +209,22 @@ def test_rain_sums_are_null_not_zero_when_more_than_a_fifth_of_the_window_is_mis
     tables = city.with_observations(
         city.observations.filter(~((pl.col("series_id") == "rain-1") & (pl.col("ts") == gone[1])))
     )
-    out = build_features(tables, short_task(), [origin], with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=origin), [origin], with_target=False
+    )
     assert at(out.filter(pl.col("series_id") == "pond-1"), origin)["rain_gauge_sum_1h"] is not None
 
 
 def test_features_at_an_origin_do_not_depend_on_the_other_origins_in_the_batch() -> None:
     city = tiny_city(3)
     origin = T0 + timedelta(days=2, hours=12)
-    alone = build_features(city, short_task(), [origin], with_target=False)
+    alone = build_features(
+        task_tables(city, short_task(), live_until=origin), [origin], with_target=False
+    )
     batch = build_features(
-        city, short_task(), [T0 + timedelta(days=1, hours=9), origin], with_target=False
+        task_tables(city, short_task(), live_until=max([T0 + timedelta(days=1, hours=9), origin])),
+        [T0 + timedelta(days=1, hours=9), origin],
+        with_target=False,
     ).filter(pl.col("origin") == origin)
     assert_frame_equal(batch, alone, check_exact=True)
 
@@ -226,7 +237,9 @@ def test_levels_are_forward_filled_for_at_most_the_fill_limit() -> None:
     river = {m: 5.0 + m / 100 for m in range(0, 61, 10)}
     tables = hand_city(pond, river=river)
     origins = [T0 + timedelta(minutes=m) for m in (60, 70, 80, 90)]
-    out = build_features(tables, short_task(), origins, with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=max(origins)), origins, with_target=False
+    )
     now = [at(out, o)["target_now"] for o in origins]
     assert now == [6.0, 6.0, 6.0, None]  # fill_limit 20m: two steps filled, the third is not
     levels = [at(out, o)["river_level"] for o in origins]
@@ -238,7 +251,7 @@ def test_out_of_range_values_are_masked_and_never_reach_the_features() -> None:
     pond = {0: 1.0, 10: 2.0, 20: 3.0, 30: 500.0, 40: -2.0, 50: 4.0, 60: 5.0}
     tables = hand_city(pond)
     origins = [T0 + timedelta(minutes=m) for m in (20, 30, 40, 50)]
-    out = build_features(tables, short_task(), origins)
+    out = build_features(task_tables(tables, short_task(), live_until=max(origins)), origins)
     assert at(out, origins[0])["y"] is None  # y at minute 30 (500 cm) is masked
     assert at(out, origins[1])["y"] is None  # y at minute 40 (-2 cm) is masked
     assert at(out, origins[2])["y"] == 4.0
@@ -252,7 +265,7 @@ def test_rows_received_after_the_signal_latency_are_left_out() -> None:
     pond = {0: 1.0, 10: 2.0, 20: (9.0, 25), 30: (7.0, 30), 40: 4.0}
     tables = hand_city(pond)
     origins = [T0 + timedelta(minutes=m) for m in (10, 20, 30)]
-    out = build_features(tables, short_task(), origins)
+    out = build_features(task_tables(tables, short_task(), live_until=max(origins)), origins)
     assert at(out, origins[0])["y"] is None  # the value at 20 came five minutes late
     assert at(out, origins[1])["target_now"] == 2.0  # filled from minute 10, not the late 9
     assert at(out, origins[1])["y"] == 7.0  # received on time (latency 0)
@@ -301,7 +314,9 @@ def test_build_features_takes_the_rainstorm_level_in_force_at_the_origin() -> No
     ]
     tables = hand_city({m: 0.0 for m in range(0, 300, 10)}, events=events)
     origins = [T0 + timedelta(minutes=m) for m in (50, 60, 110, 120)]
-    out = build_features(tables, short_task(), origins, with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=max(origins)), origins, with_target=False
+    )
     for o, level in zip(origins, [0, 3, 3, 0], strict=True):
         assert set(out.filter(pl.col("origin") == o)["rainstorm_level"].to_list()) == {level}
 
@@ -317,7 +332,9 @@ def test_forecast_sum_is_the_latest_issues_hourly_values_in_the_horizon_window()
         T0 + timedelta(days=1, hours=7, minutes=30),
         T0 + timedelta(days=1, hours=11, minutes=50),
     ]
-    out = build_features(city, short_task(), origins, with_target=False)
+    out = build_features(
+        task_tables(city, short_task(), live_until=max(origins)), origins, with_target=False
+    )
     assert out.height == 2 * 3 * 4
     for row in out.iter_rows(named=True):
         mine = fc.filter(
@@ -339,7 +356,11 @@ def test_forecast_feature_is_null_before_the_first_issue() -> None:
     city = tiny_city(3)
     late = city.weather_forecasts.with_columns(pl.col("issued_at") + timedelta(hours=3))
     tables = CityTables(city.series, city.observations, city.events, late, city.areas)
-    out = build_features(tables, short_task(), [T0 + timedelta(hours=2)], with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=T0 + timedelta(hours=2)),
+        [T0 + timedelta(hours=2)],
+        with_target=False,
+    )
     assert out["fcst_rain"].null_count() == out.height
 
 
@@ -349,7 +370,7 @@ def test_forecast_feature_is_null_before_the_first_issue() -> None:
 def test_horizons_are_stacked_with_ts_equal_to_origin_plus_horizon() -> None:
     city = tiny_city(3)
     origins = [T0 + timedelta(days=1, hours=h) for h in (3, 4)]
-    out = build_features(city, short_task(), origins)
+    out = build_features(task_tables(city, short_task(), live_until=max(origins)), origins)
     horizons = [timedelta(minutes=10), timedelta(hours=1), timedelta(hours=3), timedelta(hours=6)]
     assert out.height == 2 * len(origins) * len(horizons)
     assert out.columns[:4] == list(KEY_COLUMNS)
@@ -369,7 +390,9 @@ def test_calendar_features_are_read_in_asia_shanghai_at_the_target_time() -> Non
     start = datetime(2025, 6, 30, tzinfo=UTC)
     tables = hand_city({m: 1.0 for m in range(0, 24 * 60, 10)}, start=start)
     origin = datetime(2025, 6, 30, 15, 50, tzinfo=UTC)  # 23:50 in Fuzhou
-    out = build_features(tables, short_task(), [origin], with_target=False)
+    out = build_features(
+        task_tables(tables, short_task(), live_until=origin), [origin], with_target=False
+    )
     shanghai = ZoneInfo("Asia/Shanghai")
     for row in out.iter_rows(named=True):
         local = row["ts"].astimezone(shanghai)
@@ -388,12 +411,15 @@ def test_calendar_features_are_read_in_asia_shanghai_at_the_target_time() -> Non
 )
 def test_an_origin_off_the_grid_raises_a_data_error(origin: datetime) -> None:
     with pytest.raises(DataError, match="not on the task's 10m grid"):
-        build_features(tiny_city(3), short_task(), [datetime(2025, 6, 2, 12, tzinfo=UTC), origin])
+        build_features(
+            task_tables(tiny_city(3), short_task()),
+            [datetime(2025, 6, 2, 12, tzinfo=UTC), origin],
+        )
 
 
 def test_no_origins_raise_a_data_error() -> None:
     with pytest.raises(DataError, match="no origins"):
-        build_features(tiny_city(3), short_task(), [])
+        build_features(task_tables(tiny_city(3), short_task()), [])
 
 
 @pytest.mark.parametrize(

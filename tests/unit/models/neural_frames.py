@@ -6,9 +6,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import TaskConfig
+from features import FeatureSpec, TargetHistory, TaskConfig
 
 
 def frame_of(

@@ -12,9 +12,7 @@ import pytest
 from neural_frames import frame_of, spec_for
 from polars.testing import assert_frame_equal
 
-from features.errors import ConfigError, DataError
-from features.history import TargetHistory
-from features.tasks import TaskConfig, parse_task
+from features import ConfigError, DataError, TargetHistory, TaskConfig, parse_task
 from models.graph import GraphForecaster, adjacency, default_graph_key, row_normalised
 
 START = datetime(2025, 6, 1, tzinfo=UTC)

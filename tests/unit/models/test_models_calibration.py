@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from features.tasks import parse_task
+from features import parse_task
 from models.calibration import apply_scales, fit_scales
-from training.metrics import pit_coverage
+from training import metrics
 
 QUANTILES = (0.1, 0.5, 0.9)
 TASK = parse_task(
@@ -104,7 +104,7 @@ def test_counts_are_calibrated_to_the_count_pit_not_the_plain_share() -> None:
     )
 
     def pit(fc: pl.DataFrame) -> float:
-        return pit_coverage(fc, QUANTILES, lower_bound=0.0, discrete=True, randomize=False)
+        return metrics.pit_coverage(fc, QUANTILES, lower_bound=0.0, discrete=True, randomize=False)
 
     for width, before in ((1.0, (0.55, 0.49)), (3.0, (0.93, 0.91))):
         train, test = counts(4000, width=width, seed=3), counts(4000, width=width, seed=4)

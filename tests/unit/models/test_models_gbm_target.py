@@ -9,9 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.errors import ConfigError
-from features.feature_spec import FeatureSpec
-from features.tasks import parse_task
+from features import ConfigError, FeatureSpec, parse_task
 from models.gbm import GradientBoostedForecaster
 
 TASK = parse_task(

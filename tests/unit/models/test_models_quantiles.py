@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.tasks import TaskConfig, parse_task
+from features import TaskConfig, parse_task
 from models.quantiles import (
     event_probability,
     exceedance_probability,

@@ -11,10 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import parse_task
+from features import ConfigError, DataError, FeatureSpec, TargetHistory, parse_task
 from models.calibration import CalibratedForecaster
 from models.ensemble import EnsembleForecaster
 from models.exogenous import RainPath, forecast_steps, rain_columns, trailing_sums

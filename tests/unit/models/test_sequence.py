@@ -13,9 +13,7 @@ import torch
 from neural_frames import frame_of, spec_for
 from polars.testing import assert_frame_equal
 
-from features.errors import ConfigError, DataError
-from features.history import TargetHistory
-from features.tasks import TaskConfig, parse_task
+from features import ConfigError, DataError, TargetHistory, TaskConfig, parse_task
 from models.neural import torch_threads
 from models.neural_data import FeatureScaler, SeriesScaler
 from models.neural_layers import QuantileHead, pinball_loss

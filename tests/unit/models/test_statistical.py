@@ -13,10 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.errors import ConfigError, DataError
-from features.feature_spec import FeatureSpec
-from features.history import TargetHistory
-from features.tasks import parse_task
+from features import ConfigError, DataError, FeatureSpec, TargetHistory, parse_task
 from models import statistical
 from models.ets import ets_forecast
 from models.exogenous import absolute_bin, grid_times, regressors

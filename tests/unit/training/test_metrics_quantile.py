@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.quantiles import exceedance_probability, quantile_column
+from models import exceedance_probability, quantile_column
 from training.metrics import (
     _pit_bounds,
     crps_from_quantiles,

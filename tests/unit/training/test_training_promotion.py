@@ -11,9 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.errors import ConfigError, NotFoundError
-from features.tables import CityTables
-from features.tasks import PromotionSpec, TaskConfig, parse_task
+from features import CityTables, ConfigError, NotFoundError, PromotionSpec, TaskConfig, parse_task
 from training.backtest import BacktestData, backtest_model, prepare_backtest
 from training.promotion import (
     MIN_PAIRS,

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.tasks import parse_task
+from features import parse_task
 from training.selection import ensemble_predictions, inverse_error_weights, select
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)

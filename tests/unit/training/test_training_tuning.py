@@ -12,8 +12,7 @@ import optuna
 import pytest
 from threadpoolctl import threadpool_limits
 
-from features.errors import ConfigError
-from features.tasks import TaskConfig, parse_task
+from features import ConfigError, TaskConfig, parse_task
 from training.backtest import BacktestData, backtest_model, prepare_backtest
 from training.selection import metric_function
 from training.tracking import TrackingSettings, configure, experiment_id

@@ -1,0 +1,84 @@
+"""The canonical tables as one task reads them, derived once.
+
+A task implies more than its config says outright: the series it counts from events (12345
+tickets as targets, outages as covariates) and which catalog rows are its targets. Both depend
+on the data, so they are derived from the tables, once, by :func:`task_tables`: the backtest
+calls it when it prepares its data, serving when it scores, the ``features`` command before it
+builds. Everything downstream (``build_features``, ``target_history``, ``observed_targets``,
+``data_span``) takes the result and derives nothing again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Literal
+
+import polars as pl
+
+from features.errors import DataError
+from features.event_series import with_event_series
+from features.grid import floor_to_grid
+from features.links import select_targets
+from features.tables import CityTables
+from features.tasks import TaskConfig
+
+LATEST = "latest"
+"""``live_until=LATEST``: the event feeds are live up to the task's latest target time."""
+
+
+@dataclass(frozen=True)
+class TaskTables(CityTables):
+    """The tables with the task's count series in the catalog and observations, and its targets.
+
+    Rows filtered by time (``until``, ``with_observations``) keep the task and its targets: the
+    catalog does not change with time.
+    """
+
+    task: TaskConfig
+    targets: pl.DataFrame
+    """``series_id, area_id, attrs`` of the task's targets, sorted by id."""
+
+
+def task_tables(
+    tables: CityTables,
+    task: TaskConfig,
+    *,
+    live_until: datetime | Literal["latest"] | None = None,
+) -> TaskTables:
+    """The tables as ``task`` reads them: its count series derived and its targets selected.
+
+    Args:
+        live_until: until when the event feeds are known to be live, so that a bin without
+            events counts zero rather than unknown. ``None``: up to each source's last event
+            (a backtest's history); a time: up to it; ``LATEST``: up to the task's latest
+            target time (serving's origin, and the last origin of the ``features`` command).
+    """
+    if isinstance(tables, TaskTables) and tables.task == task:
+        return tables
+    if live_until == LATEST:
+        counted = with_event_series(tables, task, covariates=False)
+        live = _last_target_time(counted, task, select_targets(counted.series, task))
+        counted = with_event_series(counted, task, live_until=live)
+    else:
+        counted = with_event_series(tables, task, live_until=live_until)
+    base = {f.name: getattr(counted, f.name) for f in fields(CityTables)}
+    return TaskTables(**base, task=task, targets=select_targets(counted.series, task))
+
+
+def data_span(tables: TaskTables) -> tuple[datetime, datetime]:
+    """First and last grid times holding a target observation."""
+    step = tables.task.step
+    ts = _target_times(tables, tables.task, tables.targets)
+    return floor_to_grid(ts.min(), step) + step, floor_to_grid(ts.max(), step)
+
+
+def _target_times(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -> pl.Series:
+    ts = tables.observations.join(targets, on="series_id", how="semi")["ts"]
+    if ts.is_empty():
+        raise DataError(f"no observations of the task's target signal {task.target.signal!r}")
+    return ts
+
+
+def _last_target_time(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -> datetime:
+    return floor_to_grid(_target_times(tables, task, targets).max(), task.step)
