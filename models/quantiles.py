@@ -11,7 +11,7 @@ from features import SIGNALS, TaskConfig
 
 # A count forecast's CDF at the whole number k is read at k + 1/2 (the continuity correction): its
 # quantiles are whole numbers, and the reading at a quantile itself gives the bottom of the range
-# the quantiles allow (see training.metrics._pit_bounds)
+# the quantiles allow (see training.metrics.quantile._pit_bounds)
 COUNT_CONTINUITY = 0.5
 
 
@@ -112,7 +112,7 @@ def cdf_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F(y-)`` and ``F(y)`` per row of ``values`` (rows x quantile levels), ``F`` read by
     :func:`cdf_at`: the interval a randomised PIT draws from (see
-    ``training.metrics._pit_bounds`` for the reading of counts and of ``lower_bound``)."""
+    ``training.metrics.quantile._pit_bounds`` for the reading of counts and of ``lower_bound``)."""
     if discrete:
         upper = cdf_at(values, y + COUNT_CONTINUITY, quantiles)
         lower = cdf_at(values, y - 1.0 + COUNT_CONTINUITY, quantiles)

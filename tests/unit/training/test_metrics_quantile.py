@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from models import exceedance_probability, quantile_column
 from training.metrics import (
-    _pit_bounds,
     crps_from_quantiles,
     interval_coverage,
     mae,
@@ -21,6 +20,7 @@ from training.metrics import (
     pit_coverage,
     pit_values,
 )
+from training.metrics.quantile import _pit_bounds
 
 Q3 = (0.1, 0.5, 0.9)
 
