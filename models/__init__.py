@@ -40,10 +40,11 @@ from models.registry import FAMILIES, build_forecaster, covariates_read, family_
 
 if TYPE_CHECKING:
     from models.baseline import HistoricalAverageForecaster, SeasonalNaiveForecaster
+    from models.ets_forecaster import EtsForecaster
     from models.gbm import GradientBoostedForecaster
     from models.graph import GraphForecaster
+    from models.sarimax_forecaster import SarimaxForecaster
     from models.sequence import SequenceForecaster
-    from models.statistical import EtsForecaster, SarimaxForecaster
 
 _LAZY = {cls: module for cls, module in (target.split(":")[::-1] for target in FAMILIES.values())}
 

@@ -17,8 +17,8 @@ FAMILIES: dict[str, str] = {
     "lightgbm": "models.gbm:GradientBoostedForecaster",
     "seasonal_naive": "models.baseline:SeasonalNaiveForecaster",
     "historical_average": "models.baseline:HistoricalAverageForecaster",
-    "ets": "models.statistical:EtsForecaster",
-    "sarimax": "models.statistical:SarimaxForecaster",
+    "ets": "models.ets_forecaster:EtsForecaster",
+    "sarimax": "models.sarimax_forecaster:SarimaxForecaster",
     "sequence": "models.sequence:SequenceForecaster",
     "graph": "models.graph:GraphForecaster",
 }
