@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-
-from serving.deps import RuntimeDep
-
-router = APIRouter(prefix="/v1", tags=["data"])
 
 
 class ObservationIn(BaseModel):
@@ -25,17 +19,6 @@ class ObservationIn(BaseModel):
 class ObservationsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     observations: list[ObservationIn] = Field(min_length=1, max_length=100_000)
-
-
-def _rows(items: list[BaseModel]) -> list[dict[str, Any]]:
-    """Request items as plain rows, times as ISO-8601 text: the validator then checks them
-    exactly as it checks a file."""
-    return [item.model_dump(mode="json") for item in items]
-
-
-@router.post("/observations")
-def post_observations(body: ObservationsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.post_rows("observations", _rows(body.observations))
 
 
 class EventIn(BaseModel):
@@ -55,15 +38,6 @@ class EventsIn(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=100_000)
 
 
-@router.post("/events")
-def post_events(body: EventsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    rows = _rows(body.events)
-    for row in rows:  # the canonical table keeps attrs as JSON text
-        if row["attrs"] is not None:
-            row["attrs"] = json.dumps(row["attrs"], ensure_ascii=False)
-    return runtime.post_rows("events", rows)
-
-
 class ForecastIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     issued_at: datetime
@@ -78,6 +52,12 @@ class ForecastsIn(BaseModel):
     forecasts: list[ForecastIn] = Field(min_length=1, max_length=100_000)
 
 
-@router.post("/forecasts")
-def post_forecasts(body: ForecastsIn, runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.post_rows("weather_forecasts", _rows(body.forecasts))
+class IngestOut(BaseModel):
+    """What a post did. A repeated key is an update (or unchanged), never a second row."""
+
+    model_config = ConfigDict(from_attributes=True)
+    accepted: int = Field(description="rows validated and taken")
+    inserted: int = Field(description="rows new to the store")
+    updated: int = Field(description="rows that replaced a stored value")
+    unchanged: int = Field(description="rows equal to what was stored")
+    warning_changes: int = Field(description="warnings opened, moved or closed by the rescore")

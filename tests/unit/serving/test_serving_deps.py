@@ -1,0 +1,124 @@
+"""The dependency aliases hand each route the component the lifespan built, and the scorer
+dependencies answer 404 for a domain nothing serves, with the error body."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from alerts import Ledger, Level
+from features import Store
+from serving import Settings, create_app
+from serving.deps import IngestDep, LedgerDep, ScorersDep, SettingsDep, StoreDep
+from serving.ingest import Ingest
+from serving.schemas.warnings import WarningDetailOut, WarningOut
+from serving.scorers import Scorers
+
+NO_DOMAIN = {
+    "error": "NotFoundError",
+    "detail": "no model serves domain 'traffic'; served domains: none",
+}
+
+
+def test_each_alias_resolves_to_the_one_component_the_lifespan_built(settings: Settings) -> None:
+    app = create_app(settings)
+    seen: list[dict[str, Any]] = []
+
+    @app.get("/probe")
+    def probe(
+        s: SettingsDep, store: StoreDep, ledger: LedgerDep, scorers: ScorersDep, ingest: IngestDep
+    ) -> dict[str, str]:
+        seen.append({"s": s, "store": store, "ledger": ledger, "scorers": scorers, "in": ingest})
+        return {}
+
+    with TestClient(app) as client:
+        assert client.get("/probe").status_code == 200
+        assert client.get("/probe").status_code == 200
+    first, second = seen
+    assert first["s"] is settings
+    assert isinstance(first["store"], Store) and first["store"].root == settings.data_dir
+    assert isinstance(first["ledger"], Ledger)
+    assert isinstance(first["scorers"], Scorers) and isinstance(first["in"], Ingest)
+    assert all(first[k] is second[k] for k in first)  # built once, not per request
+
+
+def test_a_domain_nothing_serves_answers_404_with_the_error_body(client: TestClient) -> None:
+    for answer in (
+        client.get("/v1/risk", params={"domain": "traffic"}),
+        client.get("/v1/risk/traffic/road-1"),
+    ):
+        assert answer.status_code == 404
+        assert answer.json() == NO_DOMAIN
+    default = client.get("/v1/risk")  # the query's default domain is waterlogging
+    assert default.status_code == 404 and "'waterlogging'" in default.json()["detail"]
+
+
+def test_readiness_answers_503_with_its_body_and_the_unserved_task(client: TestClient) -> None:
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["ready"] is False and body["models"] == {}
+    assert "no task 'no-such-task'" in body["problems"]["no-such-task"]
+    assert client.get("/v1/models").json() == {"models": [], "problems": body["problems"]}
+    assert client.post("/v1/models/reload").json() == {"models": [], "problems": body["problems"]}
+
+
+def test_liveness_answers_ok_however_unready(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_posted_observations_reach_the_store_through_the_ingest_dependency(
+    client: TestClient, settings: Settings
+) -> None:
+    rows = [{"series_id": "pond-1", "ts": "2025-06-04T08:00:00+08:00", "value": 2.5}]
+    first = client.post("/v1/observations", json={"observations": rows})
+    assert first.status_code == 200
+    assert first.json() == {
+        "accepted": 1,
+        "inserted": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "warning_changes": 0,
+    }
+    again = client.post("/v1/observations", json={"observations": rows}).json()
+    assert again["unchanged"] == 1 and again["inserted"] == 0
+    stored = Store(settings.data_dir).read("observations")
+    assert stored.filter(stored["series_id"] == "pond-1")["ts"].max() == datetime(
+        2025, 6, 4, 0, 0, tzinfo=UTC
+    )
+
+
+def test_a_warning_in_the_ledger_is_listed_shown_with_history_and_acknowledged(
+    client: TestClient, settings: Settings
+) -> None:
+    ledger = Ledger(settings.ledger)
+    try:
+        opened = ledger.open_warning(
+            domain="waterlogging",
+            series_id="pond-1",
+            area_id="gulou",
+            level=Level.YELLOW,
+            now=datetime(2025, 6, 2, 10, 0, tzinfo=UTC),
+            message_zh="黄色预警",
+            message_en="Yellow warning",
+            details={"unit": "cm", "peak_value": 11.5},
+        )
+    finally:
+        ledger.dispose()
+    listed = client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
+    assert [w["id"] for w in listed] == [opened.id]
+    assert listed[0] == opened.to_dict()  # the record's own JSON, key for key
+    shown = WarningDetailOut.model_validate(client.get(f"/v1/warnings/{opened.id}").json())
+    assert [h.action for h in shown.history] == ["opened"]
+    acked = client.post(f"/v1/warnings/{opened.id}/ack", json={"by": "Lin", "note": "on it"})
+    assert WarningOut.model_validate(acked.json()).status == "acknowledged"
+    assert acked.json()["acked_by"] == "Lin"
+
+
+def test_an_unknown_warning_answers_404_with_the_error_body(client: TestClient) -> None:
+    body = {"error": "NotFoundError", "detail": "no warning 'nope'"}
+    assert client.get("/v1/warnings/nope").json() == body
+    answer = client.post("/v1/warnings/nope/ack", json={"by": "Lin"})
+    assert answer.status_code == 404 and answer.json() == body
