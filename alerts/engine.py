@@ -84,7 +84,12 @@ class WarningEngine:
             f"message_{lang}": render(a, new, action=action, previous=old, lang=lang)
             for lang in ("zh", "en")
         }
-        common = {"now": now, "details": _details(a, new), "channels": self.channels, **texts}
+        common: dict[str, Any] = {
+            "now": now,
+            "details": _details(a, new),
+            "channels": self.channels,
+            **texts,
+        }
         if current is None:
             warning = self.ledger.open_warning(
                 domain=a.domain, series_id=a.series_id, area_id=a.area_id, level=new, **common

@@ -8,6 +8,7 @@ happen (the transactional-outbox pattern). SQLite by default, PostgreSQL in prod
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Sequence
@@ -189,7 +190,7 @@ class Ledger(OutboxStore):
         with self.engine.connect() as conn:
             return [Warning.from_row(r) for r in conn.execute(q).mappings()]
 
-    def history(self, warning_id: str) -> list[HistoryEntry]:
+    def history(self, warning_id: str) -> builtins.list[HistoryEntry]:
         h = self.tables.history
         with self.engine.connect() as conn:
             self._get(conn, warning_id)

@@ -74,7 +74,7 @@ class Warning:  # the product's word; shadows the builtin only where imported
         }
 
     @classmethod
-    def from_row(cls, r: Mapping[str, Any]) -> Warning:
+    def from_row(cls, r: Mapping[Any, Any]) -> Warning:
         """Build from a ledger row (JSON text decoded, level numbers made :class:`Level`)."""
         values = dict(r)
         values["level"], values["peak_level"] = Level(r["level"]), Level(r["peak_level"])
@@ -156,5 +156,5 @@ class OutboxItem:
         }
 
     @classmethod
-    def from_row(cls, r: Mapping[str, Any]) -> OutboxItem:
+    def from_row(cls, r: Mapping[Any, Any]) -> OutboxItem:
         return cls(**{**r, "payload": json.loads(r["payload"])})

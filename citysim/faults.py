@@ -66,7 +66,7 @@ def apply_faults(
         col[rng.random(steps) < 0.002] = np.nan
         lag = late[:, j]
         single = rng.random(steps) < 0.004
-        lag[single] = rng.integers(30, 360, single.sum()) * MINUTE_US
+        lag[single] = rng.integers(30, 360, int(np.count_nonzero(single))) * MINUTE_US
         for run in _runs(rng, steps, rng.poisson(days / 45), 2 * per_hour):
             # a backfilled block: everything arrives together after the link comes back
             arrive = (run.stop - np.arange(run.start, run.stop)) * step_min

@@ -9,6 +9,7 @@ its origin, so the forecasts are kept as issued, never as verified.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,7 +114,15 @@ def _frame(
     return pl.concat(frames).sort("issued_at", "valid_at", "area_id", "variable")
 
 
-def _rows(clock: Clock, issue_h, valid_h, area, names, variable, values) -> pl.DataFrame:
+def _rows(
+    clock: Clock,
+    issue_h: np.ndarray,
+    valid_h: np.ndarray,
+    area: np.ndarray,
+    names: Sequence[str],
+    variable: str,
+    values: np.ndarray,
+) -> pl.DataFrame:
     hour = np.timedelta64(HOUR_US, "us")
     return pl.DataFrame(
         {

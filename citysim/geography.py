@@ -147,8 +147,8 @@ def build_layout() -> Layout:
     lay.downstream = np.array(down)
     lay.downstream[lay.level_ids.index("level-jinan-04")] = lay.level_ids.index("level-taijiang-01")
     lay.warning_m, lay.normal_m = np.array(warn), np.array(normal)
-    level_xy = np.array(level_xy)
-    lay.level_rain = nearest(level_xy, lay.rain_xy)
+    level_points = np.array(level_xy)
+    lay.level_rain = nearest(level_points, lay.rain_xy)
     _add(lay, "tide-minjiang", "tide_level_m", "m", "taijiang", (119.31, 26.04), {"river": "Min"})
 
     pond_xy = []
@@ -162,10 +162,10 @@ def build_layout() -> Layout:
             lay.underpass = np.append(lay.underpass, under)
             lay.capacity_mm_h = np.append(lay.capacity_mm_h, cap)
             pond_xy.append(xy)
-    pond_xy = np.array(pond_xy)
-    lay.ponding_rain = nearest(pond_xy, lay.rain_xy)
+    pond_points = np.array(pond_xy)
+    lay.ponding_rain = nearest(pond_points, lay.rain_xy)
     own = np.array([[a == b for b in lay.level_area] for a in lay.ponding_area])
-    dist = ((_km(pond_xy)[:, None] - _km(level_xy)[None]) ** 2).sum(-1) + 1e6 * ~own
+    dist = ((_km(pond_points)[:, None] - _km(level_points)[None]) ** 2).sum(-1) + 1e6 * ~own
     lay.ponding_river = dist.argmin(1)
     for j, sid in enumerate(lay.ponding_ids):
         attrs = {
@@ -175,10 +175,10 @@ def build_layout() -> Layout:
             "drain_capacity_mm_h": float(lay.capacity_mm_h[j]),
             **ponding_place(j, underpass=bool(lay.underpass[j])),
         }
-        _add(lay, sid, "ponding_cm", "cm", lay.ponding_area[j], tuple(pond_xy[j]), attrs)
+        _add(lay, sid, "ponding_cm", "cm", lay.ponding_area[j], tuple(pond_points[j]), attrs)
 
-    _build_roads(lay, rng, pond_xy)
-    _build_works(lay, rng, level_xy)
+    _build_roads(lay, rng, pond_points)
+    _build_works(lay, rng, level_points)
     return lay
 
 
@@ -262,13 +262,15 @@ def _polygon(box: tuple[float, float, float, float]) -> str:
 
 def areas_frame() -> pl.DataFrame:
     """The city and its six central districts, with rough rectangular outlines."""
-    rows = [dict(area_id="fuzhou", name="Fuzhou", name_zh="福州市", parent_id=None)]
+    rows: list[dict[str, str | None]] = [
+        dict(area_id="fuzhou", name="Fuzhou", name_zh="福州市", parent_id=None)
+    ]
     rows[0]["geometry"] = _polygon(CITY_BOX)
     for aid, (name, zh, box) in DISTRICTS.items():
-        rows.append(
-            dict(area_id=aid, name=name, name_zh=zh, parent_id="fuzhou")
-            | {"geometry": _polygon(box)}
+        district: dict[str, str | None] = dict(
+            area_id=aid, name=name, name_zh=zh, parent_id="fuzhou"
         )
+        rows.append(district | {"geometry": _polygon(box)})
     return pl.DataFrame(rows).sort("area_id")
 
 

@@ -103,7 +103,10 @@ def simulate_rivers(
     s = sill.copy()
     q_prev = np.zeros(n)
     out = Rivers(
-        *(np.zeros((steps, n)) for _ in range(4)),
+        np.zeros((steps, n)),
+        np.zeros((steps, n)),
+        np.zeros((steps, n)),
+        np.zeros((steps, n)),
         np.zeros((steps, len(pump_of))),
         np.zeros((steps, len(gate_of))),
     )

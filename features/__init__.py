@@ -32,7 +32,7 @@ from features.errors import (
     NotFoundError,
 )
 from features.feature_spec import FeatureSpec
-from features.grid import floor_to_grid, punctual, regular_grid, steps
+from features.grid import floor_to_grid, punctual, regular_grid, steps, time_span
 from features.history import TargetHistory, target_history
 from features.ingest import IngestReport, MergeCounts, ingest_files, merge
 from features.links import select_targets
@@ -136,5 +136,6 @@ __all__ = [
     "target_history",
     "task_option",
     "task_tables",
+    "time_span",
     "validate",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from features.grid import floor_to_grid, time_axis
+from features.grid import floor_to_grid, time_axis, time_span
 from features.schemas import UTC_TS, conform
 from features.tables import CityTables
 from features.tasks import EventCounts, TaskConfig
@@ -104,8 +104,9 @@ def _count(
         .alias("ts"),
     )
     counts = keyed.group_by("series_id", "ts").agg(pl.len().cast(pl.Float64).alias("value"))
-    start = floor_to_grid(ev["ts"].min(), step)
-    end = floor_to_grid(ev["ts"].max(), step) + step
+    first, last = time_span(ev["ts"])
+    start = floor_to_grid(first, step)
+    end = floor_to_grid(last, step) + step
     if live_until is not None:
         end = max(end, floor_to_grid(live_until, step))
     catalog = _catalog(

@@ -97,7 +97,7 @@ def _punctual_mask(observations: pl.DataFrame, series: pl.DataFrame) -> Readings
 
     def mask(part: slice) -> None:
         v, lo, hi = value[part], low, high
-        if not np.isscalar(low):
+        if isinstance(low, np.ndarray) and isinstance(high, np.ndarray):
             where = np.maximum(code[part], 0)
             lo, hi = low[where], high[where]
         with np.errstate(invalid="ignore"):
@@ -149,6 +149,14 @@ def time_axis(start: datetime, end: datetime, step: timedelta) -> pl.Series:
     return pl.datetime_range(start, end, step, time_unit="us", time_zone="UTC", eager=True).alias(
         "ts"
     )
+
+
+def time_span(ts: pl.Series) -> tuple[datetime, datetime]:
+    """The first and last time of a series of time stamps (nulls ignored; it must hold one)."""
+    first, last = ts.min(), ts.max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        raise ValueError(f"{ts.name!r} holds no time stamps")
+    return first, last
 
 
 def floor_to_grid(t: datetime, step: timedelta) -> datetime:

@@ -384,7 +384,9 @@ def lookup(dates: pl.Series, column: str) -> pl.Series:
     valid = dates.drop_nulls()
     if valid.is_empty():
         return pl.Series(dates.name, [None] * dates.len(), dtype=DAY_TABLE_SCHEMA[column])
-    table = day_table(valid.min(), valid.max())
+    first, last = valid.min(), valid.max()
+    assert isinstance(first, date) and isinstance(last, date)
+    table = day_table(first, last)
     return (
         dates.to_frame("date")
         .join(table.select("date", column), on="date", how="left", maintain_order="left")

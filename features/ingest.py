@@ -150,7 +150,9 @@ def ingest_frames(
     """
     inputs = sorted(inputs, key=lambda item: TABLES.index(item[1]))
     valid: dict[str, list[pl.DataFrame]] = {}
-    files, dropped, repeats = [], {}, []
+    files: list[dict[str, Any]] = []
+    dropped: dict[str, int] = {}
+    repeats: list[pl.DataFrame] = []
     for path, name, raw in inputs:
         reference = _REFERENCES.get(name)
         catalog = _current(store, reference, valid) if reference else None

@@ -22,7 +22,7 @@ from features.dense import TargetGrid, Window, bin_index, features_at, target_gr
 from features.errors import DataError
 from features.event_series import event_covariate_as_link
 from features.feature_spec import FeatureSpec
-from features.grid import floor_to_grid, long_frame, punctual_readings, steps
+from features.grid import floor_to_grid, long_frame, punctual_readings, steps, time_span
 from features.known_ahead import forecast_feature
 from features.schemas import UTC_TS
 from features.signals import rainstorm_level
@@ -35,7 +35,7 @@ KEY_COLUMNS = ("series_id", "origin", "horizon", "ts")
 def lookback(task: TaskConfig) -> timedelta:
     """How much history before an origin the features read."""
     r = task.features
-    windows = [
+    windows: list[timedelta] = [
         *r.target_lags,
         *r.target_maxes,
         *r.target_changes,
@@ -89,8 +89,9 @@ def build_features(
         raise DataError(f"origin {misaligned[0]} is not on the task's {task.frequency} grid")
 
     horizons = list(task.horizons)
-    first = origins.min() - lookback(task)
-    last = origins.max() + (max(horizons) if with_target else timedelta(0))
+    earliest, latest = time_span(origins)
+    first = earliest - lookback(task)
+    last = latest + (max(horizons) if with_target else timedelta(0))
     origin_bins = bin_index(origins, first, step)
     layout = _Layout(targets.height, len(origin_bins), tuple(horizons), step)
     ids, features, y, seasonal = _grid_features(
@@ -246,7 +247,9 @@ class _Layout:
         inner = self.n_h if per_horizon else 1
         return pl.Series("origin", _spread(us, self.n_targets, inner)).cast(UTC_TS)
 
-    def per_horizon(self, name: str, values: np.ndarray, dtype: pl.DataType) -> pl.Expr:
+    def per_horizon(
+        self, name: str, values: np.ndarray, dtype: pl.DataType | type[pl.DataType]
+    ) -> pl.Expr:
         """A column of one value per horizon, for every (target, origin). With one horizon it
         is a constant, which Polars keeps as a scalar column instead of a filled array."""
         if len(values) == 1:

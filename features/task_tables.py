@@ -18,12 +18,12 @@ import polars as pl
 
 from features.errors import DataError
 from features.event_series import with_event_series
-from features.grid import floor_to_grid
+from features.grid import floor_to_grid, time_span
 from features.links import select_targets
 from features.tables import CityTables
 from features.tasks import TaskConfig
 
-LATEST = "latest"
+LATEST: Literal["latest"] = "latest"
 """``live_until=LATEST``: the event feeds are live up to the task's latest target time."""
 
 
@@ -56,7 +56,7 @@ def task_tables(
     """
     if isinstance(tables, TaskTables) and tables.task == task:
         return tables
-    if live_until == LATEST:
+    if live_until == "latest":
         counted = with_event_series(tables, task, covariates=False)
         live = _last_target_time(counted, task, select_targets(counted.series, task))
         counted = with_event_series(counted, task, live_until=live)
@@ -69,8 +69,8 @@ def task_tables(
 def data_span(tables: TaskTables) -> tuple[datetime, datetime]:
     """First and last grid times holding a target observation."""
     step = tables.task.step
-    ts = _target_times(tables, tables.task, tables.targets)
-    return floor_to_grid(ts.min(), step) + step, floor_to_grid(ts.max(), step)
+    first, last = time_span(_target_times(tables, tables.task, tables.targets))
+    return floor_to_grid(first, step) + step, floor_to_grid(last, step)
 
 
 def _target_times(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -> pl.Series:
@@ -81,4 +81,4 @@ def _target_times(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -
 
 
 def _last_target_time(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -> datetime:
-    return floor_to_grid(_target_times(tables, task, targets).max(), task.step)
+    return floor_to_grid(time_span(_target_times(tables, task, targets))[1], task.step)

@@ -9,6 +9,7 @@ all-or-nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -378,13 +379,15 @@ def _check_areas(
     return frame
 
 
+def _outside(name: str, limit: float, record: dict[str, Any]) -> str:
+    return f"{name} {record[name]} is outside -{limit:g}..{limit:g}"
+
+
 def _check_place(frame: pl.DataFrame, problems: Problems) -> None:
     for name, limit in (("lat", 90.0), ("lon", 180.0)):
         if name in frame.columns:
             bad = frame.filter(~pl.col(name).is_between(-limit, limit))
-            problems.add_rows(
-                bad, name, lambda r, n=name, x=limit: f"{n} {r[n]} is outside -{x:g}..{x:g}"
-            )
+            problems.add_rows(bad, name, functools.partial(_outside, name, limit))
     _check_json(frame, "attrs", problems)
 
 

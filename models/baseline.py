@@ -29,7 +29,7 @@ from features import (
     TargetHistory,
     TaskConfig,
 )
-from models.protocol import FORECAST_KEYS, require_fitted, require_history, training_rows
+from models.protocol import FORECAST_KEYS, fitted, require_history, training_rows
 from models.quantiles import monotone, quantile_column
 
 
@@ -68,13 +68,14 @@ class SeasonalNaiveForecaster:
         return self
 
     def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
-        require_fitted(self.residual_quantiles_ is not None, self.family)
+        residuals = fitted(self.residual_quantiles_, self.family)
+        fallback = fitted(self.fallback_, self.family)
         low = SIGNALS[self.task.target.signal].low if self.task.target.signal in SIGNALS else None
         qcols = [quantile_column(q) for q in self.task.quantiles]
         out = (
             frame.select(*FORECAST_KEYS, "seasonal_ref")
-            .join(self.residual_quantiles_, on="horizon", how="left")
-            .join(self.fallback_, on="horizon", how="left")
+            .join(residuals, on="horizon", how="left")
+            .join(fallback, on="horizon", how="left")
             .with_columns(pl.coalesce("seasonal_ref", "_fallback").alias("seasonal_ref"))
         )
         point = pl.col("seasonal_ref")
@@ -148,16 +149,16 @@ class HistoricalAverageForecaster:
         return self
 
     def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
-        require_fitted(self.slots_ is not None, self.family)
-        assert self.series_ is not None
+        slots = fitted(self.slots_, self.family)
+        series = fitted(self.series_, self.family)
         qcols = [quantile_column(q) for q in self.task.quantiles]
         cols = ["yhat", *qcols]
         keyed = frame.select(FORECAST_KEYS).with_columns(
             week_slot("ts", self.step_s, self.task.features.timezone).alias("_slot")
         )
-        out = keyed.join(
-            self.slots_, on=["series_id", "_slot"], how="left", maintain_order="left"
-        ).join(self.series_, on="series_id", how="left", suffix="_all", maintain_order="left")
+        out = keyed.join(slots, on=["series_id", "_slot"], how="left", maintain_order="left").join(
+            series, on="series_id", how="left", suffix="_all", maintain_order="left"
+        )
         out = out.with_columns(
             pl.coalesce(pl.col(c), pl.col(f"{c}_all"), pl.lit(0.0)).alias(c) for c in cols
         )

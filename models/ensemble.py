@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Self
 
+import numpy as np
 import polars as pl
 
 from features import ConfigError, TargetHistory
@@ -26,7 +27,9 @@ def blend(forecasts: list[pl.DataFrame], weights: list[float], qcols: list[str])
     cols = ["yhat", *qcols]
     first = forecasts[0].select(FORECAST_KEYS)
     mixed = {
-        c: sum(f[c].to_numpy() * (w / total) for f, w in zip(forecasts, weights, strict=True))
+        c: np.asarray(
+            sum(f[c].to_numpy() * (w / total) for f, w in zip(forecasts, weights, strict=True))
+        )
         for c in cols
     }
     return first.with_columns(

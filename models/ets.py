@@ -40,10 +40,10 @@ def _complete_stretch(y: np.ndarray, max_gap: int, min_points: int) -> tuple[np.
     # runs of missing bins longer than max_gap stay missing
     edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    long_runs = [(s, e) for s, e in zip(starts, ends, strict=True) if e - s > max_gap]
+    long_runs = [(int(s), int(e)) for s, e in zip(starts, ends, strict=True) if e - s > max_gap]
     if not long_runs:
         return filled, 0
-    bounds = [0, *[b for s, e in long_runs for b in (s, e)], y.size]
+    bounds: list[int] = [0, *[b for s, e in long_runs for b in (s, e)], y.size]
     stretches = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
     last = stretches[-1]
     if last[1] - last[0] >= min_points:

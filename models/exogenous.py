@@ -157,10 +157,10 @@ def forecast_steps(
         cum[:, j] = np.maximum(np.where(np.isfinite(value), value, cum[:, j - 1]), cum[:, j - 1])
     at = np.array([0, *knots], dtype=np.float64)
     s = np.arange(max_h + 1, dtype=np.float64)
-    j = np.clip(np.searchsorted(at, s), 1, max(len(at) - 1, 1))
+    right = np.clip(np.searchsorted(at, s), 1, max(len(at) - 1, 1))
     if len(at) > 1:
-        w = np.clip((s - at[j - 1]) / (at[j] - at[j - 1]), 0.0, 1.0)
-        cum_s = cum[:, j - 1] + w[None, :] * (cum[:, j] - cum[:, j - 1])
+        w = np.clip((s - at[right - 1]) / (at[right] - at[right - 1]), 0.0, 1.0)
+        cum_s = cum[:, right - 1] + w[None, :] * (cum[:, right] - cum[:, right - 1])
     else:
         cum_s = np.zeros((n, max_h + 1))
     return wide.select("series_id", "origin"), np.diff(cum_s, axis=1)

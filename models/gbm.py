@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from features import SIGNALS, ConfigError, FeatureSpec, TargetHistory, TaskConfig
-from models.protocol import FORECAST_KEYS, require_fitted, training_rows
+from models.protocol import FORECAST_KEYS, fitted, require_fitted, training_rows
 from models.quantiles import monotone, quantile_column
 
 # target: auto holds out the last fifth of the training origins to choose, given enough rows
@@ -200,7 +200,7 @@ class GradientBoostedForecaster:
         return self
 
     def predict(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> pl.DataFrame:
-        require_fitted(self.boosters_ is not None, self.family)
+        boosters = fitted(self.boosters_, self.family)
         x = frame.select(self.spec.columns).to_numpy().astype(np.float64)
         sig = SIGNALS.get(self.task.target.signal)
         qcols = [quantile_column(q) for q in self.task.quantiles]
@@ -213,7 +213,7 @@ class GradientBoostedForecaster:
             for q, c in zip(self.task.quantiles, qcols, strict=True):
                 value = np.zeros(frame.height)
                 if change.any():
-                    value[change] = now[change] + self.boosters_[q].predict(x[change])
+                    value[change] = now[change] + boosters[q].predict(x[change])
                 if not change.all():
                     value[~change] = self._level_boosters()[q].predict(x[~change])
                 preds[c] = value

@@ -77,6 +77,9 @@ def default_graph_key(task: TaskConfig) -> str:
 
 
 class GraphNet(nn.Module):
+    forward_adj: torch.Tensor  # buffers, registered in __init__
+    backward_adj: torch.Tensor
+
     def __init__(self, arch: dict[str, Any]) -> None:
         super().__init__()
         hidden, dropout, n = arch["hidden"], arch["dropout"], arch["nodes"]

@@ -117,12 +117,19 @@ class NeuralForecaster:
     def _prepare_fit(self, history: TargetHistory) -> None:
         """Learn whatever the family needs from the training history (besides scaling)."""
 
-    def _forward(self, net: nn.Module, data: Batchable, samples: np.ndarray, device):
+    def _forward(
+        self, net: nn.Module, data: Batchable, samples: np.ndarray, device: torch.device
+    ) -> tuple[torch.Tensor, np.ndarray]:
         raise NotImplementedError
 
     # shared plumbing
     def _batchable(
-        self, rows: pl.DataFrame, history: TargetHistory, *, train: bool, weight=None
+        self,
+        rows: pl.DataFrame,
+        history: TargetHistory,
+        *,
+        train: bool,
+        weight: np.ndarray | None = None,
     ) -> Batchable:
         windows, sample, node = self._samples(rows, history)
         codes = self.spec.series_codes
@@ -211,6 +218,7 @@ class NeuralForecaster:
         checked = np.sort(rng.permutation(val.n_samples)[: max(per_epoch // 2, 1)])
         best, best_state, stale = float("inf"), None, 0
         self.fit_log_ = []
+        train_y, train_w = train.labels()
         for epoch in range(int(cfg["epochs"])):
             net.train()
             order = rng.permutation(train.n_samples)[:per_epoch]
@@ -219,7 +227,7 @@ class NeuralForecaster:
                 pred, rows = self._forward(net, train, order[i : i + batch], device)
                 if len(rows) == 0:
                     continue
-                y, w = _tensors(device, train.y[rows], train.weight[rows])
+                y, w = _tensors(device, train_y[rows], train_w[rows])
                 loss = pinball_loss(pred, y, qs, w)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -251,12 +259,13 @@ class NeuralForecaster:
         net.eval()
         num, den = 0.0, 0.0
         size = int(self.config["batch_size"]) * 4
+        data_y, data_w = data.labels()
         with torch.no_grad():
             for i in range(0, len(samples), size):
                 pred, rows = self._forward(net, data, samples[i : i + size], device)
                 if len(rows) == 0:
                     continue
-                y, w = _tensors(device, data.y[rows], data.weight[rows])
+                y, w = _tensors(device, data_y[rows], data_w[rows])
                 num += float(pinball_loss(pred, y, qs, w)) * float(w.sum())
                 den += float(w.sum())
         return num / max(den, 1e-12)

@@ -147,6 +147,13 @@ class Batchable:
     def n_samples(self) -> int:
         return len(self.windows)
 
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` and ``weight`` of rows built for training or validation (rows built for
+        prediction carry neither)."""
+        if self.y is None or self.weight is None:
+            raise ValueError("these rows were built without targets")
+        return self.y, self.weight
+
     def rows_of(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row indices of ``samples`` (in sample order) and each row's position in ``samples``."""
         lo, hi = self.starts[samples], self.starts[samples + 1]

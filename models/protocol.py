@@ -16,12 +16,14 @@ origin (the contract battery perturbs the future and checks).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import polars as pl
 
 from features import DataError, FeatureSpec, NotFittedError, TargetHistory, TaskConfig
 from models.quantiles import quantile_column
+
+T = TypeVar("T")
 
 FORECAST_KEYS = ("series_id", "origin", "ts", "horizon")
 
@@ -77,3 +79,11 @@ def training_rows(frame: pl.DataFrame) -> pl.DataFrame:
 def require_fitted(fitted: bool, family: str) -> None:
     if not fitted:
         raise NotFittedError(f"the {family} forecaster must be fitted before it can predict")
+
+
+def fitted(state: T | None, family: str) -> T:
+    """A piece of fitted state (``boosters_``, ``slots_``), or NotFittedError when ``predict``
+    comes before ``fit``; typed, so the code after it reads the state as present."""
+    require_fitted(state is not None, family)
+    assert state is not None
+    return state

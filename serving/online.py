@@ -79,16 +79,13 @@ class OnlineState:
                 ]
             )
             fc = fc.unique(subset=list(KEYS["weather_forecasts"]), keep="last", maintain_order=True)
-            latest = fc["issued_at"].max()
+            latest = _latest(fc["issued_at"])
             if latest is not None:  # keep the issues a feature could still read
                 fc = fc.filter(pl.col("valid_at") >= latest - self.window)
             self._tables = replace(self._tables, weather_forecasts=fc)
 
     def _trimmed(self, tables: CityTables) -> CityTables:
-        latest = tables.observations["ts"].max()
-        if tables.events.height:
-            ev_latest = tables.events["ts"].max()
-            latest = ev_latest if latest is None else max(latest, ev_latest)
+        latest = _latest(tables.observations["ts"], tables.events["ts"])
         if latest is None:
             return tables
         since = latest - self.window
@@ -112,3 +109,9 @@ class OnlineState:
         """Features at ``origin``, the event feeds live up to it."""
         tables = task_tables(self._tables, self.task, live_until=origin)
         return build_features(tables, [origin], with_target=False, spec=spec)
+
+
+def _latest(*stamps: pl.Series) -> datetime | None:
+    """The latest time stamp in any of the series; None when all are empty."""
+    found = [t for s in stamps if isinstance(t := s.max(), datetime)]
+    return max(found, default=None)

@@ -166,7 +166,7 @@ def run_backtest(
     ``fold``; the selection picks what ships."""
     data = data or prepare_backtest(tables, task)
     folds = data.folds
-    outputs = []
+    outputs: list[pl.DataFrame] = []
     specs = [task.model, *task.candidates]
     runs = [(m, overrides if m is task.model else None) for m in specs]
     runs.append((task.baseline, None))
@@ -339,9 +339,9 @@ def summarise(result: BacktestResult) -> None:
                 max_lead=max_lead,
             )
             result.event_skill[tag] = skill
-            for k, v in skill.to_dict().items():
-                if v is not None and k != "threshold":
-                    result.summary[f"{tag}_event_{k}"] = float(v)
+            for name, value in skill.to_dict().items():
+                if value is not None and name != "threshold":
+                    result.summary[f"{tag}_event_{name}"] = float(value)
             scored = rows.filter(pl.col("y").is_not_null())
             outcome = (
                 scored["y"] < warning.event_threshold

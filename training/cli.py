@@ -72,11 +72,11 @@ def print_backtest(result: BacktestResult) -> None:
         f"{m['pit_coverage_80']:.1%}), baseline {b['coverage_80']:.1%} "
         f"(PIT {b['pit_coverage_80']:.1%})"
     )
-    if result.event_skill:
-        thr = result.task.warning.event_threshold
+    warning = result.task.warning
+    if result.event_skill and warning is not None:
         click.echo(
-            f"\nEvent skill, target >= {thr:g} (warn when P >= "
-            f"{result.task.warning.probability:g}):"
+            f"\nEvent skill, target >= {warning.event_threshold:g} (warn when P >= "
+            f"{warning.probability:g}):"
         )
         click.echo(
             f"{'':>10} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'detected':>9} "

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from features import CityTables, FeatureSpec, TaskConfig
+from features import CityTables, FeatureSpec, TaskConfig, time_span
 from models import EnsembleForecaster, Forecaster
 from training import plots
 from training.backtest import BacktestResult, fit_forecaster, prepare_backtest, run_backtest
@@ -200,7 +200,7 @@ def _log_fold_metrics(result: BacktestResult) -> None:
 def fit_final(result: BacktestResult, overrides: dict[str, Any] | None = None) -> Forecaster:
     """The selected model (or ensemble) fitted on all history, calibrated as in the backtest."""
     task = result.task
-    end = result.frame["ts"].max() + task.step
+    end = time_span(result.frame["ts"])[1] + task.step
     specs = {m.label: m for m in (task.model, *task.candidates)}
 
     def fit(label: str) -> Forecaster:

@@ -38,6 +38,7 @@ class Dimension:
         if isinstance(self.low, int) and isinstance(self.high, int):
             step = int(self.step) if self.step is not None else 1
             return trial.suggest_int(self.name, self.low, self.high, step=step, log=self.log)
+        assert self.low is not None and self.high is not None  # a range, checked when parsed
         return trial.suggest_float(
             self.name, float(self.low), float(self.high), step=self.step, log=self.log
         )

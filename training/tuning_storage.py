@@ -62,7 +62,9 @@ def open_storage(url: str, *, heartbeat: bool = False) -> optuna.storages.RDBSto
     kwargs: dict[str, Any] = {}
     if url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 10}
-    beat = {"heartbeat_interval": HEARTBEAT_S, "grace_period": 3 * HEARTBEAT_S} if heartbeat else {}
+    beat: dict[str, Any] = (
+        {"heartbeat_interval": HEARTBEAT_S, "grace_period": 3 * HEARTBEAT_S} if heartbeat else {}
+    )
     try:
         with warnings.catch_warnings(), _schema_lock(url, kwargs):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

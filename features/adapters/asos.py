@@ -94,7 +94,7 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
                     ts="ts",
                     value=convert(pl.col("v")),
                     station="station",
-                    **{FILE: pl.lit(str(path)), ROW: ROW, COLUMN: pl.lit(column)},
+                    **{FILE: pl.lit(str(path)), ROW: pl.col(ROW), COLUMN: pl.lit(column)},
                 )
             )
             options.note(

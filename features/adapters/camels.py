@@ -138,8 +138,8 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
                 "signal": signal,
                 "unit": unit,
                 "area_id": sid.rsplit("-", 1)[0],
-                "lat": places[a["usgs_site"]][0],
-                "lon": places[a["usgs_site"]][1],
+                "lat": places[str(a["usgs_site"])][0],
+                "lon": places[str(a["usgs_site"])][1],
                 "attrs": json.dumps(a),
             }
             for sid, signal, unit, a in series
@@ -209,7 +209,7 @@ def _streamflow(path: Path, gauge: str, zone: str, options: AdapterOptions) -> p
     return raw.filter(pl.col("flow") >= 0).select(
         ts=_end_of_day(pl.col("year"), pl.col("month"), pl.col("day"), zone),
         value=pl.col("flow") * FT3S_TO_M3S,
-        **{FILE: pl.lit(str(path)), ROW: ROW},
+        **{FILE: pl.lit(str(path)), ROW: pl.col(ROW)},
     )
 
 
@@ -242,10 +242,14 @@ def _forcing(path: Path, zone: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         ts=_end_of_day(pl.col("year"), pl.col("mnth"), pl.col("day"), zone),
         rain=pl.col("prcp"),
         temp=(pl.col("tmax") + pl.col("tmin")) / 2,
-        **{FILE: pl.lit(str(path)), ROW: ROW},
+        **{FILE: pl.lit(str(path)), ROW: pl.col(ROW)},
     )
-    rain = base.select("ts", value="rain", **{FILE: FILE, ROW: ROW}).drop_nulls("value")
-    temp = base.select("ts", value="temp", **{FILE: FILE, ROW: ROW}).drop_nulls("value")
+    rain = base.select("ts", value="rain", **{FILE: pl.col(FILE), ROW: pl.col(ROW)}).drop_nulls(
+        "value"
+    )
+    temp = base.select("ts", value="temp", **{FILE: pl.col(FILE), ROW: pl.col(ROW)}).drop_nulls(
+        "value"
+    )
     return rain, temp
 
 

@@ -50,6 +50,7 @@ from features.adapters.common import (
     to_float,
 )
 from features.errors import DataError
+from features.grid import time_span
 
 DATE_COLUMNS = ("date", "year_month_day", "day", "ds")
 COUNT_COLUMNS = ("count", "n", "value")
@@ -90,7 +91,8 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
     files = expand(paths, ("*.csv",))
     if not files:
         raise DataError("no .csv files among the inputs", file=", ".join(map(str, paths)))
-    observations, catalogs, areas, seen = [], [], [], {}
+    observations, catalogs, areas = [], [], []
+    seen: dict[str, Path] = {}
     for path in files:
         known = KNOWN_FILES.get(path.stem) or KnownFile(slug(path.stem), "")
         zone = options.tz or known.zone
@@ -166,7 +168,7 @@ def _read(
         .with_columns(key.alias("series_id"))
     )
     frame = _merge_spellings(frame, groups, path, options)
-    first, last = frame["day"].min(), frame["day"].max()
+    first, last = time_span(frame["day"])
     days = pl.datetime_range(first, last, timedelta(days=1), time_unit="us", eager=True)
     catalog = frame.unique("series_id", keep="first", maintain_order=True).sort("series_id")
     grid = catalog.select("series_id").join(pl.DataFrame({"day": days}), how="cross")
@@ -179,7 +181,7 @@ def _read(
         "series_id",
         ts=end,
         value=pl.col("value").fill_null(0.0),
-        **{FILE: pl.lit(str(path)), ROW: ROW, COLUMN: pl.lit(count_col)},
+        **{FILE: pl.lit(str(path)), ROW: pl.col(ROW), COLUMN: pl.lit(count_col)},
     )
     options.note(
         f"daily-counts: {path.name}: {catalog.height} series ({', '.join(groups) or 'no groups'}) "

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,7 +139,7 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
     return {"areas": areas, "series": series, "observations": observations}
 
 
-def _one(files: list[Path], test, what: str) -> Path | None:
+def _one(files: list[Path], test: Callable[[Path], bool], what: str) -> Path | None:
     found = [f for f in files if test(f)]
     if len(found) > 1:
         raise DataError(

@@ -93,7 +93,7 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
                     raw="raw",
                     value=convert(pl.col("raw")),
                     signal=pl.lit(signal),
-                    **{FILE: pl.lit(str(path)), ROW: ROW, COLUMN: pl.lit(column)},
+                    **{FILE: pl.lit(str(path)), ROW: pl.col(ROW), COLUMN: pl.lit(column)},
                 )
             )
         if "holiday" in raw.columns:
@@ -236,7 +236,7 @@ def _holidays(
         category=snake_case(pl.col("name")),
         area_id=pl.lit(AREA_ID),
         attrs=pl.struct(pl.col("name")).struct.json_encode(),
-        **{FILE: pl.lit(str(path)), ROW: ROW},
+        **{FILE: pl.lit(str(path)), ROW: pl.col(ROW)},
     ).unique("event_id", keep="first", maintain_order=True)
 
 

@@ -110,7 +110,7 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
                 series_id=pl.lit(gauge.series_id),
                 ts="ts",
                 value=pl.col("raw") * factor,
-                **{FILE: pl.lit(str(path)), ROW: ROW},
+                **{FILE: pl.lit(str(path)), ROW: pl.col(ROW)},
             )
         )
         gauges.append(gauge)
