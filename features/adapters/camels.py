@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -59,9 +60,46 @@ def zone_for_longitude(lon: float) -> str:
 
 
 def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFrame]:
+    """Areas, series and observations of every basin with a streamflow or a forcing file.
+
+    Everything that can be refused without reading the series is checked first (no files, no
+    file of the chosen forcing, unreadable attributes, an unknown ``--tz``); then the basins are
+    read in gauge order, each noting its time zone and forcing.
+    """
     forcing = (options.forcing or DEFAULT_FORCING).lower()
     files = expand(paths, ("*.txt",))
     flows = {_gauge_of(f): f for f in files if f.name.endswith("_streamflow_qc.txt")}
+    forcings = _forcing_files(files, forcing)
+    gauges = sorted(set(flows) | set(forcings))
+    if not gauges:
+        raise DataError(
+            "no CAMELS streamflow (*_streamflow_qc.txt) or forcing (*_forcing_leap.txt) files",
+            file=", ".join(map(str, paths)),
+        )
+    attrs = _attributes(files)
+    if options.tz:
+        check_zone(options.tz)
+    basins = [
+        _basin(gauge, attrs.get(gauge, {}), flows.get(gauge), forcings.get(gauge), forcing, options)
+        for gauge in gauges
+    ]
+    return _tables(basins)
+
+
+@dataclass
+class _Basin:
+    """One basin's rows: its area, its series (id, signal, unit, attrs), their observations
+    and the gauge's place (lat, lon; either may be unknown)."""
+
+    area: dict[str, str]
+    series: list[tuple[str, str, str, dict]]
+    observations: list[pl.DataFrame]
+    place: tuple[float | None, float | None]
+
+
+def _forcing_files(files: list[Path], forcing: str) -> dict[str, Path]:
+    """gauge -> its forcing file from source ``forcing``; an error if forcing files were given
+    but none from that source (a typo in ``--forcing`` must not silently drop rain)."""
     word = FORCING_FILE_NAMES.get(forcing, forcing)
     all_forcing = [f for f in files if "_forcing" in f.name]
     forcings = {
@@ -72,65 +110,72 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
     if all_forcing and not forcings:
         sources = sorted({f.parent.name for f in all_forcing})
         raise DataError(f"no {forcing!r} forcing files; found sources {', '.join(sources)}")
-    gauges = sorted(set(flows) | set(forcings))
-    if not gauges:
-        raise DataError(
-            "no CAMELS streamflow (*_streamflow_qc.txt) or forcing (*_forcing_leap.txt) files",
-            file=", ".join(map(str, paths)),
-        )
-    attrs = _attributes(files)
-    if options.tz:
-        check_zone(options.tz)
+    return forcings
 
-    areas, series, observations, places = [], [], [], {}
-    for gauge in gauges:
-        info = dict(attrs.get(gauge, {}))
-        header = _forcing_header(forcings[gauge]) if gauge in forcings else {}
-        lat = info.get("gauge_lat", header.get("lat"))
-        lon = info.get("gauge_lon")
-        places[gauge] = (lat, lon)
-        if options.tz:
-            zone = options.tz
-        elif lon is not None:
-            zone = zone_for_longitude(lon)
-        else:
-            raise DataError(
-                f"basin {gauge}: no longitude (camels_topo.txt absent) to tell its time zone; "
-                "pass --tz ZONE"
-            )
-        area_km2 = info.get("area_gages2", header.get("area_km2"))
-        name = info.get("gauge_name") or f"CAMELS basin {gauge}"
-        area_id = f"camels-{gauge}"
-        areas.append({"area_id": area_id, "name": name})
-        base = {
-            "usgs_site": gauge,
-            "gauge_name": name,
-            "area_km2": area_km2,
-            "huc_02": info.get("huc_02"),
-            "time_zone": zone,
-            "stamp": "end of local day",
-        }
-        rain_id = f"{area_id}-rain"
-        if gauge in flows:
-            obs = _streamflow(flows[gauge], gauge, zone, options)
-            observations.append(obs.with_columns(series_id=pl.lit(f"{area_id}-discharge")))
-            series.append(
-                (f"{area_id}-discharge", "discharge_m3s", "m3/s", {**base, "rain_gauge": rain_id})
-            )
-        if gauge in forcings:
-            rain, temp = _forcing(forcings[gauge], zone)
-            observations += [
-                rain.with_columns(series_id=pl.lit(rain_id)),
-                temp.with_columns(series_id=pl.lit(f"{area_id}-temperature")),
-            ]
-            series += [
-                (rain_id, "rain_mm", "mm", {**base, "forcing": forcing}),
-                (f"{area_id}-temperature", "temperature_c", "degC", {**base, "forcing": forcing}),
-            ]
-        options.note(
-            f"camels: basin {gauge} ({name}): days stamped at the end of the local day in {zone}"
-            + (f"; forcing {forcing}" if gauge in forcings else "; no forcing file")
+
+def _basin(
+    gauge: str,
+    info: dict,
+    flow: Path | None,
+    forcing_file: Path | None,
+    forcing: str,
+    options: AdapterOptions,
+) -> _Basin:
+    """One basin's area, series and observations; attributes ``info`` from ``camels_topo.txt``
+    and ``camels_name.txt`` where given, else from the forcing file's header."""
+    header = _forcing_header(forcing_file) if forcing_file is not None else {}
+    lat = info.get("gauge_lat", header.get("lat"))
+    lon = info.get("gauge_lon")
+    zone = _zone(gauge, lon, options.tz)
+    name = info.get("gauge_name") or f"CAMELS basin {gauge}"
+    area_id = f"camels-{gauge}"
+    basin = _Basin({"area_id": area_id, "name": name}, [], [], (lat, lon))
+    base = {
+        "usgs_site": gauge,
+        "gauge_name": name,
+        "area_km2": info.get("area_gages2", header.get("area_km2")),
+        "huc_02": info.get("huc_02"),
+        "time_zone": zone,
+        "stamp": "end of local day",
+    }
+    rain_id = f"{area_id}-rain"
+    if flow is not None:
+        obs = _streamflow(flow, gauge, zone, options)
+        basin.observations.append(obs.with_columns(series_id=pl.lit(f"{area_id}-discharge")))
+        basin.series.append(
+            (f"{area_id}-discharge", "discharge_m3s", "m3/s", {**base, "rain_gauge": rain_id})
         )
+    if forcing_file is not None:
+        rain, temp = _forcing(forcing_file, zone)
+        basin.observations += [
+            rain.with_columns(series_id=pl.lit(rain_id)),
+            temp.with_columns(series_id=pl.lit(f"{area_id}-temperature")),
+        ]
+        basin.series += [
+            (rain_id, "rain_mm", "mm", {**base, "forcing": forcing}),
+            (f"{area_id}-temperature", "temperature_c", "degC", {**base, "forcing": forcing}),
+        ]
+    options.note(
+        f"camels: basin {gauge} ({name}): days stamped at the end of the local day in {zone}"
+        + (f"; forcing {forcing}" if forcing_file is not None else "; no forcing file")
+    )
+    return basin
+
+
+def _zone(gauge: str, lon: float | None, tz: str | None) -> str:
+    """``--tz`` if given, else the zone of the gauge's longitude; refused if neither is known."""
+    if tz:
+        return tz
+    if lon is not None:
+        return zone_for_longitude(lon)
+    raise DataError(
+        f"basin {gauge}: no longitude (camels_topo.txt absent) to tell its time zone; "
+        "pass --tz ZONE"
+    )
+
+
+def _tables(basins: list[_Basin]) -> dict[str, pl.DataFrame]:
+    """The canonical tables of the basins, in gauge order."""
     series_frame = pl.DataFrame(
         [
             {
@@ -138,19 +183,24 @@ def adapt(paths: Sequence[Path], options: AdapterOptions) -> dict[str, pl.DataFr
                 "signal": signal,
                 "unit": unit,
                 "area_id": sid.rsplit("-", 1)[0],
-                "lat": places[str(a["usgs_site"])][0],
-                "lon": places[str(a["usgs_site"])][1],
+                "lat": basin.place[0],
+                "lon": basin.place[1],
                 "attrs": json.dumps(a),
             }
-            for sid, signal, unit, a in series
+            for basin in basins
+            for sid, signal, unit, a in basin.series
         ],
         schema_overrides={"lat": pl.Float64, "lon": pl.Float64},
     )
     return {
-        "areas": pl.DataFrame(areas),
+        "areas": pl.DataFrame([basin.area for basin in basins]),
         "series": series_frame,
         "observations": pl.concat(
-            [o.select("series_id", "ts", "value", FILE, ROW) for o in observations]
+            [
+                o.select("series_id", "ts", "value", FILE, ROW)
+                for basin in basins
+                for o in basin.observations
+            ]
         ),
     }
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import dense, grid
+from features import dense, grid, window_blocks
 from features.dense import Window, features_at, forward_fill
 from features.grid import (
     Readings,
@@ -37,7 +37,7 @@ T0 = datetime(2025, 6, 1, tzinfo=UTC)
 def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run each test with the default blocks, and with tiny blocks (one and several threads)."""
     size, threads = request.param
-    monkeypatch.setattr(dense, "_BLOCK", size)
+    monkeypatch.setattr(window_blocks, "BLOCK_CELLS", size)
     monkeypatch.setattr(dense, "THREADS", threads)
     monkeypatch.setattr(grid, "THREADS", threads)
 
