@@ -87,14 +87,49 @@ def demo(
     exit_after_replay: bool,
 ) -> None:
     """Simulate a season with a typhoon, train, and serve with a live replay."""
-    from citysim import simulate, write_city
-    from training import train_task
-
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     if not _port_free(port):
         raise click.UsageError(f"port {port} is in use; choose another with --port")
     settings = Settings()
-    home = settings.home
+    held = _simulate_season(settings, days=days, seed=seed, replay_hours=replay_hours)
+    _train_waterlogging(settings)
+
+    _step(3, "starting the MLflow UI and a webhook receiver")
+    mlflow_proc = _start_mlflow(settings, mlflow_port)
+    receiver = WebhookReceiver(on_message=_print_warning).start()
+
+    _step(4, "serving; replaying the held-back hours into POST /v1/observations")
+    app = create_app(
+        settings.model_copy(update={"webhook_url": receiver.url, "dispatch_interval_s": 0.5})
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    api = f"http://127.0.0.1:{port}"
+    replay = threading.Thread(
+        target=_replay, args=(api, held, replay_interval, server, exit_after_replay), daemon=True
+    )
+    replay.start()
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}" if mlflow_proc is not None else None
+    _print_addresses(api, mlflow_url=mlflow_url, webhook_url=receiver.url)
+    try:
+        server.run()
+    finally:
+        receiver.stop()
+        if mlflow_proc is not None:
+            mlflow_proc.terminate()
+    if exit_after_replay:
+        click.echo(f"replay done: {len(receiver.received)} warning messages delivered", err=True)
+
+
+def _simulate_season(
+    settings: Settings, *, days: int, seed: int, replay_hours: int
+) -> pl.DataFrame:
+    """Step 1: simulate the season into a fresh data folder (and forget old warnings), holding
+    back the last ``replay_hours`` of observations, which are returned for the live replay.
+
+    A typhoon lands inside the replay window and an earlier one inside the backtest's folds.
+    """
+    from citysim import simulate, write_city
+
     data = settings.data_dir
     end = datetime.combine(START, datetime.min.time(), tzinfo=UTC) + timedelta(days=days)
     landfall = end - timedelta(hours=max(6, replay_hours // 2))
@@ -115,16 +150,23 @@ def demo(
     tables["observations"] = tables["observations"].filter(pl.col("ts") <= cutoff)
     shutil.rmtree(data, ignore_errors=True)
     write_city(data, tables)
-    (home / "warnings.db").unlink(missing_ok=True)
+    (settings.home / "warnings.db").unlink(missing_ok=True)
     click.echo(
         f"  {tables['observations'].height:,} observations stored, {held.height:,} held "
         f"back for the live replay ({time.perf_counter() - t0:.0f} s)",
         err=True,
     )
+    return held
+
+
+def _train_waterlogging(settings: Settings) -> None:
+    """Step 2: train the waterlogging task on the stored season, so the API has a champion."""
+    from training import train_task
 
     _step(2, "training the waterlogging task (backtest, MLflow, registry)")
     task = load_task("waterlogging")
-    outcome = train_task(CityTables.from_store(Store(data)), task, settings=settings.tracking())
+    tables = CityTables.from_store(Store(settings.data_dir))
+    outcome = train_task(tables, task, settings=settings.tracking())
     print_backtest(outcome.backtest)
     click.echo(
         f"  {outcome.model_name} v{outcome.version} is {outcome.alias}: {outcome.reason} "
@@ -132,41 +174,22 @@ def demo(
         err=True,
     )
 
-    _step(3, "starting the MLflow UI and a webhook receiver")
-    mlflow_proc = _start_mlflow(settings, mlflow_port)
-    receiver = WebhookReceiver(on_message=_print_warning).start()
 
-    _step(4, "serving; replaying the held-back hours into POST /v1/observations")
-    app = create_app(
-        settings.model_copy(update={"webhook_url": receiver.url, "dispatch_interval_s": 0.5})
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    api = f"http://127.0.0.1:{port}"
-    replay = threading.Thread(
-        target=_replay, args=(api, held, replay_interval, server, exit_after_replay), daemon=True
-    )
-    replay.start()
+def _print_addresses(api: str, *, mlflow_url: str | None, webhook_url: str) -> None:
+    """Where to look while the demo runs; the MLflow UI only when it was started."""
     click.secho(
         f"\n  API        {api}   (docs {api}/docs, risk {api}/v1/risk?domain=waterlogging,"
         f" warnings {api}/v1/warnings)",
         fg="green",
         err=True,
     )
-    if mlflow_proc is not None:
-        click.secho(f"  MLflow UI  http://127.0.0.1:{mlflow_port}", fg="green", err=True)
+    if mlflow_url is not None:
+        click.secho(f"  MLflow UI  {mlflow_url}", fg="green", err=True)
     click.secho(
-        f"  webhook    {receiver.url} (warnings print below)\n  Ctrl-C stops.\n",
+        f"  webhook    {webhook_url} (warnings print below)\n  Ctrl-C stops.\n",
         fg="green",
         err=True,
     )
-    try:
-        server.run()
-    finally:
-        receiver.stop()
-        if mlflow_proc is not None:
-            mlflow_proc.terminate()
-    if exit_after_replay:
-        click.echo(f"replay done: {len(receiver.received)} warning messages delivered", err=True)
 
 
 def _start_mlflow(settings: Settings, port: int) -> subprocess.Popen | None:

@@ -23,7 +23,13 @@ import yaml
 from features import CityTables, FeatureSpec, TaskConfig, time_span
 from models import EnsembleForecaster, Forecaster
 from training import plots
-from training.backtest import BacktestResult, fit_forecaster, prepare_backtest, run_backtest
+from training.backtest import (
+    BacktestData,
+    BacktestResult,
+    fit_forecaster,
+    prepare_backtest,
+    run_backtest,
+)
 from training.promotion import decide_promotion, paired_scores
 from training.selection import ENSEMBLE
 from training.tracking import (
@@ -120,42 +126,18 @@ def train_task(
     data = prepare_backtest(tables, task)
     with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{task.model.label}") as run:
         if tuning is not None:
-            from training.tuning import tune
-
-            tuned = tune(
+            overrides = _tuned_overrides(
                 data,
                 task,
-                n_trials=tuning.n_trials,
-                storage=tuning.storage,
-                study_name=tuning.study_name,
+                tuning,
+                overrides=overrides,
                 settings=settings,
                 parent_run_id=run.info.run_id,
                 progress=progress,
             )
-            overrides = {**(overrides or {}), **tuned.best_params}
         result = run_backtest(tables, task, overrides=overrides, progress=progress, data=data)
         mlflow.set_tag("mlflow.runName", f"{task.name}-{result.chosen}")
-        params = {**task.model.params, **(overrides or {})}
-        mlflow.log_params({f"model.{k}": v for k, v in params.items()})
-        mlflow.log_params(
-            {
-                "task": task.name,
-                "family": result.chosen,
-                "candidates": ",".join(m.label for m in (task.model, *task.candidates)),
-                "calibration": task.calibration.method,
-                "baseline": task.baseline.family,
-                "frequency": str(task.frequency),
-                "horizons": ",".join(map(str, task.horizons)),
-                "quantiles": ",".join(str(q) for q in task.quantiles),
-                "folds": task.backtest.folds,
-                "fold_length": str(task.backtest.fold_length),
-                "series": len(result.spec.series_codes),
-                "features": len(result.spec.columns),
-                "rows": result.frame.height,
-                "data_fingerprint": data_fingerprint(tables, result.spec),
-                "task_hash": result.spec.task_hash,
-            }
-        )
+        _log_params(tables, task, result, overrides=overrides)
         mlflow.set_tag("code_version", code_version())
         _log_fold_metrics(result)
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
@@ -164,26 +146,110 @@ def train_task(
             mlflow.set_tags(
                 {"selected": result.chosen, "selection_reason": result.selection.reason}
             )
-        wrapper = CitybrainModel(final, task, result.spec)
-        with tempfile.TemporaryDirectory() as tmp:
-            _log_artifacts(Path(tmp), result, final, task)
-        example = input_example(result.frame, result.spec)
-        info = log_model(wrapper, name=model_name(task), example=example)
-        version = str(info.registered_model_version)
-        alias, reason = decide_promotion(
-            client,
-            model_name(task),
-            version,
-            paired_scores(result.predictions, task, model=result.chosen),
-            data,
-            task,
-            tables=tables,
-        )
-        mlflow.set_tags({"promotion": alias, "promotion_reason": reason, "model_version": version})
+        version = _log_final_model(final, result, task)
+        alias, reason = _promote(client, task, version, result=result, data=data, tables=tables)
         run_id = run.info.run_id
     return TrainOutcome(
         run_id, model_name(task), version, alias, reason, result, time.perf_counter() - started
     )
+
+
+def _tuned_overrides(
+    data: BacktestData,
+    task: TaskConfig,
+    tuning: TuningRequest,
+    *,
+    overrides: dict[str, Any] | None,
+    settings: TrackingSettings,
+    parent_run_id: str,
+    progress: bool,
+) -> dict[str, Any]:
+    """Tune in the training's run (trials nested under ``parent_run_id``); the best parameters
+    win over the caller's ``overrides``, so the backtest and final fit use what the study found."""
+    from training.tuning import tune
+
+    tuned = tune(
+        data,
+        task,
+        n_trials=tuning.n_trials,
+        storage=tuning.storage,
+        study_name=tuning.study_name,
+        settings=settings,
+        parent_run_id=parent_run_id,
+        progress=progress,
+    )
+    return {**(overrides or {}), **tuned.best_params}
+
+
+def _log_params(
+    tables: CityTables,
+    task: TaskConfig,
+    result: BacktestResult,
+    *,
+    overrides: dict[str, Any] | None,
+) -> None:
+    """The model's hyperparameters (``model.*``, overrides winning) and what the run was
+    trained on, so two runs can be compared and a run reproduced from its parameters."""
+    import mlflow
+
+    params = {**task.model.params, **(overrides or {})}
+    mlflow.log_params({f"model.{k}": v for k, v in params.items()})
+    mlflow.log_params(
+        {
+            "task": task.name,
+            "family": result.chosen,
+            "candidates": ",".join(m.label for m in (task.model, *task.candidates)),
+            "calibration": task.calibration.method,
+            "baseline": task.baseline.family,
+            "frequency": str(task.frequency),
+            "horizons": ",".join(map(str, task.horizons)),
+            "quantiles": ",".join(str(q) for q in task.quantiles),
+            "folds": task.backtest.folds,
+            "fold_length": str(task.backtest.fold_length),
+            "series": len(result.spec.series_codes),
+            "features": len(result.spec.columns),
+            "rows": result.frame.height,
+            "data_fingerprint": data_fingerprint(tables, result.spec),
+            "task_hash": result.spec.task_hash,
+        }
+    )
+
+
+def _log_final_model(final: Forecaster, result: BacktestResult, task: TaskConfig) -> str:
+    """Log the artifacts and the final model in the active run; returns the version the model
+    was registered as (not yet promoted)."""
+    wrapper = CitybrainModel(final, task, result.spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        _log_artifacts(Path(tmp), result, final, task)
+    example = input_example(result.frame, result.spec)
+    info = log_model(wrapper, name=model_name(task), example=example)
+    return str(info.registered_model_version)
+
+
+def _promote(
+    client: Any,
+    task: TaskConfig,
+    version: str,
+    *,
+    result: BacktestResult,
+    data: BacktestData,
+    tables: CityTables,
+) -> tuple[str, str]:
+    """Make ``version`` champion or challenger on paired evidence, and tag the run with the
+    decision so it can be read from the run as well as from the registry."""
+    import mlflow
+
+    alias, reason = decide_promotion(
+        client,
+        model_name(task),
+        version,
+        paired_scores(result.predictions, task, model=result.chosen),
+        data,
+        task,
+        tables=tables,
+    )
+    mlflow.set_tags({"promotion": alias, "promotion_reason": reason, "model_version": version})
+    return alias, reason
 
 
 def _log_fold_metrics(result: BacktestResult) -> None:
