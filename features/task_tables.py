@@ -53,6 +53,7 @@ def task_tables(
             events counts zero rather than unknown. ``None``: up to each source's last event
             (a backtest's history); a time: up to it; ``LATEST``: up to the task's latest
             target time (serving's origin, and the last origin of the ``features`` command).
+            Tables already derived for this task are returned as they are: derived once.
     """
     if isinstance(tables, TaskTables) and tables.task == task:
         return tables

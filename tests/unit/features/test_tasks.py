@@ -1,0 +1,177 @@
+"""The task config parsed once: durations typed at load, read back as written; a task's tables
+derived once, and the derivation carried through time filters."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pickle
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import citysim
+from features.durations import Duration, format_duration, parse_duration
+from features.errors import ConfigError, DataError
+from features.feature_spec import task_hash
+from features.tables import CityTables
+from features.task_tables import LATEST, TaskTables, data_span, task_tables
+from features.tasks import TaskConfig, load_task, parse_task, shipped_tasks_dir
+
+SHIPPED = sorted(p.stem for p in shipped_tasks_dir().glob("*.yaml"))
+
+
+def _raw(name: str) -> dict:
+    return yaml.safe_load((shipped_tasks_dir() / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_duration_is_a_timedelta_that_prints_as_written() -> None:
+    written = Duration("60m")
+    assert isinstance(written, timedelta)
+    assert written == timedelta(hours=1) == Duration("1h")
+    assert str(written) == f"{written}" == "60m"
+    assert written * 2 == timedelta(hours=2) and written // timedelta(minutes=10) == 6
+    assert repr(written) == "Duration('60m')"
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from("smhdw"))
+def test_a_duration_survives_pickle_copy_and_reparse(n: int, unit: str) -> None:
+    d = Duration(f"{n}{unit}")
+    for again in (pickle.loads(pickle.dumps(d)), copy.deepcopy(d), Duration(str(d))):
+        assert again == d and str(again) == str(d) and isinstance(again, Duration)
+    assert parse_duration(format_duration(d)) == d
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_config_dumps_as_it_was_written(name: str) -> None:
+    raw = _raw(name)
+    task = parse_task(raw)
+    dumped = task.model_dump(mode="json")
+    assert dumped["frequency"] == raw["frequency"]
+    assert dumped["horizons"] == raw["horizons"]
+    assert dumped["features"]["target_lags"] == raw["features"]["target_lags"]
+    again = parse_task(json.loads(json.dumps(dumped)))
+    assert again == task and task_hash(again) == task_hash(task)
+
+
+def test_durations_are_typed_at_load_everywhere_in_the_config() -> None:
+    task = load_task("waterlogging")
+    for value in (
+        task.frequency,
+        *task.horizons,
+        task.features.fill_limit,
+        *task.features.target_lags,
+        *task.features.observed[0].sums,
+        task.train.origin_stride,
+        task.train.history,
+        task.backtest.fold_length,
+        task.backtest.min_train,
+        task.calibration.holdout,
+    ):
+        assert isinstance(value, Duration)
+    assert task.step == timedelta(minutes=10) and task.max_horizon == timedelta(hours=6)
+
+
+def test_a_feature_name_keeps_the_written_duration() -> None:
+    raw = _raw("waterlogging")
+    raw["features"]["target_maxes"] = ["60m"]
+    task = parse_task(raw)
+    assert str(task.features.target_maxes[0]) == "60m"
+    assert task.model_dump(mode="json")["features"]["target_maxes"] == ["60m"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("horizons",), ["1h", "2x"], "horizons[1]"),
+        (("frequency",), "ten minutes", "frequency"),
+        (("frequency",), "0m", "frequency"),
+        (("features", "fill_limit"), "30", "features.fill_limit"),
+        (("backtest", "fold_length"), True, "backtest.fold_length"),
+    ],
+)
+def test_a_bad_duration_names_its_key_path(path: tuple[str, ...], value: object, key: str) -> None:
+    raw = _raw("waterlogging")
+    node = raw
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as err:
+        parse_task(raw, source="waterlogging.yaml")
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}: ") and "waterlogging.yaml" in str(err.value)
+
+
+def test_a_config_pickled_with_durations_as_text_loads_typed() -> None:
+    """Champions registered before durations were typed pickled their configs with strings."""
+    task = load_task("hotline")
+    state = task.__getstate__()
+    old = {**state["__dict__"], "frequency": "1h", "horizons": ("1h", "24h")}
+    loaded = TaskConfig.__new__(TaskConfig)
+    loaded.__setstate__({**state, "__dict__": old})
+    assert isinstance(loaded.frequency, Duration) and loaded.step == timedelta(hours=1)
+    assert loaded.horizons == (Duration("1h"), Duration("24h"))
+
+
+START = datetime(2025, 7, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def city() -> CityTables:
+    return CityTables(**citysim.simulate(days=4, seed=5, start=START.date()))
+
+
+def test_a_task_counts_its_event_series_once_and_keeps_them_through_time_filters(
+    city: CityTables,
+) -> None:
+    task = load_task("hotline")
+    assert "hotline_count" not in city.series["signal"].to_list()
+    tables = task_tables(city, task)
+    assert isinstance(tables, TaskTables) and tables.task == task
+    assert tables.targets.height == 72
+    assert (tables.series["signal"] == "hotline_count").sum() == 72
+    assert task_tables(tables, task) is tables  # derived once: asking again derives nothing
+    later = tables.until(START + timedelta(days=2))
+    assert isinstance(later, TaskTables) and later.targets.equals(tables.targets)
+
+
+def test_the_feeds_are_live_up_to_the_latest_target_time(city: CityTables) -> None:
+    """Serving's reading: a covariate's count bins after its source's last event are zeros
+    up to the origin (the feed is live), where the backtest's history leaves them unknown."""
+    task = load_task("hotline")
+    outages = city.events.filter(pl.col("source") == "utility")
+    last_outage = outages["ts"].max()
+    quiet = replace(  # the same city, its outage feed quiet after the first day
+        city,
+        events=city.events.filter(
+            (pl.col("source") != "utility") | (pl.col("ts") <= START + timedelta(days=1))
+        ),
+    )
+    assert last_outage is not None and outages.height > 0
+
+    def outage_counts(tables: TaskTables) -> pl.DataFrame:
+        series = tables.series.filter(pl.col("signal") == "events_outages")
+        return tables.observations.join(series, on="series_id", how="semi")
+
+    live = task_tables(quiet, task, live_until=LATEST)
+    history = task_tables(quiet, task)
+    origin = data_span(live)[1]
+    assert origin == data_span(history)[1]
+    assert outage_counts(live)["ts"].max() == origin
+    assert outage_counts(history)["ts"].max() <= START + timedelta(days=1, hours=1)
+    tail = outage_counts(live).filter(pl.col("ts") > START + timedelta(days=1, hours=1))
+    assert tail.height > 0 and (tail["value"] == 0).all()
+
+
+def test_a_task_without_target_observations_is_a_data_error(city: CityTables) -> None:
+    task = load_task("waterlogging")
+    empty = city.with_observations(city.observations.clear())
+    with pytest.raises(DataError, match="no observations of the task's target signal"):
+        task_tables(empty, task, live_until=LATEST)
+    with pytest.raises(DataError, match="no observations"):
+        data_span(task_tables(empty, task))
