@@ -44,7 +44,8 @@ def print_backtest(result: BacktestResult) -> None:
         f"\nMAE by horizon ({result.task.target.signal}), {len(result.folds)} folds, "
         f"{preds['origin'].n_unique()} origins, {preds['series_id'].n_unique()} series"
     )
-    others = [c for c in table.columns if c not in ("horizon", model, base)]
+    # candidates by name: the pivot's column order follows a parallel group-by, so it varies
+    others = sorted(c for c in table.columns if c not in ("horizon", model, base))
     head = "".join(f" {c:>14}" for c in others)
     click.echo(f"{'horizon':>8} {model:>14} {base:>16} {'skill':>7}{head}")
     for r in table.iter_rows(named=True):
