@@ -128,12 +128,16 @@ class LevelRule:
 
     @classmethod
     def from_spec(cls, spec: Any, *, unit: str = "") -> LevelRule:
-        """Build a rule from a task config's ``warning`` section (``features.tasks.WarningSpec``).
+        """Build a rule from a task config's ``warning`` section (``features.WarningSpec``) with
+        the levels' fixed thresholds (a level whose threshold is each target's own is left out:
+        serving builds each target's rule from its thresholds).
 
         Duck-typed so that ``alerts`` does not depend on the task-config module.
         """
         return cls(
-            thresholds={Level.parse(x.level): x.threshold for x in spec.levels},
+            thresholds={
+                Level.parse(x.level): x.threshold for x in spec.levels if x.threshold is not None
+            },
             direction=spec.direction,
             probability=spec.probability,
             clear_margin=spec.clear_margin,

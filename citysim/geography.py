@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from citysim.places import ponding_place
+from citysim.places import gauge_place, ponding_place, road_place
 
 # District bounding boxes (lon0, lat0, lon1, lat1), roughly where the real districts lie.
 DISTRICTS: dict[str, tuple[str, str, tuple[float, float, float, float]]] = {
@@ -143,6 +143,7 @@ def build_layout() -> Layout:
             warn.append(round(normal[-1] + rng.uniform(0.8, 1.1), 2))
             down.append(first + i + 1 if i < n - 1 else -1)
             attrs = {"river": river, "upstream": upstream, "warning_level_m": warn[-1]}
+            attrs |= gauge_place(river, i + 1)
             _add(lay, sid, "water_level_m", "m", d, xy, attrs | {"normal_level_m": normal[-1]})
     lay.downstream = np.array(down)
     lay.downstream[lay.level_ids.index("level-jinan-04")] = lay.level_ids.index("level-taijiang-01")
@@ -224,6 +225,7 @@ def _build_roads(lay: Layout, rng: np.random.Generator, pond_xy: np.ndarray) -> 
             "neighbours": [lay.road_ids[j] for j in lay.road_neighbours[i]],
             "ponding_sensor": lay.ponding_ids[pond] if pond >= 0 else None,
             "corridor": names[i],
+            **road_place(names[i], int(sid.rsplit("-", 1)[1])),
         }
         _add(lay, sid, "speed_kmh", "km/h", lay.road_area[i], tuple(lay.road_xy[i]), attrs)
 

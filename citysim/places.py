@@ -1,6 +1,7 @@
-"""Street names for the ponding sensors, so warnings name a place a duty officer knows.
+"""Place names for the simulated sensors, so warnings name a place a duty officer knows.
 
-Real central-Fuzhou streets, handed out in order; the sensors themselves are simulated.
+Real central-Fuzhou streets, roads and rivers (two of the rivers are made up), in Chinese and
+English; the sensors themselves are simulated.
 """
 
 from __future__ import annotations
@@ -55,3 +56,36 @@ def ponding_place(index: int, *, underpass: bool) -> dict[str, str]:
     if underpass:
         return {"name_zh": f"{zh}下穿通道", "name": f"{en} underpass"}
     return {"name_zh": f"{zh}低洼路段", "name": f"{en} low point"}
+
+
+ROADS_ZH: dict[str, str] = {
+    "Wusi Road": "五四路",
+    "Bayiqi Road": "八一七路",
+    "Second Ring Road": "二环路",
+    "Third Ring Road": "三环路",
+    "Jiangbin Avenue": "江滨大道",
+    "Fuma Road": "福马路",
+    "Airport Expressway": "机场高速",
+}
+
+RIVERS_ZH: dict[str, str] = {
+    "Baima River": "白马河",
+    "Jin'an River": "晋安河",
+    "Guangming Port": "光明港",
+    "Liangcuo River": "梁厝河",
+    "Mawei River": "马尾河",
+    "Changle Canal": "长乐运河",
+}
+
+
+def road_place(corridor: str, number: int) -> dict[str, str]:
+    """``name_zh`` and ``name`` of the ``number``-th speed sensor along a corridor."""
+    return {
+        "name_zh": f"{ROADS_ZH[corridor]}{number}号检测点",
+        "name": f"{corridor} sensor {number}",
+    }
+
+
+def gauge_place(river: str, number: int) -> dict[str, str]:
+    """``name_zh`` and ``name`` of the ``number``-th water-level gauge along a river."""
+    return {"name_zh": f"{RIVERS_ZH[river]}{number}号水位站", "name": f"{river} gauge {number}"}

@@ -57,14 +57,19 @@ from features.tasks import (
     ModelSpec,
     PromotionSpec,
     TaskConfig,
-    WarningLevelSpec,
-    WarningSpec,
     WindowStat,
     load_task,
     parse_task,
     shipped_tasks_dir,
 )
 from features.validation import validate
+from features.warning_config import (
+    CongestionSpec,
+    SurgeSpec,
+    WarningLevelSpec,
+    WarningSpec,
+)
+from features.warning_thresholds import threshold_column, warning_memory, warning_thresholds
 
 __all__ = [
     "ADAPTERS",
@@ -82,6 +87,7 @@ __all__ = [
     "CityTables",
     "CitybrainError",
     "ConfigError",
+    "CongestionSpec",
     "DataError",
     "Duration",
     "EventCounts",
@@ -99,6 +105,7 @@ __all__ = [
     "QualityReport",
     "SignalSpec",
     "Store",
+    "SurgeSpec",
     "TargetHistory",
     "TaskConfig",
     "TaskTables",
@@ -136,6 +143,9 @@ __all__ = [
     "target_history",
     "task_option",
     "task_tables",
+    "threshold_column",
     "time_span",
     "validate",
+    "warning_memory",
+    "warning_thresholds",
 ]

@@ -9,6 +9,7 @@ those bins stay null and never become a fake zero target).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -35,22 +36,29 @@ def with_event_series(
 ) -> CityTables:
     """The tables plus the count series the task declares (as catalog rows and observations):
     its targets counted from events and its event covariates, each as asked."""
-    specs: list[tuple[str, str, tuple[str, ...] | None, bool, str | None]] = []
+    specs: list[tuple[str, str, tuple[str, ...] | None, bool, str | None, dict[str, str]]] = []
     target = task.target.events
     if target is not None and targets:
         specs.append(
-            (task.target.signal, target.source, target.categories, target.by_category, None)
+            (
+                task.target.signal,
+                target.source,
+                target.categories,
+                target.by_category,
+                None,
+                target.names_zh,
+            )
         )
     if covariates:
         for ev in task.features.events:
             specs.append(
-                (event_signal(ev.source, ev.name), ev.source, ev.categories, False, ev.link)
+                (event_signal(ev.source, ev.name), ev.source, ev.categories, False, ev.link, {})
             )
     if not specs:
         return tables
     step = task.step
     series, obs = [tables.series], [tables.observations]
-    for signal, source, categories, by_category, link in specs:
+    for signal, source, categories, by_category, link, names_zh in specs:
         if signal in tables.series["signal"].to_list():
             continue
         new_series, counts = _count(
@@ -63,6 +71,7 @@ def with_event_series(
             step=step,
             live_until=live_until,
             areas=_districts(tables.areas),
+            names_zh=names_zh,
         )
         series.append(conform("series", new_series))
         obs.append(conform("observations", counts))
@@ -80,6 +89,7 @@ def _count(
     step: timedelta,
     live_until: datetime | None,
     areas: list[str],
+    names_zh: dict[str, str],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     ev = events.filter(pl.col("source") == source)
     if categories is not None:
@@ -120,10 +130,26 @@ def _count(
     observations = full.join(counts, on=["series_id", "ts"], how="left").with_columns(
         pl.col("value").fill_null(0.0)
     )
+    attrs = (
+        catalog["series_id"].map_elements(
+            lambda sid: _category_attrs(sid.split(":", 2)[2], names_zh), return_dtype=pl.String
+        )
+        if by_category and not catalog.is_empty()
+        else pl.Series("attrs", ["{}"] * catalog.height, dtype=pl.String)
+    )
     new_series = catalog.with_columns(
-        pl.lit(signal).alias("signal"), pl.lit("count").alias("unit"), pl.lit("{}").alias("attrs")
+        pl.lit(signal).alias("signal"), pl.lit("count").alias("unit"), attrs.alias("attrs")
     )
     return new_series, observations
+
+
+def _category_attrs(category: str, names_zh: dict[str, str]) -> str:
+    """A category's count series' attrs: the category, and its names for people where the
+    task gives them (``target.events.names_zh``)."""
+    attrs = {"category": category}
+    if category in names_zh:
+        attrs |= {"name_zh": names_zh[category], "name": category.replace("_", " ")}
+    return json.dumps(attrs, ensure_ascii=False, sort_keys=True)
 
 
 def _districts(areas: pl.DataFrame) -> list[str]:

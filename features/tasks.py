@@ -14,41 +14,34 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from features.config_model import StrictModel
 from features.durations import Duration
 from features.errors import ConfigError, NotFoundError
 from features.schemas import LOCAL_TZ
+from features.warning_config import WarningSpec
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __setstate__(self, state: dict[Any, Any]) -> None:
-        """Read the fields again on unpickling: a model pickled before durations were typed
-        holds their text as plain strings, and still loads (with typed durations)."""
-        super().__setstate__(state)
-        fresh = type(self).model_validate(self.model_dump(mode="json", warnings=False))
-        object.__setattr__(self, "__dict__", fresh.__dict__)
-
-
-class EventTarget(_Strict):
+class EventTarget(StrictModel):
     """Targets counted from events (12345 tickets): one series per area, or per area and
     category, counting the events of ``source`` in each grid bin."""
 
     source: str
     categories: tuple[str, ...] | None = None
     by_category: bool = True
+    # the categories' names for people (Chinese), carried into each count series' attrs
+    names_zh: dict[str, str] = Field(default_factory=dict)
 
 
-class TargetSpec(_Strict):
+class TargetSpec(StrictModel):
     signal: str
     series_ids: tuple[str, ...] | None = None
     area_ids: tuple[str, ...] | None = None
     events: EventTarget | None = None
 
 
-class WindowStat(_Strict):
+class WindowStat(StrictModel):
     """A rolling statistic over a time window (``q`` for the quantile)."""
 
     stat: Literal["mean", "std", "max", "min", "sum", "quantile"]
@@ -62,7 +55,7 @@ class WindowStat(_Strict):
         return f"{self.stat}_{self.window}"
 
 
-class LinkedCovariate(_Strict):
+class LinkedCovariate(StrictModel):
     """An observed signal from a series linked to each target through its ``attrs``.
 
     ``link`` names the attrs key holding the linked series id (``rain_gauge``, ``river_gauge``),
@@ -89,7 +82,7 @@ class LinkedCovariate(_Strict):
     dry_hours: Duration | None = None
 
 
-class EventCounts(_Strict):
+class EventCounts(StrictModel):
     """Counts of events (outages, incidents) in the target's area or the city over windows."""
 
     name: str
@@ -99,7 +92,7 @@ class EventCounts(_Strict):
     sums: tuple[Duration, ...]
 
 
-class ForecastCovariate(_Strict):
+class ForecastCovariate(StrictModel):
     """A known-ahead covariate: a weather forecast issued at or before the origin."""
 
     name: str
@@ -108,7 +101,7 @@ class ForecastCovariate(_Strict):
     area: str | None = None  # a fixed area (e.g. the city for tide tables); None: the target's
 
 
-class FeatureRecipe(_Strict):
+class FeatureRecipe(StrictModel):
     target_lags: tuple[Duration, ...] = (Duration("10m"), Duration("30m"), Duration("1h"))
     target_maxes: tuple[Duration, ...] = (Duration("6h"),)
     target_changes: tuple[Duration, ...] = (Duration("30m"),)
@@ -150,7 +143,7 @@ class FeatureRecipe(_Strict):
         return v
 
 
-class ModelSpec(_Strict):
+class ModelSpec(StrictModel):
     family: str
     name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -162,7 +155,7 @@ class ModelSpec(_Strict):
         return self.name or self.family
 
 
-class SelectionSpec(_Strict):
+class SelectionSpec(StrictModel):
     """How the backtest picks among the model and its candidates.
 
     ``metric`` is the primary metric (lower is better); ``ensemble`` averages the quantiles of
@@ -176,7 +169,7 @@ class SelectionSpec(_Strict):
     top: int = Field(3, ge=2, le=8)
 
 
-class CalibrationSpec(_Strict):
+class CalibrationSpec(StrictModel):
     """Quantile recalibration on a held-out tail of the training window.
 
     ``scale``: each quantile's distance from the median is scaled per horizon so that its
@@ -189,7 +182,7 @@ class CalibrationSpec(_Strict):
     holdout: Duration = Duration("7d")
 
 
-class PromotionSpec(_Strict):
+class PromotionSpec(StrictModel):
     """When a newly trained model may replace the champion.
 
     The challenger and the champion's configuration are scored on the same folds; the
@@ -202,34 +195,21 @@ class PromotionSpec(_Strict):
     alpha: float = Field(0.05, gt=0.0, lt=0.5)
 
 
-class TrainSpec(_Strict):
+class TrainSpec(StrictModel):
     origin_stride: Duration = Duration("1h")
     history: Duration = Duration("365d")
     quiet_fraction: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 7
 
 
-class BacktestSpec(_Strict):
+class BacktestSpec(StrictModel):
     folds: int = Field(3, ge=1, le=52)
     fold_length: Duration = Duration("7d")
     origin_stride: Duration = Duration("1h")
     min_train: Duration = Duration("14d")
 
 
-class WarningLevelSpec(_Strict):
-    level: Literal["blue", "yellow", "orange", "red"]
-    threshold: float
-
-
-class WarningSpec(_Strict):
-    direction: Literal["above", "below"] = "above"
-    levels: tuple[WarningLevelSpec, ...]
-    probability: float = Field(0.5, gt=0.0, lt=1.0)
-    clear_margin: float = Field(0.15, ge=0.0, lt=1.0)
-    event_threshold: float | None = None
-
-
-class TaskConfig(_Strict):
+class TaskConfig(StrictModel):
     name: str
     domain: Literal["waterlogging", "hotline", "traffic"] | str
     description: str = ""

@@ -79,26 +79,48 @@ def cdf_at(values: np.ndarray, x: np.ndarray, quantiles: Sequence[float]) -> np.
     return np.clip(cdf, 0.0, 1.0)
 
 
-def event_probability(forecast: pl.DataFrame, task: TaskConfig, threshold: float) -> np.ndarray:
-    """The probability of the task's warning event at ``threshold``: ``P(Y >= threshold)``, or
-    ``P(Y < threshold)`` for a ``below`` rule such as traffic speed, matching how the backtest
-    counts an observed event. For a continuous target the two bounds read the same; for counts
-    ``P(Y >= k) = 1 - F(k - 1)`` and ``P(Y < k) = F(k - 1)``, with ``F`` read with the
-    continuity correction, i.e. at ``k - 1/2``."""
+def event_probability(
+    forecast: pl.DataFrame, task: TaskConfig, threshold: float | np.ndarray
+) -> np.ndarray:
+    """The probability of the task's warning event at ``threshold`` (one value, or one per row,
+    NaN where a row has none): ``P(Y >= threshold)``, or ``P(Y < threshold)`` for a ``below``
+    rule such as traffic speed, matching how the backtest counts an observed event. For a
+    continuous target the two bounds read the same; for counts ``P(Y >= k) = 1 - F(k - 1)``
+    and ``P(Y < k) = F(k - 1)``, with ``F`` read with the continuity correction, i.e. at
+    ``k - 1/2``. A NaN threshold gives a NaN probability."""
     below = task.warning is not None and task.warning.direction == "below"
     sig = SIGNALS.get(task.target.signal)
-    at = threshold - 1.0 + COUNT_CONTINUITY if sig is not None and sig.discrete else threshold
-    return exceedance_probability(forecast, at, task.quantiles, below=below)
+    at = np.asarray(threshold, dtype=float)
+    if sig is not None and sig.discrete:
+        at = at - 1.0 + COUNT_CONTINUITY
+    values = forecast.select([quantile_column(q) for q in task.quantiles]).to_numpy()
+    cdf = cdf_at(values.astype(float), np.broadcast_to(at, (forecast.height,)), task.quantiles)
+    return cdf if below else 1.0 - cdf
 
 
-def with_exceedance(forecast: pl.DataFrame, task: TaskConfig) -> pl.DataFrame:
-    """Add ``p_<level>``: the event probability (:func:`event_probability`) of each of the
-    task's warning thresholds."""
+def with_exceedance(
+    forecast: pl.DataFrame, task: TaskConfig, thresholds: pl.DataFrame
+) -> pl.DataFrame:
+    """Add each level's threshold ``t_<level>`` (from ``thresholds``, keyed by ``series_id,
+    origin, ts``: ``features.warning_thresholds``) and its event probability ``p_<level>``
+    (:func:`event_probability`), null where the level does not apply to a row."""
     if task.warning is None:
         return forecast
-    return forecast.with_columns(
-        pl.Series(f"p_{lv.level}", event_probability(forecast, task, lv.threshold))
-        for lv in task.warning.levels
+    names = [lv.level for lv in task.warning.levels]
+    tcols = [f"t_{name}" for name in names]
+    keyed = forecast.drop([c for c in tcols if c in forecast.columns]).join(
+        thresholds.select("series_id", "origin", "ts", *tcols),
+        on=["series_id", "origin", "ts"],
+        how="left",
+        maintain_order="left",
+    )
+    return keyed.with_columns(
+        pl.Series(
+            f"p_{name}",
+            event_probability(keyed, task, keyed[col].cast(pl.Float64).to_numpy()),
+            nan_to_null=True,
+        )
+        for name, col in zip(names, tcols, strict=True)
     )
 
 

@@ -28,15 +28,17 @@ from features import (
     data_span,
     lookback,
     task_tables,
+    warning_memory,
 )
 
 MARGIN = timedelta(hours=2)
 
 
 def online_window(task: TaskConfig, history_span: timedelta | None = None) -> timedelta:
-    """How far back serving keeps data: what the features read, or the target history the
-    model reads if that is longer, plus a margin."""
-    return max(lookback(task), history_span or timedelta(0)) + MARGIN
+    """How far back serving keeps data: the longest of what the features read, the target
+    history the model reads and the history the warning rule reads (a surge's seasonal norm),
+    plus a margin."""
+    return max(lookback(task), history_span or timedelta(0), warning_memory(task)) + MARGIN
 
 
 class OnlineState:

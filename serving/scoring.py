@@ -8,16 +8,43 @@ spec, exactly as training did in batch.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
 from alerts import Assessment, Level, LevelRule
-from features import SIGNALS, CityTables, TaskTables, build_features, target_history
+from features import (
+    SIGNALS,
+    CityTables,
+    ConfigError,
+    TargetHistory,
+    TaskConfig,
+    TaskTables,
+    build_features,
+    target_history,
+    warning_memory,
+    warning_thresholds,
+)
 from models import with_exceedance
 from serving.online import OnlineState
 from training import CitybrainModel
+
+log = logging.getLogger(__name__)
+
+
+def target_unit(task: TaskConfig) -> str:
+    """The unit people read the target in: the signal's, with counts per grid step
+    (``tickets/h``)."""
+    sig = SIGNALS.get(task.target.signal)
+    if sig is None:
+        return ""
+    if sig.unit == "count":
+        per = {timedelta(hours=1): "h", timedelta(days=1): "d"}.get(task.step)
+        return f"tickets/{per}" if per else "count"
+    return sig.unit
 
 
 @dataclass
@@ -37,15 +64,9 @@ class TaskScorer:
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
         self.state = OnlineState(self.task, tables, model.history_span)
-        self.rule = (
-            LevelRule.from_spec(self.task.warning, unit=self._unit()) if self.task.warning else None
-        )
+        self.unit = target_unit(self.task)
         self.snapshot: Snapshot | None = None
         self._labels: dict[str, str] = {}
-
-    def _unit(self) -> str:
-        sig = SIGNALS.get(self.task.target.signal)
-        return sig.unit if sig else ""
 
     @staticmethod
     def _target_labels(tables: TaskTables) -> dict[str, str]:
@@ -86,7 +107,8 @@ class TaskScorer:
         )
         fc = self.model.predict_frame(frame, history)
         fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
-        fc = with_exceedance(fc, self.task)
+        if self.task.warning is not None:
+            fc = with_exceedance(fc, self.task, self._thresholds(fc, tables, origin, history))
         latest = (
             tables.observations.filter(pl.col("ts") <= origin)
             .sort("ts")
@@ -94,14 +116,19 @@ class TaskScorer:
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))
         )
         pcols = [c for c in fc.columns if c.startswith("p_")]
+        tcols = [c for c in fc.columns if c.startswith("t_")]
+        # the peak is the worst of the path: the highest depth or count, the lowest speed
+        worst = pl.col("yhat").sort(descending=not self._below)
+        at_peak = {"descending": not self._below}
         summary = (
             fc.sort("series_id", "horizon")
             .group_by("series_id", maintain_order=True)
             .agg(
                 pl.col("area_id").first(),
                 *(pl.col(c).max() for c in pcols),
-                pl.col("yhat").max().alias("peak_value"),
-                pl.col("ts").sort_by("yhat", descending=True).first().alias("peak_ts"),
+                *(pl.col(c).sort_by("yhat", **at_peak).first() for c in tcols),
+                worst.first().alias("peak_value"),
+                pl.col("ts").sort_by("yhat", **at_peak).first().alias("peak_ts"),
             )
             .join(latest, on="series_id", how="left")
         )
@@ -109,13 +136,62 @@ class TaskScorer:
         self.snapshot = snap
         return snap
 
+    @property
+    def _below(self) -> bool:
+        return self.task.warning is not None and self.task.warning.direction == "below"
+
+    def _thresholds(
+        self,
+        forecast: pl.DataFrame,
+        tables: TaskTables,
+        origin: datetime,
+        history: TargetHistory | None,
+    ) -> pl.DataFrame:
+        """Each target's thresholds at each forecast time, as the backtest reads them; from the
+        model's history where it reaches back far enough, else from the window."""
+        memory = warning_memory(self.task)
+        if memory and (history is None or history.start > origin - memory):
+            history = target_history(tables, origin - memory, origin)
+        keys = forecast.select("series_id", "origin", "ts")
+        return warning_thresholds(keys, self.task, tables.targets, history)
+
+    def rule_for(self, row: dict[str, Any]) -> LevelRule | None:
+        """The target's own rule: the task's probability and hysteresis, the target's
+        thresholds at its peak (None where no level applies to it)."""
+        warning = self.task.warning
+        if warning is None:
+            return None
+        thresholds = {
+            Level.parse(lv.level): row[f"t_{lv.level}"]
+            for lv in warning.levels
+            if row.get(f"t_{lv.level}") is not None
+        }
+        if not thresholds:
+            return None
+        try:
+            return LevelRule(
+                thresholds,
+                direction=warning.direction,
+                probability=warning.probability,
+                clear_margin=warning.clear_margin,
+                unit=self.unit,
+            )
+        except ConfigError as err:
+            log.warning("%s: %s not graded: %s", self.task.name, row["series_id"], err)
+            return None
+
     def assessments(self, snap: Snapshot) -> list[Assessment]:
-        """One assessment per target for the warning engine."""
-        if self.rule is None:
-            return []
+        """One assessment per target the rule grades, for the warning engine."""
         out = []
         for r in snap.summary.iter_rows(named=True):
-            probs = {Level.parse(c[2:]): float(r[c]) for c in r if c.startswith("p_")}
+            rule = self.rule_for(r)
+            if rule is None:
+                continue
+            probs = {
+                Level.parse(c[2:]): float(r[c])
+                for c in r
+                if c.startswith("p_") and r[c] is not None and Level.parse(c[2:]) in rule.levels
+            }
             out.append(
                 Assessment(
                     domain=self.task.domain,
@@ -125,8 +201,8 @@ class TaskScorer:
                     probabilities=probs,
                     peak_value=float(r["peak_value"]),
                     peak_ts=r["peak_ts"],
-                    unit=self.rule.unit,
-                    rule=self.rule,
+                    unit=self.unit,
+                    rule=rule,
                     label=self._labels.get(r["series_id"]),
                     observed=None if r["observed"] is None else float(r["observed"]),
                 )

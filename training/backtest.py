@@ -31,6 +31,7 @@ from features import (
     origin_range,
     target_history,
     task_tables,
+    warning_thresholds,
 )
 from models import (
     CalibratedForecaster,
@@ -73,6 +74,7 @@ class BacktestResult:
     eval_origins: pl.Series = field(default_factory=lambda: pl.Series("origin", []))
     summary: dict[str, Any] = field(default_factory=dict)
     event_skill: dict[str, EventSkill] = field(default_factory=dict)
+    level_skill: dict[str, dict[str, EventSkill]] = field(default_factory=dict)
 
     @property
     def chosen(self) -> str:
@@ -190,7 +192,11 @@ def run_backtest(
     if selection.chosen == ENSEMBLE:
         selection.weights = weights
         selection.reason += "; weights " + ", ".join(f"{m} {w:.2f}" for m, w in weights.items())
-    predictions = with_exceedance(predictions.sort("model", "series_id", "origin", "horizon"), task)
+    predictions = predictions.sort("model", "series_id", "origin", "horizon")
+    if task.warning is not None:
+        keys = predictions.select("series_id", "origin", "ts").unique()
+        thresholds = warning_thresholds(keys, task, data.history.series, data.history)
+        predictions = with_exceedance(predictions, task, thresholds)
     result = BacktestResult(
         task=task,
         predictions=predictions,
@@ -306,10 +312,11 @@ def summarise(result: BacktestResult) -> None:
     scale = _mase_scale(result)
     sig = SIGNALS.get(task.target.signal)
     lower = sig.low if sig is not None and sig.low == 0.0 else None
+    observed_at: pl.DataFrame | None = None
     for model in preds["model"].unique().sort().to_list():
         rows = preds.filter(pl.col("model") == model)
         scores = score_table(
-            rows.drop([c for c in rows.columns if c.startswith("p_")]),
+            rows.drop([c for c in rows.columns if c.startswith(("p_", "t_"))]),
             task.quantiles,
             season_scale=scale,
             lower_bound=lower,
@@ -337,6 +344,7 @@ def summarise(result: BacktestResult) -> None:
                 threshold=warning.event_threshold,
                 warn=pl.col("_p_event") >= warning.probability,
                 max_lead=max_lead,
+                below=below,
             )
             result.event_skill[tag] = skill
             for name, value in skill.to_dict().items():
@@ -349,6 +357,49 @@ def summarise(result: BacktestResult) -> None:
                 else (scored["y"] >= warning.event_threshold)
             )
             result.summary[f"{tag}_event_brier"] = brier_score(scored["_p_event"], outcome)
+        if warning is not None:
+            if observed_at is None:
+                observed_at = _observed_thresholds(result)
+            result.level_skill[tag] = _level_skills(rows, observed_at, task)
+            for level, skill in result.level_skill[tag].items():
+                for name in _LEVEL_METRICS:
+                    value = getattr(skill, name)
+                    if value is not None and np.isfinite(value):
+                        result.summary[f"{tag}_{level}_{name}"] = float(value)
+
+
+_LEVEL_METRICS = ("pod", "far", "csi", "events", "events_detected", "median_lead_time_min")
+
+
+def _observed_thresholds(result: BacktestResult) -> pl.DataFrame:
+    """The observed targets with each level's threshold at each grid time (as known then), so
+    that an event's episodes run over every grid time, not only the forecast times."""
+    assert result.history is not None
+    keys = result.observed.select("series_id", pl.col("ts").alias("origin"), "ts")
+    at = warning_thresholds(keys, result.task, result.history.series, result.history)
+    return result.observed.join(at.drop("origin"), on=["series_id", "ts"], how="left")
+
+
+def _level_skills(
+    rows: pl.DataFrame, observed: pl.DataFrame, task: TaskConfig
+) -> dict[str, EventSkill]:
+    """Event skill at each of the rule's levels, each target judged by its own threshold at
+    each time (``t_<level>``: a gauge's level, a count's norm, a share of free flow) and warned
+    when the level's probability reaches the rule's."""
+    warning = task.warning
+    assert warning is not None
+    out: dict[str, EventSkill] = {}
+    for lv in warning.levels:
+        column = f"t_{lv.level}"
+        out[lv.level] = event_skill(
+            rows,
+            observed,
+            threshold=column,
+            warn=pl.col(f"p_{lv.level}").fill_null(0.0) >= warning.probability,
+            max_lead=task.max_horizon,
+            below=warning.direction == "below",
+        )
+    return out
 
 
 def _mase_scale(result: BacktestResult) -> float | None:

@@ -92,6 +92,27 @@ def print_backtest(result: BacktestResult) -> None:
                 f"{tag:>10} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} {s.events:>7} "
                 f"{s.events_detected:>9} {lead:>12}"
             )
+    if result.level_skill and warning is not None:
+        _print_level_skill(result, warning.kind, warning.probability)
+
+
+def _print_level_skill(result: BacktestResult, kind: str, probability: float) -> None:
+    """Event skill at every warning level, each target judged by its own thresholds."""
+    click.echo(
+        f"\nWarning skill by level ({kind} rule, each target's own thresholds; warn when "
+        f"P >= {probability:g}):"
+    )
+    click.echo(
+        f"{'':>10} {'level':>7} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} "
+        f"{'detected':>9} {'median lead':>12}"
+    )
+    for tag in ("model", "baseline"):
+        for level, s in result.level_skill.get(tag, {}).items():
+            lead = f"{s.median_lead_time_min:.0f} min" if s.median_lead_time_min else "-"
+            click.echo(
+                f"{tag:>10} {level:>7} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} "
+                f"{s.events:>7} {s.events_detected:>9} {lead:>12}"
+            )
 
 
 def print_ablation(effects: list[GroupEffect], full_mae: float) -> None:

@@ -118,10 +118,10 @@ def reliability_chart(result: BacktestResult, path: Path, *, bins: int = 10) -> 
             (pl.col("model") == result.chosen) & pl.col("y").is_not_null()
         )
         for lv in task.warning.levels:
-            p = rows[f"p_{lv.level}"].to_numpy()
-            hit = (rows["y"].to_numpy() >= lv.threshold).astype(float)
-            if task.warning.direction == "below":
-                hit = (rows["y"].to_numpy() < lv.threshold).astype(float)
+            graded = rows.filter(pl.col(f"t_{lv.level}").is_not_null())
+            p = graded[f"p_{lv.level}"].to_numpy()
+            y, at = graded["y"].to_numpy(), graded[f"t_{lv.level}"].to_numpy()
+            hit = (y < at if task.warning.direction == "below" else y >= at).astype(float)
             edges = np.linspace(0, 1, bins + 1)
             which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
             xs, ys = [], []
@@ -134,7 +134,7 @@ def reliability_chart(result: BacktestResult, path: Path, *, bins: int = 10) -> 
                 xs,
                 ys,
                 marker="o",
-                label=f"{lv.level} ({lv.threshold:g})",
+                label=lv.level if lv.threshold is None else f"{lv.level} ({lv.threshold:g})",
                 color=lv.level if lv.level != "yellow" else "gold",
             )
     ax.set_xlabel("forecast probability")

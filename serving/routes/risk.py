@@ -87,7 +87,7 @@ def risk(
         origin=_iso(snap.origin),
         scored_at=_iso(snap.scored_at),
         model_version=scorer.version,
-        unit=scorer.rule.unit if scorer.rule else None,
+        unit=scorer.unit or None,
         items=items,
     )
 

@@ -125,3 +125,31 @@ def test_candidates_an_ensemble_and_calibration_come_from_the_config_alone(city,
     # the ensemble forecasts the same rows as its members
     rows = frame.group_by("model").len()
     assert rows["len"].n_unique() == 1
+
+
+def test_a_new_task_warns_by_its_config_alone_at_each_targets_own_levels(city, tmp_path):
+    """Pump load near each station's own capacity (its catalog attr) warns red; a fixed
+    10 m3/s warns yellow: no code, one config section."""
+    config = tmp_path / "pump_warn.yaml"
+    config.write_text(
+        PUMP_TASK
+        + "warning:\n  probability: 0.5\n  levels:\n"
+        + "    - {level: yellow, threshold: 10}\n    - {level: red, attr: capacity_m3s}\n"
+    )
+    preds = tmp_path / "preds.parquet"
+    result = CliRunner().invoke(
+        main, ["backtest", "--data", str(city), "--task", str(config), "--out", str(preds)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Warning skill by level (threshold rule" in result.output
+    frame = pl.read_parquet(preds)
+    assert {"t_yellow", "p_yellow", "t_red", "p_red"} <= set(frame.columns)
+    assert (frame["t_yellow"] == 10.0).all()
+    capacity = (
+        pl.read_parquet(city / "series.parquet")
+        .filter(pl.col("signal") == "pump_rate_m3s")
+        .select("series_id", pl.col("attrs").str.json_path_match("$.capacity_m3s").cast(float))
+    )
+    own = frame.select("series_id", "t_red").unique().join(capacity, on="series_id")
+    assert own.height == capacity.height and (own["t_red"] == own["attrs"]).all()
+    assert frame["p_red"].is_between(0.0, 1.0).all()

@@ -4,6 +4,7 @@ that reads the target history and rain step by step forecasts in serving as in t
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import citysim
+from alerts import Level
 from features import (
     KEY_COLUMNS,
     CityTables,
@@ -199,3 +201,41 @@ def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityT
     # the duty room sees the latest hour's count beside the forecast
     assert snap.summary["observed"].null_count() == 0
     assert (snap.summary["observed_ts"] == origin).all()
+
+
+@pytest.mark.parametrize(("name", "unit"), [("hotline", "tickets/h"), ("traffic", "km/h")])
+def test_every_domains_targets_are_named_and_graded_by_their_own_thresholds(
+    city: CityTables, name: str, unit: str
+) -> None:
+    """Hotline and traffic warn too: each target named for people, in its unit, graded by its
+    own thresholds (a surge over its norm, a share of its own free-flow speed)."""
+    task = load_task(name)
+    origin = START + timedelta(days=DAYS - 2)
+    frame = build_features(
+        task_tables(city, task, live_until=origin),
+        origin_range(origin - timedelta(hours=3), origin, HOUR),
+    )
+    spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
+    model = build_forecaster(task.baseline, task=task, spec=spec).fit(frame)
+    known = city.until(origin)
+    since = origin - online_window(task)
+    windowed = replace(
+        known,
+        observations=known.observations.filter(pl.col("ts") >= since),
+        events=known.events.filter(pl.col("ts") >= since),
+    )
+    scorer = TaskScorer(CitybrainModel(model, task, spec), "1", windowed)
+    snap = scorer.score(now=origin)
+    assert snap is not None and scorer.unit == unit
+    graded = scorer.assessments(snap)
+    assert len(graded) > 10
+    for a in graded:
+        assert a.label is not None and a.series_id not in a.label and a.unit == unit
+        assert set(a.probabilities) <= set(a.rule.levels) and a.rule.levels
+    catalog = {r["series_id"]: r["attrs"] for r in city.series.iter_rows(named=True)}
+    for a in graded:
+        if name == "traffic":  # a share of the sensor's own free-flow speed
+            free_flow = json.loads(catalog[a.series_id])["free_flow_kmh"]
+            assert a.rule.thresholds[Level.BLUE] == pytest.approx(0.4 * free_flow)
+        else:  # 1.5 times a norm of at least 2 tickets an hour
+            assert a.rule.thresholds[Level.BLUE] >= 3.0

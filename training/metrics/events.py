@@ -66,7 +66,12 @@ def contingency(warn: Any, observed: Any) -> Contingency:
 
 @dataclass(frozen=True)
 class EventSkill:
-    threshold: float
+    """Per-forecast contingency and per-episode detection of one event (a threshold crossing).
+
+    ``threshold`` is the event's threshold, or None where each target has its own (a gauge's
+    warning level, a count's seasonal norm)."""
+
+    threshold: float | None
     hits: int
     misses: int
     false_alarms: int
@@ -86,9 +91,10 @@ def event_skill(
     preds: pl.DataFrame,
     observed: pl.DataFrame,
     *,
-    threshold: float,
+    threshold: float | str,
     warn: pl.Expr,
     max_lead: timedelta,
+    below: bool = False,
 ) -> EventSkill:
     """Event skill of forecasts judged by ``warn`` (a boolean over a prediction row).
 
@@ -96,20 +102,24 @@ def event_skill(
         preds: ``series_id, origin, ts, y`` plus whatever ``warn`` reads.
         observed: ``series_id, ts, value`` on the task's grid for the evaluated period; event
             episodes are the runs of ``value >= threshold``.
+        threshold: the event's threshold, or the name of a column of both frames holding each
+            row's own (null: no event possible there).
         warn: when a forecast row counts as a warning (e.g. exceedance probability >= 0.4).
         max_lead: origins earlier than the onset by more than this are not credited.
+        below: the event is a value below the threshold (a speed), not at or above it.
 
-    Per forecast: :func:`contingency` of ``warn`` against ``y >= threshold`` over the rows with
-    an observed target. Per event: an episode counts as detected when some origin at or before
-    its onset (and no more than ``max_lead`` before) warned for a time inside the episode; its
-    lead time is onset minus the earliest such origin.
+    Per forecast: :func:`contingency` of ``warn`` against ``y >= threshold`` (``y <
+    threshold`` with ``below``) over the rows with an observed target. Per event: an episode
+    counts as detected when some origin at or before its onset (and no more than ``max_lead``
+    before) warned for a time inside the episode; its lead time is onset minus the earliest
+    such origin.
     """
     rows = preds.filter(pl.col("y").is_not_null()).with_columns(
-        warn.alias("_warn"), (pl.col("y") >= threshold).alias("_obs")
+        warn.alias("_warn"), _crossed("y", threshold, below).alias("_obs")
     )
     table = contingency(rows["_warn"], rows["_obs"])
 
-    episodes = _episodes(observed, threshold)
+    episodes = _episodes(observed, threshold, below)
     warned = rows.filter(pl.col("_warn")).select("series_id", "origin", "ts")
     leads: list[float] = []
     if not episodes.is_empty() and not warned.is_empty():
@@ -133,7 +143,7 @@ def event_skill(
     # the median of a Float64 series is a float (polars types it as any literal)
     median = float(cast(float, pl.Series(leads).median())) if leads else None
     return EventSkill(
-        threshold=threshold,
+        threshold=threshold if isinstance(threshold, float | int) else None,
         hits=table.hits,
         misses=table.misses,
         false_alarms=table.false_alarms,
@@ -147,10 +157,16 @@ def event_skill(
     )
 
 
-def _episodes(observed: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    """``series_id, onset, end``: runs of consecutive grid values at or above the threshold."""
+def _crossed(column: str, threshold: float | str, below: bool) -> pl.Expr:
+    bound = pl.col(threshold) if isinstance(threshold, str) else pl.lit(threshold)
+    return pl.col(column) < bound if below else pl.col(column) >= bound
+
+
+def _episodes(observed: pl.DataFrame, threshold: float | str, below: bool) -> pl.DataFrame:
+    """``series_id, onset, end``: runs of consecutive grid values on the event's side of the
+    threshold."""
     flagged = observed.sort("series_id", "ts").with_columns(
-        (pl.col("value") >= threshold).fill_null(False).alias("_on")
+        _crossed("value", threshold, below).fill_null(False).alias("_on")
     )
     flagged = flagged.with_columns(
         (pl.col("_on") != pl.col("_on").shift(1).over("series_id"))

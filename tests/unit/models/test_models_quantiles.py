@@ -131,10 +131,26 @@ def test_event_probability_of_counts_reads_the_whole_number_below_the_threshold(
     # P(Y >= 1) = 1 - F(0) = 1 - G(0.5) = 0.7, the event the backtest counts (y >= 1)
     above = _warned_task("hotline_count", "above", 1.0)
     assert event_probability(counts, above, 1.0) == pytest.approx([0.7])
-    assert with_exceedance(counts, above)["p_blue"].to_list() == pytest.approx([0.7])
+    keyed = counts.with_columns(series_id=pl.lit("s"), origin=pl.lit(0), ts=pl.lit(1))
+    thresholds = keyed.select("series_id", "origin", "ts", t_blue=pl.lit(1.0))
+    assert with_exceedance(keyed, above, thresholds)["p_blue"].to_list() == pytest.approx([0.7])
     # P(Y < 2) = F(1) = G(1.5) = 0.6
     below = _warned_task("hotline_count", "below", 2.0)
     assert event_probability(counts, below, 2.0) == pytest.approx([0.6])
     # a continuous target reads at the threshold itself
     speeds = _warned_task("speed_kmh", "below", 2.0)
     assert event_probability(counts, speeds, 2.0) == pytest.approx([0.7])
+
+
+def test_each_row_reads_its_own_threshold_and_a_missing_one_gives_no_probability() -> None:
+    rows = frame((0.0, 1.0, 3.0), (0.0, 1.0, 3.0), (0.0, 1.0, 3.0)).with_columns(
+        series_id=pl.Series(["a", "b", "c"]), origin=pl.lit(0), ts=pl.lit(1)
+    )
+    thresholds = rows.select(
+        "series_id", "origin", "ts", t_blue=pl.Series([1.0, 2.0, None], dtype=pl.Float64)
+    )
+    task = _warned_task("hotline_count", "above", 1.0)
+    out = with_exceedance(rows, task, thresholds)
+    assert out["t_blue"].to_list() == [1.0, 2.0, None]
+    p = out["p_blue"].to_list()
+    assert p[:2] == pytest.approx([0.7, 1 - 0.6]) and p[2] is None

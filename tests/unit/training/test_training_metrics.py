@@ -165,3 +165,30 @@ def test_event_skill_contingency_matches_the_contingency_helper() -> None:
         table.false_alarms,
     )
     assert (skill.pod, skill.far, skill.csi) == (table.pod, table.far, table.csi)
+
+
+def test_event_skill_reads_each_rows_own_threshold_and_a_below_event() -> None:
+    # speeds: an event is a speed below the sensor's own threshold at that time (null: none)
+    observed = grid({"s1": [60, 60, 20, 15, 60, 60], "s2": [30, 30, 30, 30, 30, 30]}).with_columns(
+        pl.when(pl.col("series_id") == "s1").then(25.0).otherwise(None).alias("t_blue")
+    )
+    rows = forecast_rows(
+        [
+            ("s1", 0, 2, 20.0, True),  # warned ahead of the onset at step 2: lead 20 min
+            ("s1", 2, 4, 60.0, True),  # false alarm
+            ("s1", 1, 5, 60.0, False),  # correct negative
+            ("s2", 0, 3, 30.0, True),  # no threshold: no event, so a false alarm
+        ]
+    ).with_columns(pl.when(pl.col("series_id") == "s1").then(25.0).otherwise(None).alias("t_blue"))
+    skill = event_skill(
+        rows,
+        observed,
+        threshold="t_blue",
+        warn=pl.col("warned"),
+        max_lead=timedelta(hours=1),
+        below=True,
+    )
+    assert (skill.hits, skill.misses, skill.false_alarms) == (1, 0, 1)
+    assert (skill.events, skill.events_detected) == (1, 1)
+    assert skill.median_lead_time_min == pytest.approx(20.0)
+    assert skill.threshold is None
