@@ -18,6 +18,7 @@ from features import (
     KEY_COLUMNS,
     CityTables,
     FeatureSpec,
+    TaskConfig,
     build_features,
     load_task,
     lookback,
@@ -176,14 +177,14 @@ def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTa
     )
 
 
-def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityTables) -> None:
-    """12345 tickets become count series only once counted: serving finds its targets (and
-    labels them) from the events, as training does."""
-    task = load_task("hotline")
-    origin = START + timedelta(days=DAYS - 2)
+def _baseline_scorer(
+    city: CityTables, task: TaskConfig, origin: datetime, fit_span: timedelta
+) -> tuple[TaskScorer, pl.DataFrame]:
+    """A scorer of the task's baseline, fitted on the hours before ``origin``, over the data
+    serving would hold at ``origin`` (its window, as known then); and the frame it was fit on."""
     frame = build_features(
         task_tables(city, task, live_until=origin),
-        origin_range(origin - timedelta(hours=6), origin, HOUR),
+        origin_range(origin - fit_span, origin, HOUR),
     )
     spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
     model = build_forecaster(task.baseline, task=task, spec=spec).fit(frame)
@@ -194,7 +195,15 @@ def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityT
         observations=known.observations.filter(pl.col("ts") >= since),
         events=known.events.filter(pl.col("ts") >= since),
     )
-    snap = TaskScorer(CitybrainModel(model, task, spec), "1", windowed).score(now=origin)
+    return TaskScorer(CitybrainModel(model, task, spec), "1", windowed), frame
+
+
+def test_serving_scores_a_task_whose_targets_are_counted_from_events(city: CityTables) -> None:
+    """12345 tickets become count series only once counted: serving finds its targets (and
+    labels them) from the events, as training does."""
+    origin = START + timedelta(days=DAYS - 2)
+    scorer, frame = _baseline_scorer(city, load_task("hotline"), origin, timedelta(hours=6))
+    snap = scorer.score(now=origin)
     assert snap is not None
     assert snap.forecasts["series_id"].n_unique() == frame["series_id"].n_unique() > 10
     assert snap.forecasts["series_id"].str.starts_with("hotline:").all()
@@ -209,22 +218,8 @@ def test_every_domains_targets_are_named_and_graded_by_their_own_thresholds(
 ) -> None:
     """Hotline and traffic warn too: each target named for people, in its unit, graded by its
     own thresholds (a surge over its norm, a share of its own free-flow speed)."""
-    task = load_task(name)
     origin = START + timedelta(days=DAYS - 2)
-    frame = build_features(
-        task_tables(city, task, live_until=origin),
-        origin_range(origin - timedelta(hours=3), origin, HOUR),
-    )
-    spec = FeatureSpec.from_frame(frame, task, frame["series_id"].unique().to_list())
-    model = build_forecaster(task.baseline, task=task, spec=spec).fit(frame)
-    known = city.until(origin)
-    since = origin - online_window(task)
-    windowed = replace(
-        known,
-        observations=known.observations.filter(pl.col("ts") >= since),
-        events=known.events.filter(pl.col("ts") >= since),
-    )
-    scorer = TaskScorer(CitybrainModel(model, task, spec), "1", windowed)
+    scorer, _ = _baseline_scorer(city, load_task(name), origin, timedelta(hours=3))
     snap = scorer.score(now=origin)
     assert snap is not None and scorer.unit == unit
     graded = scorer.assessments(snap)
