@@ -1,8 +1,10 @@
-"""Warnings: levels with hysteresis, lifecycle, the ledger and outbox, and delivery channels.
+"""Warnings: levels with hysteresis, grouping, lifecycle, the ledger, silences and delivery.
 
-``alerts`` depends on nothing above ``features.errors``: the serving layer turns forecasts into
-:class:`Assessment` records, :class:`WarningEngine` turns those into warning changes in the
-:class:`Ledger`, and a :class:`Dispatcher` delivers the outbox through the channels.
+``alerts`` depends on nothing above the error classes of ``features``: the serving layer (and
+the backtest) turn forecasts into :class:`Assessment` records, :class:`WarningEngine` groups
+them into one warning per domain, area and episode and records each change in the
+:class:`Ledger` with its history and outbox, :class:`Silence` records hold delivery back, and
+a :class:`Dispatcher` delivers the outbox through the channels.
 """
 
 from alerts.assessment import Assessment
@@ -13,14 +15,17 @@ from alerts.channels import (
     DispatchResult,
     WebhookChannel,
 )
-from alerts.engine import WarningChange, WarningEngine
-from alerts.ledger import Ledger
+from alerts.engine import CAUSES, WarningChange, WarningEngine
+from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import PONDING_CM, Level, LevelRule, grade, next_level
 from alerts.messages import render
-from alerts.records import HistoryEntry, OutboxItem, Warning
+from alerts.records import Action, HistoryEntry, OutboxItem, Status, TargetState, Warning
+from alerts.silences import Silence
 
 __all__ = [
+    "CAUSES",
     "PONDING_CM",
+    "Action",
     "Assessment",
     "Channel",
     "DeliveryError",
@@ -31,9 +36,13 @@ __all__ = [
     "Level",
     "LevelRule",
     "OutboxItem",
+    "Silence",
+    "Status",
+    "TargetState",
     "Warning",
     "WarningChange",
     "WarningEngine",
+    "WarningPlan",
     "WebhookChannel",
     "grade",
     "next_level",

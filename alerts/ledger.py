@@ -1,9 +1,11 @@
-"""The warning ledger: every warning, its history and its outbox, in one SQL database.
+"""The warning ledger: every warning, its targets, history, outbox and silences, in one SQL
+database.
 
-The ledger is the system of record for what duty officers were told and when. A state change,
-its history row and its outbox rows are written in one transaction, so a crash can never leave
-a warning that changed without a message to send, or a message about a change that did not
-happen (the transactional-outbox pattern). SQLite by default, PostgreSQL in production.
+The ledger is the system of record for what duty officers were told and when. A warning's
+change, its targets, its history rows and its outbox rows are written in one transaction, so a
+crash can never leave a warning that changed without a message to send, or a message about a
+change that did not happen (the transactional-outbox pattern). SQLite by default, PostgreSQL in
+production. The engine decides (:class:`WarningPlan`); the ledger records.
 """
 
 from __future__ import annotations
@@ -12,25 +14,51 @@ import builtins
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, insert, select, update
+from sqlalchemy import Connection, create_engine, delete, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from alerts.levels import Level
+from alerts.messages import render_by_person
 from alerts.outbox import OutboxStore
-from alerts.records import Action, HistoryEntry, Warning
-from alerts.schema import build_tables
+from alerts.records import NOTIFIED, Action, HistoryEntry, TargetState, Warning
+from alerts.schema import build_tables, check_schema
+from alerts.silences import Silence, SilenceStore
 from features import DataError, NotFoundError
 
 _STATUSES = ("open", "acknowledged", "closed")
 
 
-class Ledger(OutboxStore):
-    """Warnings, history and outbox over a SQLAlchemy URL; tables are created on start.
+@dataclass(frozen=True)
+class WarningPlan:
+    """What the engine decided for one domain and area in one evaluation.
+
+    ``warning_id`` is None for a new warning; ``action`` the lifecycle change announced to the
+    channels (None when only targets joined, left or moved within the level); ``targets`` the
+    warning's full set of targets afterwards.
+    """
+
+    domain: str
+    area_id: str
+    warning_id: str | None
+    action: Action | None
+    level: Level
+    targets: tuple[TargetState, ...]
+    joined: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+    message_zh: str = ""
+    message_en: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Ledger(OutboxStore, SilenceStore):
+    """Warnings, targets, history, outbox and silences over a SQLAlchemy URL; tables are created
+    on start, and a database made by an older ledger is refused with what to do.
 
     Args:
         url: e.g. ``"sqlite:///path/warnings.db"`` or ``"postgresql+psycopg://…"``.
@@ -49,6 +77,7 @@ class Ledger(OutboxStore):
         self.engine = create_engine(url, **kwargs)
         self.tables = build_tables(table_prefix)
         self.tables.metadata.create_all(self.engine)
+        check_schema(self.engine, self.tables)
 
     def dispose(self) -> None:
         """Release pooled connections (the data stays)."""
@@ -58,89 +87,38 @@ class Ledger(OutboxStore):
         """Remove this ledger's tables; for tests that share a database server."""
         self.tables.metadata.drop_all(self.engine)
 
-    # -- state changes: each one transaction with its history and outbox rows --------------
+    # -- the engine's changes: each one transaction with its targets, history and outbox ------
 
-    def open_warning(
-        self,
-        *,
-        domain: str,
-        series_id: str,
-        area_id: str | None,
-        level: Level,
-        now: datetime,
-        message_zh: str,
-        message_en: str,
-        details: dict[str, Any] | None = None,
-        channels: Sequence[str] = (),
-    ) -> Warning:
-        """Open a warning; refused if the target already has one that is not closed."""
-        if level == Level.NONE:
-            raise DataError("a warning cannot be opened at level NONE", column="level")
-        t = self.tables.warnings
+    def save(
+        self, plan: WarningPlan, *, now: datetime, channels: Sequence[str] = ()
+    ) -> tuple[Warning, Silence | None]:
+        """Write one plan; returns the warning as it now stands and the silence that held its
+        message back (None when it was queued, or when nothing was to be announced)."""
         with self.engine.begin() as conn:
-            if self._current(conn, domain, series_id) is not None:
-                raise DataError(f"{domain}/{series_id} already has an open warning")
-            wid = str(uuid.uuid4())
-            conn.execute(
-                insert(t).values(
-                    id=wid, domain=domain, series_id=series_id, area_id=area_id,
-                    level=int(level), peak_level=int(level), status="open", opened_at=now,
-                    updated_at=now, ack_note="", message_zh=message_zh, message_en=message_en,
-                    details=json.dumps(details or {}, ensure_ascii=False),
-                )
-            )  # fmt: skip
-            return self._record(conn, wid, "opened", Level.NONE, now, channels)
+            if plan.warning_id is None:
+                if plan.action != "opened" or plan.level == Level.NONE:
+                    raise DataError("a new warning is opened at a level", column="action")
+                wid, before = self._insert(conn, plan, now), Level.NONE
+            else:
+                wid = plan.warning_id
+                before = self._get(conn, wid).level
+                self._update(conn, plan, now)
+            t = self.tables.targets
+            conn.execute(delete(t).filter_by(warning_id=wid))
+            for target in plan.targets:
+                conn.execute(insert(t).values(warning_id=wid, **_target_row(target)))
+            warning = self._get(conn, wid)
+            silence = None
+            if plan.action is not None:
+                after = Level.NONE if plan.action == "closed" else warning.level
+                silence = self._tell(conn, warning, plan.action, before, after, now, channels)
+            for series_id in plan.joined:
+                self._history(conn, wid, now, "joined", warning.level, warning.level, series_id)
+            for series_id in plan.left:
+                self._history(conn, wid, now, "left", warning.level, warning.level, series_id)
+            return warning, silence
 
-    def change_level(
-        self,
-        warning_id: str,
-        *,
-        level: Level,
-        now: datetime,
-        message_zh: str,
-        message_en: str,
-        details: dict[str, Any] | None = None,
-        channels: Sequence[str] = (),
-    ) -> Warning:
-        """Escalate or de-escalate. Escalation needs a fresh acknowledgement (status -> open)."""
-        with self.engine.begin() as conn:
-            old = self._live(conn, warning_id)
-            if level == Level.NONE or level == old.level:
-                raise DataError(f"cannot change {old.level.colour} to {level.colour}; use close")
-            up = level > old.level
-            values: dict[str, Any] = {
-                "level": int(level),
-                "peak_level": int(max(level, old.peak_level)),
-                "status": "open" if up else old.status,
-                "updated_at": now,
-                "message_zh": message_zh,
-                "message_en": message_en,
-            }
-            if details is not None:
-                values["details"] = json.dumps(details, ensure_ascii=False)
-            conn.execute(update(self.tables.warnings).filter_by(id=warning_id).values(**values))
-            action: Action = "escalated" if up else "deescalated"
-            return self._record(conn, warning_id, action, old.level, now, channels)
-
-    def close_warning(
-        self,
-        warning_id: str,
-        *,
-        now: datetime,
-        message_zh: str,
-        message_en: str,
-        details: dict[str, Any] | None = None,
-        channels: Sequence[str] = (),
-    ) -> Warning:
-        """Close (lift) a warning; it keeps its last level so the record says what was lifted."""
-        with self.engine.begin() as conn:
-            old = self._live(conn, warning_id)
-            values: dict[str, Any] = {"status": "closed", "closed_at": now, "updated_at": now}
-            values |= {"message_zh": message_zh, "message_en": message_en}
-            if details is not None:
-                values["details"] = json.dumps(details, ensure_ascii=False)
-            conn.execute(update(self.tables.warnings).filter_by(id=warning_id).values(**values))
-            return self._record(conn, warning_id, "closed", old.level, now, channels)
+    # -- people's changes --------------------------------------------------------------------
 
     def acknowledge(
         self,
@@ -151,7 +129,8 @@ class Ledger(OutboxStore):
         now: datetime | None = None,
         channels: Sequence[str] = (),
     ) -> Warning:
-        """Record that a duty officer took charge. The first acknowledgement of a level wins."""
+        """Record that a duty officer took charge (and tell ``channels``, so the rest of the
+        duty room knows). The first acknowledgement of a level wins; escalation stops."""
         if not by.strip():
             raise DataError("who acknowledges must be named", column="by")
         now = now or datetime.now(UTC)
@@ -164,7 +143,41 @@ class Ledger(OutboxStore):
                 .filter_by(id=warning_id)
                 .values(status="acknowledged", acked_at=now, acked_by=by, ack_note=note)
             )
-            return self._record(conn, warning_id, "acknowledged", old.level, now, channels)
+            warning = self._get(conn, warning_id)
+            self._tell(conn, warning, "acknowledged", old.level, old.level, now, channels,
+                       actor=by, note=note)  # fmt: skip
+            return warning
+
+    def resolve(
+        self,
+        warning_id: str,
+        by: str,
+        note: str,
+        *,
+        now: datetime | None = None,
+        channels: Sequence[str] = (),
+    ) -> Warning:
+        """A person lifts a warning (the water has gone, the road is clear); who and why are
+        recorded, channels are told, and the engine does not reopen it at the same level within
+        its quiet period."""
+        if not by.strip():
+            raise DataError("who resolves must be named", column="by")
+        if not note.strip():
+            raise DataError("say why the warning is resolved", column="note")
+        now = now or datetime.now(UTC)
+        with self.engine.begin() as conn:
+            old = self._live(conn, warning_id)
+            zh, en = (render_by_person(old, by, note, lang=lang) for lang in ("zh", "en"))
+            conn.execute(
+                update(self.tables.warnings).filter_by(id=warning_id).values(
+                    status="closed", closed_at=now, updated_at=now, resolved_by=by,
+                    resolve_note=note, message_zh=zh, message_en=en,
+                )
+            )  # fmt: skip
+            warning = self._get(conn, warning_id)
+            self._tell(conn, warning, "resolved", old.level, Level.NONE, now, channels,
+                       actor=by, note=note)  # fmt: skip
+            return warning
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -172,23 +185,48 @@ class Ledger(OutboxStore):
         with self.engine.connect() as conn:
             return self._get(conn, warning_id)
 
-    def current(self, domain: str, series_id: str) -> Warning | None:
-        """The target's warning that is not closed, if any."""
+    def current(self, domain: str, area_id: str) -> Warning | None:
+        """The domain's warning in the area that is not closed, if any."""
         with self.engine.connect() as conn:
-            return self._current(conn, domain, series_id)
+            return self._latest(conn, domain, area_id, closed=False)
+
+    def last_closed(self, domain: str, area_id: str) -> Warning | None:
+        """The domain's most recently closed warning in the area, if any."""
+        with self.engine.connect() as conn:
+            return self._latest(conn, domain, area_id, closed=True)
 
     def list(
-        self, status: str | None = None, domain: str | None = None, limit: int = 200
-    ) -> list[Warning]:
-        """Warnings, most recently updated first."""
+        self,
+        status: str | None = None,
+        domain: str | None = None,
+        limit: int = 200,
+        *,
+        area_id: str | None = None,
+    ) -> builtins.list[Warning]:
+        """Warnings with their targets, most recently updated first."""
         if status is not None and status not in _STATUSES:
             raise DataError(f"{status!r} is not one of {', '.join(_STATUSES)}", column="status")
-        t = self.tables.warnings
-        q = select(t).order_by(t.c.updated_at.desc(), t.c.id).limit(limit)
+        w = self.tables.warnings
+        q = select(w).order_by(w.c.updated_at.desc(), w.c.id).limit(limit)
         q = q.filter_by(status=status) if status else q
         q = q.filter_by(domain=domain) if domain else q
+        q = q.filter_by(area_id=area_id) if area_id else q
         with self.engine.connect() as conn:
-            return [Warning.from_row(r) for r in conn.execute(q).mappings()]
+            rows = builtins.list(conn.execute(q).mappings())
+            targets = self._targets(conn, [r["id"] for r in rows])
+            return [Warning.from_row(r, targets.get(r["id"], ())) for r in rows]
+
+    def target_levels(self, domain: str) -> dict[str, Level]:
+        """Each target's level in the domain's warnings that are not closed (targets at no
+        level left out): what the dashboard colours a sensor by."""
+        w, t = self.tables.warnings, self.tables.targets
+        q = (
+            select(t.c.series_id, t.c.level)
+            .join(w, w.c.id == t.c.warning_id)
+            .where(w.c.domain == domain, w.c.status != "closed", t.c.left_at.is_(None))
+        )
+        with self.engine.connect() as conn:
+            return {r.series_id: Level(r.level) for r in conn.execute(q) if r.level > 0}
 
     def history(self, warning_id: str) -> builtins.list[HistoryEntry]:
         h = self.tables.history
@@ -196,18 +234,130 @@ class Ledger(OutboxStore):
             self._get(conn, warning_id)
             rows = conn.execute(select(h).filter_by(warning_id=warning_id).order_by(h.c.seq))
             return [
-                HistoryEntry(r.warning_id, r.ts, r.action, Level(r.from_level), Level(r.to_level))
+                HistoryEntry(
+                    r.warning_id,
+                    r.ts,
+                    r.action,
+                    Level(r.from_level),
+                    Level(r.to_level),
+                    r.series_id,
+                    r.actor,
+                    r.note or "",
+                    r.silenced_by,
+                )
                 for r in rows
             ]
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _insert(self, conn: Connection, plan: WarningPlan, now: datetime) -> str:
+        wid = str(uuid.uuid4())
+        conn.execute(
+            insert(self.tables.warnings).values(
+                id=wid, domain=plan.domain, area_id=plan.area_id, level=int(plan.level),
+                peak_level=int(plan.level), status="open", opened_at=now, updated_at=now,
+                ack_note="", resolve_note="", reopened=0, message_zh=plan.message_zh,
+                message_en=plan.message_en, details=json.dumps(plan.details, ensure_ascii=False),
+            )
+        )  # fmt: skip
+        return wid
+
+    def _update(self, conn: Connection, plan: WarningPlan, now: datetime) -> None:
+        assert plan.warning_id is not None
+        old = self._get(conn, plan.warning_id)
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "details": json.dumps(plan.details, ensure_ascii=False),
+        }
+        if plan.action in ("escalated", "deescalated", "reopened"):
+            if old.status == "closed" and plan.action != "reopened":
+                raise DataError(f"warning {old.id} is closed", column="status")
+            up = plan.action in ("escalated", "reopened")
+            values |= {
+                "level": int(plan.level),
+                "peak_level": int(max(plan.level, old.peak_level)),
+                "status": "open" if up else old.status,
+                "message_zh": plan.message_zh,
+                "message_en": plan.message_en,
+            }
+            if plan.action == "reopened":
+                values |= {"closed_at": None, "reopened": old.reopened + 1, "acked_at": None,
+                           "acked_by": None, "ack_note": "", "resolved_by": None,
+                           "resolve_note": ""}  # fmt: skip
+        elif plan.action == "closed":
+            self._live(conn, old.id)
+            values |= {"status": "closed", "closed_at": now, "message_zh": plan.message_zh,
+                       "message_en": plan.message_en}  # fmt: skip
+        elif plan.action is not None:
+            raise DataError(f"the engine cannot {plan.action} a warning", column="action")
+        conn.execute(update(self.tables.warnings).filter_by(id=old.id).values(**values))
+
+    def _tell(
+        self,
+        conn: Connection,
+        warning: Warning,
+        action: Action,
+        before: Level,
+        after: Level,
+        now: datetime,
+        channels: Sequence[str],
+        *,
+        actor: str | None = None,
+        note: str = "",
+    ) -> Silence | None:
+        """The history row of a change and, for a change officers are told of, its outbox row
+        per channel, unless a silence holds them back (returned, and marked in the history)."""
+        silence = None
+        if action in NOTIFIED:
+            ids = [t.series_id for t in warning.active] or [t.series_id for t in warning.targets]
+            silence = self._silencing(conn, warning.domain, warning.area_id, ids, now)
+        self._history(conn, warning.id, now, action, before, after, actor=actor, note=note,
+                      silenced_by=silence.id if silence else None)  # fmt: skip
+        if action in NOTIFIED and silence is None:
+            for channel in channels:
+                self._enqueue(conn, warning.id, channel, warning.payload(action), now)
+        return silence
+
+    def _history(
+        self,
+        conn: Connection,
+        warning_id: str,
+        now: datetime,
+        action: Action,
+        from_level: Level,
+        to_level: Level,
+        series_id: str | None = None,
+        *,
+        actor: str | None = None,
+        note: str = "",
+        silenced_by: str | None = None,
+    ) -> None:
+        conn.execute(
+            insert(self.tables.history).values(
+                warning_id=warning_id, ts=now, action=action, from_level=int(from_level),
+                to_level=int(to_level), series_id=series_id, actor=actor, note=note,
+                silenced_by=silenced_by,
+            )
+        )  # fmt: skip
+
+    def _targets(
+        self, conn: Connection, warning_ids: builtins.list[str]
+    ) -> dict[str, tuple[TargetState, ...]]:
+        if not warning_ids:
+            return {}
+        t = self.tables.targets
+        q = select(t).where(t.c.warning_id.in_(warning_ids)).order_by(t.c.series_id)
+        out: dict[str, builtins.list[TargetState]] = {}
+        for r in conn.execute(q).mappings():
+            out.setdefault(r["warning_id"], []).append(TargetState.from_row(r))
+        return {k: tuple(v) for k, v in out.items()}
 
     def _get(self, conn: Connection, warning_id: str) -> Warning:
         row = conn.execute(select(self.tables.warnings).filter_by(id=warning_id)).mappings()
         found = row.first()
         if found is None:
             raise NotFoundError(f"no warning {warning_id!r}")
-        return Warning.from_row(found)
+        return Warning.from_row(found, self._targets(conn, [warning_id]).get(warning_id, ()))
 
     def _live(self, conn: Connection, warning_id: str) -> Warning:
         warning = self._get(conn, warning_id)
@@ -215,35 +365,27 @@ class Ledger(OutboxStore):
             raise DataError(f"warning {warning_id} is closed", column="status")
         return warning
 
-    def _current(self, conn: Connection, domain: str, series_id: str) -> Warning | None:
-        t = self.tables.warnings
-        q = (
-            select(t)
-            .where(t.c.domain == domain, t.c.series_id == series_id, t.c.status != "closed")
-            .order_by(t.c.opened_at.desc())
-            .limit(1)
-        )
-        row = conn.execute(q).mappings().first()
-        return None if row is None else Warning.from_row(row)
+    def _latest(
+        self, conn: Connection, domain: str, area_id: str, *, closed: bool
+    ) -> Warning | None:
+        w = self.tables.warnings
+        which = w.c.status == "closed" if closed else w.c.status != "closed"
+        order = w.c.closed_at.desc() if closed else w.c.opened_at.desc()
+        q = select(w.c.id).where(w.c.domain == domain, w.c.area_id == area_id, which)
+        found = conn.execute(q.order_by(order).limit(1)).scalar()
+        return None if found is None else self._get(conn, found)
 
-    def _record(
-        self,
-        conn: Connection,
-        warning_id: str,
-        action: Action,
-        from_level: Level,
-        now: datetime,
-        channels: Sequence[str],
-    ) -> Warning:
-        """Write the history row and one outbox row per channel for a change just made."""
-        warning = self._get(conn, warning_id)
-        to_level = Level.NONE if action == "closed" else warning.level
-        conn.execute(
-            insert(self.tables.history).values(
-                warning_id=warning_id, ts=now, action=action,
-                from_level=int(from_level), to_level=int(to_level),
-            )
-        )  # fmt: skip
-        for channel in channels:
-            self._enqueue(conn, warning_id, channel, warning.payload(action), now)
-        return warning
+
+def _target_row(target: TargetState) -> dict[str, Any]:
+    return {
+        "series_id": target.series_id,
+        "level": int(target.level),
+        "level_since": target.level_since,
+        "label": target.label,
+        "peak_value": target.peak_value,
+        "peak_ts": target.peak_ts,
+        "probability": target.probability,
+        "threshold": target.threshold,
+        "joined_at": target.joined_at,
+        "left_at": target.left_at,
+    }

@@ -3,8 +3,9 @@
 Levels follow the Chinese four-colour convention (blue < yellow < orange < red, levels IV to I).
 A level is raised as soon as the probability of crossing its threshold reaches the rule's
 probability, but it is only lowered once that probability has fallen clearly below it
-(``probability - clear_margin``): duty officers act on a warning, so a forecast wobbling around a
-threshold must not open and close it every ten minutes.
+(``probability - clear_margin``) and the level has been held for ``hold``: duty officers act on
+a warning, so a forecast wobbling around a threshold must not open and close it every ten
+minutes. A warning that closes and comes back within ``quiet`` is the same episode, reopened.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import IntEnum
 from itertools import pairwise
 from typing import Any, Literal
@@ -83,6 +85,8 @@ class LevelRule:
     probability: float = 0.5
     clear_margin: float = 0.15
     unit: str = ""
+    hold: timedelta = timedelta(0)
+    quiet: timedelta = timedelta(0)
     _ordered: tuple[Level, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -105,12 +109,25 @@ class LevelRule:
             raise ConfigError(
                 f"{self.clear_margin} must be >= 0 and below probability", key="clear_margin"
             )
+        for name in ("hold", "quiet"):
+            if getattr(self, name) < timedelta(0):
+                raise ConfigError(f"{getattr(self, name)} is negative", key=name)
         object.__setattr__(self, "thresholds", levels)
         object.__setattr__(self, "_ordered", ordered)
 
     def __hash__(self) -> int:  # thresholds is a dict; hash its items so rules can be keys
         items = tuple(sorted(self.thresholds.items()))
-        return hash((items, self.direction, self.probability, self.clear_margin, self.unit))
+        return hash(
+            (
+                items,
+                self.direction,
+                self.probability,
+                self.clear_margin,
+                self.unit,
+                self.hold,
+                self.quiet,
+            )
+        )
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -142,6 +159,8 @@ class LevelRule:
             probability=spec.probability,
             clear_margin=spec.clear_margin,
             unit=unit,
+            hold=getattr(spec, "hold", timedelta(0)),
+            quiet=getattr(spec, "quiet", timedelta(0)),
         )
 
 

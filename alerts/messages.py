@@ -1,15 +1,18 @@
 """Warning texts for duty officers, in Chinese (the default) and English.
 
 A warning text has to be acted on from a phone screen, so it says, in one sentence, the level,
-the place, what is expected, how soon, and how sure we are, in the city's own words
-("【橙色预警】…积水预计2小时内达到16厘米（超过15厘米橙色阈值的概率72%）。").
+the place (the worst of the warning's targets, and how many more), what is expected, how soon,
+and how sure we are, in the city's own words
+("【橙色预警】…等3处 积水预计2小时内达到16厘米（超过15厘米橙色阈值的概率72%）。"), and, for
+traffic or hotline trouble in an area already under a ponding or river warning, that warning
+as the likely cause.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from alerts.assessment import Assessment
 from alerts.levels import Level
@@ -24,12 +27,17 @@ class _Domain:
     name_en: str
     measure_zh: str
     measure_en: str
+    more_zh: str = "处"  # the counting word for "3 more sites": 处 (places), 类 (categories)
+    more_en: str = "sites"
 
 
 _DOMAINS = {
     "waterlogging": _Domain("积水", "ponding", "积水", "ponding"),
-    "hotline": _Domain("12345热线话务激增", "12345 hotline surge", "话务量", "call volume"),
-    "traffic": _Domain("交通拥堵", "traffic congestion", "车速", "speed"),
+    "rivers": _Domain("河湖水位", "river level", "水位", "water level", "处", "gauges"),
+    "hotline": _Domain(
+        "12345热线话务激增", "12345 hotline surge", "话务量", "call volume", "类", "categories"
+    ),
+    "traffic": _Domain("交通拥堵", "traffic congestion", "车速", "speed", "处", "sensors"),
 }
 
 _UNITS_ZH = {
@@ -47,6 +55,14 @@ _UNITS_ZH = {
 }
 
 
+@dataclass(frozen=True)
+class Cause:
+    """An open warning of another domain in the same area: the likely cause of this one."""
+
+    domain: str
+    level: Level
+
+
 def render(
     subject: Assessment,
     level: Level,
@@ -54,35 +70,68 @@ def render(
     action: str = "opened",
     previous: Level = Level.NONE,
     lang: Lang = "zh",
+    others: int = 0,
+    cause: Cause | None = None,
 ) -> str:
     """The text of a warning at ``level`` about ``subject``.
 
     Args:
-        subject: the assessment that caused the change (place, peak, probabilities, rule).
+        subject: the assessment of the warning's worst target (place, peak, probabilities,
+            rule).
         level: the new level; ``Level.NONE`` renders a "lifted" (解除) message for ``previous``.
-        action: "opened", "escalated", "deescalated" or "closed"; the middle two add a note of
-            the level they came from.
+        action: "opened", "reopened", "escalated", "deescalated" or "closed"; the middle ones
+            add a note of the level they came from.
         previous: the level before the change.
         lang: "zh" or "en".
+        others: how many more of the warning's targets are at a level ("等3处").
+        cause: an open warning of another domain in the area, named as the likely cause.
     """
     if lang not in ("zh", "en"):
         raise ConfigError(f"{lang!r} is not 'zh' or 'en'", key="lang")
-    domain = _DOMAINS.get(
-        subject.domain, _Domain(subject.domain, subject.domain, "预测值", "forecast")
-    )
+    domain = _domain(subject.domain)
     if level == Level.NONE:
         return _lifted(subject, domain, previous, lang)
-    text = _raised(subject, domain, level, lang)
+    text = _raised(subject, domain, level, lang, others)
     if action in ("escalated", "deescalated") and previous != Level.NONE:
         up = action == "escalated"
         if lang == "zh":
             text += f"由{previous.name_zh}预警{'升级' if up else '降级'}为{level.name_zh}预警。"
         else:
             text += f" {'Raised' if up else 'Lowered'} from {previous.colour}."
+    if action == "reopened":
+        text += "预警再次发布（同一过程）。" if lang == "zh" else " Reissued (the same episode)."
+    if cause is not None:
+        other = _domain(cause.domain)
+        if lang == "zh":
+            text += f"同区域{other.name_zh}{cause.level.name_zh}预警生效中，或为诱因。"
+        else:
+            text += (
+                f" A {cause.level.colour} {other.name_en} warning is in force in the area: "
+                "the likely cause."
+            )
     return text
 
 
-def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang) -> str:
+def render_by_person(warning: Any, by: str, note: str, *, lang: Lang = "zh") -> str:
+    """The text of a warning lifted by a duty officer (``Warning``: duck-typed, so the ledger can
+    render it without the engine's assessment)."""
+    domain = _domain(warning.domain)
+    label = warning.details.get("label") or warning.area_id
+    level = warning.level
+    if lang == "zh":
+        name = f"{domain.name_zh}{level.name_zh}预警"
+        return f"【{level.name_zh}预警解除】{label} {name}已由{by}人工解除：{note}"
+    return (
+        f"[{level.colour.capitalize()} warning lifted] {label}: {domain.name_en} "
+        f"{level.colour} warning lifted by {by}: {note}"
+    )
+
+
+def _domain(name: str) -> _Domain:
+    return _DOMAINS.get(name, _Domain(name, name, "预测值", "forecast"))
+
+
+def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang, others: int) -> str:
     rule = subject.rule
     below = rule.direction == "below"
     value = _quantity(subject.peak_value, subject.unit, lang)
@@ -93,8 +142,9 @@ def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang) -> s
         lead = "" if domain.name_zh == domain.measure_zh else f"，{domain.measure_zh}"
         verb = "降至" if below else "达到"
         when = f"预计{_within_zh(minutes)}{verb}" if minutes > 0 else f"已{verb}"
+        more = f"等{others + 1}{domain.more_zh}" if others else ""
         return (
-            f"【{level.name_zh}预警】{subject.place} {domain.name_zh}{lead}{when}{value}"
+            f"【{level.name_zh}预警】{subject.place}{more} {domain.name_zh}{lead}{when}{value}"
             f"（{'低于' if below else '超过'}{threshold}{level.name_zh}阈值的概率{pct}%）。"
         )
     lead = "" if domain.name_en == domain.measure_en else f"{domain.name_en}: "
@@ -104,9 +154,10 @@ def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang) -> s
     else:
         when = f"has {'fallen to' if below else 'reached'} {value}"
     side = "falling below" if below else "exceeding"
+    more = f" and {others} more {domain.more_en}" if others else ""
     return (
-        f"[{level.colour.capitalize()} warning] {subject.place}: {lead}{domain.measure_en} {when} "
-        f"({pct}% probability of {side} the {threshold} {level.colour} threshold)."
+        f"[{level.colour.capitalize()} warning] {subject.place}{more}: {lead}{domain.measure_en} "
+        f"{when} ({pct}% probability of {side} the {threshold} {level.colour} threshold)."
     )
 
 

@@ -1,4 +1,5 @@
-"""What the ledger hands out: warnings, their history and outbox rows, as frozen records.
+"""What the ledger hands out: warnings with their targets, history and outbox rows, as frozen
+records.
 
 Records are plain values, detached from the database, so the HTTP layer can serialise them
 (``to_dict`` gives ISO timestamps and levels as colour and number) and tests can compare them.
@@ -15,8 +16,23 @@ from typing import Any, Literal
 from alerts.levels import Level
 
 Status = Literal["open", "acknowledged", "closed"]
-Action = Literal["opened", "escalated", "deescalated", "closed", "acknowledged"]
+Action = Literal[
+    "opened",
+    "reopened",
+    "escalated",
+    "deescalated",
+    "closed",
+    "acknowledged",
+    "resolved",
+    "joined",
+    "left",
+]
 OutboxStatus = Literal["pending", "sent", "failed"]
+NOTIFIED: frozenset[str] = frozenset(
+    {"opened", "reopened", "escalated", "deescalated", "closed", "resolved", "acknowledged"}
+)
+"""The actions duty officers are told about (an acknowledgement too, so the duty room knows who
+took charge); targets joining or leaving are only recorded."""
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -24,18 +40,56 @@ def iso(ts: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class Warning:  # the product's word; shadows the builtin only where imported
-    """One warning's lifecycle for one target: opened, raised or lowered, acknowledged, closed.
+class TargetState:
+    """One target of a warning: its own level (with hysteresis and hold), since when, and the
+    forecast that put it there. ``left_at`` is set while it is back at no level."""
 
-    ``level`` is the current level while open and the last level once closed (so a closed
-    record still says which warning was lifted); ``peak_level`` is the most severe level it
-    reached. ``details`` holds the latest assessment's place label, unit, peak and probabilities.
+    series_id: str
+    level: Level
+    level_since: datetime
+    probability: float
+    joined_at: datetime
+    label: str | None = None
+    peak_value: float | None = None
+    peak_ts: datetime | None = None
+    threshold: float | None = None
+    left_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "series_id": self.series_id,
+            "label": self.label,
+            "level": self.level.colour,
+            "level_number": int(self.level),
+            "level_since": iso(self.level_since),
+            "probability": self.probability,
+            "peak_value": self.peak_value,
+            "peak_ts": iso(self.peak_ts),
+            "threshold": self.threshold,
+            "joined_at": iso(self.joined_at),
+            "left_at": iso(self.left_at),
+        }
+
+    @classmethod
+    def from_row(cls, r: Mapping[Any, Any]) -> TargetState:
+        values = {k: v for k, v in r.items() if k != "warning_id"}
+        return cls(**{**values, "level": Level(r["level"])})
+
+
+@dataclass(frozen=True)
+class Warning:  # the product's word; shadows the builtin only where imported
+    """One warning of a domain in an area, for one episode, grouping its targets.
+
+    ``level`` is its worst target's level while open and the last level once closed (so a
+    closed record still says which warning was lifted); ``peak_level`` is the most severe level
+    it reached; ``reopened`` counts the times it came back within its quiet period (flaps).
+    ``details`` holds the worst target's forecast, the number of targets at a level and, for a
+    warning with a likely cause in another domain, that warning.
     """
 
     id: str
     domain: str
-    series_id: str
-    area_id: str | None
+    area_id: str
     level: Level
     peak_level: Level
     status: Status
@@ -45,16 +99,26 @@ class Warning:  # the product's word; shadows the builtin only where imported
     acked_at: datetime | None
     acked_by: str | None
     ack_note: str
+    resolved_by: str | None
+    resolve_note: str
+    reopened: int
     message_zh: str
     message_en: str
     details: dict[str, Any]
+    targets: tuple[TargetState, ...] = ()
+
+    @property
+    def active(self) -> tuple[TargetState, ...]:
+        """The targets at a level now, worst first."""
+        on = [t for t in self.targets if t.level > Level.NONE and t.left_at is None]
+        return tuple(sorted(on, key=lambda t: (-t.level, -t.probability, t.series_id)))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: ISO timestamps, levels as colour plus number."""
+        """A JSON-ready dict: ISO timestamps, levels as colour plus number, targets worst first."""
+        worst = self.active[0].series_id if self.active else None
         return {
             "id": self.id,
             "domain": self.domain,
-            "series_id": self.series_id,
             "area_id": self.area_id,
             "level": self.level.colour,
             "level_number": int(self.level),
@@ -68,22 +132,30 @@ class Warning:  # the product's word; shadows the builtin only where imported
             "acked_at": iso(self.acked_at),
             "acked_by": self.acked_by,
             "ack_note": self.ack_note,
+            "resolved_by": self.resolved_by,
+            "resolve_note": self.resolve_note,
+            "reopened": self.reopened,
+            "worst_series_id": worst,
+            "targets_at_level": len(self.active),
             "message_zh": self.message_zh,
             "message_en": self.message_en,
             "details": self.details,
+            "targets": [t.to_dict() for t in self.targets],
         }
 
     @classmethod
-    def from_row(cls, r: Mapping[Any, Any]) -> Warning:
+    def from_row(cls, r: Mapping[Any, Any], targets: tuple[TargetState, ...] = ()) -> Warning:
         """Build from a ledger row (JSON text decoded, level numbers made :class:`Level`)."""
         values = dict(r)
         values["level"], values["peak_level"] = Level(r["level"]), Level(r["peak_level"])
         values["ack_note"] = r["ack_note"] or ""
+        values["resolve_note"] = r["resolve_note"] or ""
         values["details"] = json.loads(r["details"])
-        return cls(**values)
+        return cls(**values, targets=targets)
 
     def payload(self, action: Action) -> dict[str, Any]:
         """The body sent to channels for one change: self-contained, so receivers need no lookup."""
+        worst = self.active[0] if self.active else None
         return {
             "id": self.id,
             "action": action,
@@ -91,13 +163,15 @@ class Warning:  # the product's word; shadows the builtin only where imported
             "level_number": int(self.level),
             "peak_level": self.peak_level.colour,
             "domain": self.domain,
-            "series_id": self.series_id,
             "area_id": self.area_id,
+            "series_id": worst.series_id if worst else None,
             "label": self.details.get("label"),
+            "targets_at_level": len(self.active),
             "peak_value": self.details.get("peak_value"),
             "peak_ts": self.details.get("peak_ts"),
             "unit": self.details.get("unit"),
             "probabilities": self.details.get("probabilities", {}),
+            "cause": self.details.get("cause"),
             "message_zh": self.message_zh,
             "message_en": self.message_en,
             "status": self.status,
@@ -108,13 +182,20 @@ class Warning:  # the product's word; shadows the builtin only where imported
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One step of a warning's lifecycle; the audit trail duty officers are asked about."""
+    """One step of a warning's lifecycle; the audit trail duty officers are asked about.
+
+    ``actor`` is who made a person's change (acknowledge, resolve); ``series_id`` the target that
+    joined or left; ``silenced_by`` the silence that held a message back."""
 
     warning_id: str
     ts: datetime
     action: Action
     from_level: Level
     to_level: Level
+    series_id: str | None = None
+    actor: str | None = None
+    note: str = ""
+    silenced_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +204,10 @@ class HistoryEntry:
             "action": self.action,
             "from_level": self.from_level.colour,
             "to_level": self.to_level.colour,
+            "series_id": self.series_id,
+            "actor": self.actor,
+            "note": self.note,
+            "silenced_by": self.silenced_by,
         }
 
 

@@ -3,6 +3,11 @@
 Timestamps are stored as naive UTC (``timestamp without time zone``) and read back as aware UTC:
 SQLite has no time-zone type, and a single convention keeps ``next_attempt_at <= now``
 comparisons correct on both engines.
+
+One warning per domain, area and episode (``warnings``) groups its targets
+(``warning_targets``: each target's own level and when it got there); ``warning_history`` is the
+immutable record of every change and who made it; ``outbox`` holds the messages to deliver and
+``silences`` the matchers that hold delivery back.
 """
 
 from __future__ import annotations
@@ -15,16 +20,21 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Engine,
+    Float,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     TypeDecorator,
+    inspect,
 )
 
 from alerts.assessment import to_utc
+from features import ConfigError
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -48,20 +58,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Tables:
     metadata: MetaData
     warnings: Table
+    targets: Table
     history: Table
     outbox: Table
+    silences: Table
 
 
 def build_tables(prefix: str = "") -> Tables:
-    """Define the three tables; ``prefix`` lets several ledgers (or tests) share one database."""
+    """Define the tables; ``prefix`` lets several ledgers (or tests) share one database."""
     md = MetaData()
     warnings = Table(
         f"{prefix}warnings",
         md,
         Column("id", String(36), primary_key=True),
         Column("domain", String(64), nullable=False),
-        Column("series_id", String(200), nullable=False),
-        Column("area_id", String(200)),
+        Column("area_id", String(200), nullable=False),
         Column("level", Integer, nullable=False),
         Column("peak_level", Integer, nullable=False),
         Column("status", String(16), nullable=False),
@@ -71,10 +82,29 @@ def build_tables(prefix: str = "") -> Tables:
         Column("acked_at", UTCDateTime),
         Column("acked_by", String(200)),
         Column("ack_note", Text, nullable=False, default=""),
+        Column("resolved_by", String(200)),
+        Column("resolve_note", Text, nullable=False, default=""),
+        Column("reopened", Integer, nullable=False, default=0),
         Column("message_zh", Text, nullable=False),
         Column("message_en", Text, nullable=False),
         Column("details", Text, nullable=False),
-        Index(f"ix_{prefix}warnings_target", "domain", "series_id", "status"),
+        Index(f"ix_{prefix}warnings_group", "domain", "area_id", "status"),
+    )
+    targets = Table(
+        f"{prefix}warning_targets",
+        md,
+        Column("warning_id", String(36), nullable=False),
+        Column("series_id", String(200), nullable=False),
+        Column("level", Integer, nullable=False),
+        Column("level_since", UTCDateTime, nullable=False),
+        Column("label", Text),
+        Column("peak_value", Float),
+        Column("peak_ts", UTCDateTime),
+        Column("probability", Float, nullable=False),
+        Column("threshold", Float),
+        Column("joined_at", UTCDateTime, nullable=False),
+        Column("left_at", UTCDateTime),
+        PrimaryKeyConstraint("warning_id", "series_id"),
     )
     history = Table(
         f"{prefix}warning_history",
@@ -85,6 +115,10 @@ def build_tables(prefix: str = "") -> Tables:
         Column("action", String(16), nullable=False),
         Column("from_level", Integer, nullable=False),
         Column("to_level", Integer, nullable=False),
+        Column("series_id", String(200)),
+        Column("actor", String(200)),
+        Column("note", Text, nullable=False, default=""),
+        Column("silenced_by", String(36)),
     )
     outbox = Table(
         f"{prefix}outbox",
@@ -101,4 +135,35 @@ def build_tables(prefix: str = "") -> Tables:
         Column("sent_at", UTCDateTime),
         Index(f"ix_{prefix}outbox_due", "status", "next_attempt_at"),
     )
-    return Tables(md, warnings, history, outbox)
+    silences = Table(
+        f"{prefix}silences",
+        md,
+        Column("id", String(36), primary_key=True),
+        Column("domain", String(64)),
+        Column("area_id", String(200)),
+        Column("series_id", String(200)),
+        Column("starts_at", UTCDateTime, nullable=False),
+        Column("ends_at", UTCDateTime, nullable=False),
+        Column("created_by", String(200), nullable=False),
+        Column("comment", Text, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("expired_at", UTCDateTime),
+        Column("expired_by", String(200)),
+    )
+    return Tables(md, warnings, targets, history, outbox, silences)
+
+
+def check_schema(engine: Engine, tables: Tables) -> None:
+    """Refuse a database whose tables were made by an older ledger: columns the code needs are
+    missing, and guessing them would corrupt the record duty officers are asked about."""
+    found = inspect(engine)
+    for table in (tables.warnings, tables.targets, tables.history, tables.silences):
+        have = {c["name"] for c in found.get_columns(table.name)}
+        missing = sorted({c.name for c in table.columns} - have)
+        if missing:
+            raise ConfigError(
+                f"the ledger table {table.name!r} at {engine.url.render_as_string()} was made by "
+                f"an older version (no column {', '.join(missing)}); move the database aside or "
+                "point CITYBRAIN_LEDGER_URL at a new one",
+                key="ledger",
+            )

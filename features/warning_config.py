@@ -74,13 +74,18 @@ class CongestionSpec(StrictModel):
 
 
 class WarningSpec(StrictModel):
-    """The rule, the probability a level needs, and how it is held (hysteresis)."""
+    """The rule, the probability a level needs, and how it is held (hysteresis, ``hold``) and
+    how soon a closed warning may come back as the same episode (``quiet``)."""
 
     kind: Literal["threshold", "surge", "congestion"] = "threshold"
     direction: Literal["above", "below"] = "above"
     levels: tuple[WarningLevelSpec, ...]
     probability: float = Field(0.5, gt=0.0, lt=1.0)
     clear_margin: float = Field(0.15, ge=0.0, lt=1.0)
+    # a level is lowered only after it has been held this long; a warning that comes back
+    # within quiet of closing is the same episode, reopened
+    hold: Duration = Duration("30m")
+    quiet: Duration = Duration("1h")
     event_threshold: float | None = None
     surge: SurgeSpec | None = None
     congestion: CongestionSpec | None = None

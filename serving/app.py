@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from features import CitybrainError
 from serving.deps import provide
-from serving.routes import data, health, models, risk, warnings
+from serving.routes import data, health, models, risk, silences, warnings
 from serving.runtime import Runtime
 from serving.schemas.errors import ErrorOut
 from serving.settings import Settings
@@ -48,6 +48,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = ErrorOut(error=type(err).__name__, detail=err.message)
         return JSONResponse(status_code=err.http_status, content=body.model_dump())
 
-    for router in (health.router, models.router, risk.router, data.router, warnings.router):
+    for router in (
+        health.router,
+        models.router,
+        risk.router,
+        data.router,
+        warnings.router,
+        silences.router,
+    ):
         app.include_router(router)
     return app

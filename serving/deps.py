@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from starlette.datastructures import State
 
-from alerts import Ledger
+from alerts import Ledger, WarningEngine
 from features import Store
 from serving.ingest import Ingest
 from serving.runtime import Runtime
@@ -27,6 +27,7 @@ def provide(state: State, runtime: Runtime) -> None:
     state.settings = runtime.settings
     state.store = runtime.store
     state.ledger = runtime.ledger
+    state.engine = runtime.engine
     state.scorers = runtime.scorers
     state.ingest = runtime.ingest
 
@@ -43,6 +44,10 @@ def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
+def get_engine(request: Request) -> WarningEngine:
+    return request.app.state.engine
+
+
 def get_scorers(request: Request) -> Scorers:
     return request.app.state.scorers
 
@@ -54,6 +59,7 @@ def get_ingest(request: Request) -> Ingest:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+EngineDep = Annotated[WarningEngine, Depends(get_engine)]
 ScorersDep = Annotated[Scorers, Depends(get_scorers)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
 

@@ -39,8 +39,8 @@ class Runtime:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
-        engine = WarningEngine(self.ledger, channels=tuple(channels))
-        self.scorers = Scorers(settings, self.store, engine, on_changes=self._kick.set)
+        self.engine = WarningEngine(self.ledger, channels=tuple(channels))
+        self.scorers = Scorers(settings, self.store, self.engine, on_changes=self._kick.set)
         self.ingest = Ingest(self.store, self.scorers)
 
     def start(self) -> None:

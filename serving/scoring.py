@@ -175,6 +175,8 @@ class TaskScorer:
                 probability=warning.probability,
                 clear_margin=warning.clear_margin,
                 unit=self.unit,
+                hold=warning.hold,
+                quiet=warning.quiet,
             )
         except ConfigError as err:
             log.warning("%s: %s not graded: %s", self.task.name, row["series_id"], err)

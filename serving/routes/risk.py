@@ -51,7 +51,7 @@ def _item(scorer: TaskScorer, row: dict[str, Any], level: Level, path: pl.DataFr
 
 
 def _current_levels(ledger: Ledger, domain: str) -> dict[str, Level]:
-    return {w.series_id: w.level for w in ledger.list(domain=domain) if w.status != "closed"}
+    return ledger.target_levels(domain)
 
 
 @router.get("/risk", response_model_exclude_unset=True)

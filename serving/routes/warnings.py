@@ -1,4 +1,5 @@
-"""Warnings: the list, one warning with its history, acknowledgement by a duty officer."""
+"""Warnings: the list, one warning with its targets and history, and a duty officer's
+acknowledgement or resolution (both told to the channels, so the duty room knows)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving.deps import LedgerDep
+from alerts import Status
+from serving.deps import EngineDep, LedgerDep
 from serving.schemas.errors import error_responses
 from serving.schemas.warnings import (
     AckIn,
+    HistoryListOut,
     HistoryOut,
-    Status,
+    ResolveIn,
     WarningDetailOut,
     WarningOut,
     WarningsOut,
@@ -25,25 +28,41 @@ def list_warnings(
     ledger: LedgerDep,
     status: Annotated[Status | None, Query()] = None,
     domain: Annotated[str | None, Query()] = None,
+    area_id: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 200,
 ) -> WarningsOut:
     """Warnings, most recently updated first; open, acknowledged or closed ones only on ask."""
-    found = ledger.list(status=status, domain=domain, limit=limit)
+    found = ledger.list(status=status, domain=domain, limit=limit, area_id=area_id)
     return WarningsOut(warnings=[WarningOut.model_validate(w.to_dict()) for w in found])
 
 
 @router.get("/{warning_id}", responses=error_responses(404))
 def get_warning(ledger: LedgerDep, warning_id: str) -> WarningDetailOut:
-    """One warning with every change of its lifecycle."""
+    """One warning with its targets and every change of its lifecycle."""
     warning = ledger.get(warning_id)
     history = [HistoryOut.model_validate(h.to_dict()) for h in ledger.history(warning_id)]
     return WarningDetailOut.model_validate({**warning.to_dict(), "history": history})
 
 
+@router.get("/{warning_id}/history", responses=error_responses(404))
+def warning_history(ledger: LedgerDep, warning_id: str) -> HistoryListOut:
+    """The immutable record of a warning: every change, who made it and why."""
+    entries = ledger.history(warning_id)
+    return HistoryListOut(history=[HistoryOut.model_validate(h.to_dict()) for h in entries])
+
+
 @router.post("/{warning_id}/ack", responses=error_responses(404, 422))
-def acknowledge(ledger: LedgerDep, warning_id: str, body: AckIn) -> WarningOut:
+def acknowledge(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: AckIn) -> WarningOut:
     """A duty officer takes charge. The first acknowledgement of a level wins; a closed warning
     cannot be acknowledged (422)."""
-    return WarningOut.model_validate(
-        ledger.acknowledge(warning_id, by=body.by, note=body.note).to_dict()
-    )
+    warning = ledger.acknowledge(warning_id, by=body.by, note=body.note, channels=engine.channels)
+    return WarningOut.model_validate(warning.to_dict())
+
+
+@router.post("/{warning_id}/resolve", responses=error_responses(404, 422))
+def resolve(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: ResolveIn) -> WarningOut:
+    """A duty officer lifts a warning (the water has gone, the road is clear), saying why; it
+    closes, the channels are told, and the forecast does not reopen it at the same level within
+    its quiet period. A closed warning cannot be resolved (422)."""
+    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=engine.channels)
+    return WarningOut.model_validate(warning.to_dict())

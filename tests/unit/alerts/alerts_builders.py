@@ -19,6 +19,7 @@ def ponding(
     probabilities: dict[str, float],
     *,
     series_id: str = "pond-wuyi-underpass",
+    area_id: str = "gulou",
     origin: datetime = T0,
     peak_value: float = 16.0,
     lead: timedelta = timedelta(minutes=100),
@@ -27,7 +28,7 @@ def ponding(
     return Assessment(
         domain="waterlogging",
         series_id=series_id,
-        area_id="gulou",
+        area_id=area_id,
         origin=origin,
         probabilities={Level.parse(k): v for k, v in probabilities.items()},
         peak_value=peak_value,

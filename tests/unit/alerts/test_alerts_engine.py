@@ -49,9 +49,9 @@ def test_evaluating_the_same_assessments_twice_changes_nothing(ledger: Ledger) -
     engine = WarningEngine(ledger)
     batch = [ponding(ORANGE), ponding(YELLOW, series_id="pond-b"), ponding(QUIET, series_id="c")]
     first = engine.evaluate(batch, now=T0)
-    assert [c.action for c in first] == ["opened", "opened"]
+    assert [c.action for c in first] == ["opened"]  # one warning for the area's two targets
     assert engine.evaluate(batch, now=T0 + MIN10) == []
-    assert len(ledger.outbox()) == 2
+    assert len(ledger.outbox()) == 1
     assert len(ledger.history(first[0].warning.id)) == 1
 
 
@@ -83,13 +83,15 @@ def test_a_forecast_wobbling_inside_the_clear_margin_does_not_reopen_warnings(
     assert [len(c) for c in changes] == [1, 0, 0, 0, 0, 0]
 
 
-def test_warnings_for_different_targets_are_independent(ledger: Ledger) -> None:
+def test_warnings_for_different_areas_are_independent(ledger: Ledger) -> None:
     engine = WarningEngine(ledger)
-    engine.evaluate([ponding(ORANGE, series_id="a"), ponding(BLUE, series_id="b")], now=T0)
+    engine.evaluate(
+        [ponding(ORANGE, series_id="a"), ponding(BLUE, series_id="b", area_id="taijiang")], now=T0
+    )
     engine.evaluate([ponding(QUIET, series_id="a")], now=T0 + MIN10)
-    assert ledger.current("waterlogging", "a") is None
-    assert ledger.current("waterlogging", "b").level == Level.BLUE
-    assert [w.series_id for w in ledger.list(status="open")] == ["b"]
+    assert ledger.current("waterlogging", "gulou") is None
+    assert ledger.current("waterlogging", "taijiang").level == Level.BLUE
+    assert [w.area_id for w in ledger.list(status="open")] == ["taijiang"]
     assert len(ledger.list(domain="traffic")) == 0
 
 

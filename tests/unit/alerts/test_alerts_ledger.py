@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from alerts_builders import ORANGE, QUIET, RED, T0, ponding
 
-from alerts import Ledger, Level, WarningEngine
-from features import DataError, NotFoundError
+from alerts import Ledger, Level, WarningEngine, WarningPlan
+from features import ConfigError, DataError, NotFoundError
 
 
 def test_warnings_survive_a_new_ledger_on_the_same_sqlite_file(db_url: str) -> None:
@@ -31,23 +31,38 @@ def test_warnings_survive_a_new_ledger_on_the_same_sqlite_file(db_url: str) -> N
     second.dispose()
 
 
-def test_a_target_cannot_have_two_open_warnings(ledger: Ledger) -> None:
-    kwargs = dict(domain="waterlogging", series_id="s", area_id=None, now=T0)
-    ledger.open_warning(level=Level.BLUE, message_zh="zh", message_en="en", **kwargs)
-    with pytest.raises(DataError, match="already has an open warning"):
-        ledger.open_warning(level=Level.RED, message_zh="zh", message_en="en", **kwargs)
-
-
-def test_a_failed_state_change_writes_neither_history_nor_outbox(ledger: Ledger) -> None:
-    w = ledger.open_warning(
-        domain="waterlogging", series_id="s", area_id=None, level=Level.BLUE, now=T0,
-        message_zh="zh", message_en="en", channels=("webhook",),
+def test_a_new_warning_must_open_at_a_level_and_a_closed_one_cannot_change(
+    ledger: Ledger,
+) -> None:
+    (opened,) = WarningEngine(ledger).evaluate([ponding(ORANGE)], now=T0)
+    plan = WarningPlan(
+        domain="waterlogging", area_id="gulou", warning_id=None, action="escalated",
+        level=Level.RED, targets=(),
     )  # fmt: skip
-    with pytest.raises(DataError):
-        ledger.change_level(
-            w.id, level=Level.BLUE, now=T0, message_zh="", message_en="", channels=("webhook",)
-        )
-    assert len(ledger.history(w.id)) == 1 and len(ledger.outbox()) == 1
+    with pytest.raises(DataError, match="opened at a level"):
+        ledger.save(plan, now=T0, channels=("webhook",))
+    ledger.resolve(opened.warning.id, by="officer", note="drained", now=T0 + timedelta(minutes=1))
+    late = WarningPlan(
+        domain="waterlogging", area_id="gulou", warning_id=opened.warning.id,
+        action="escalated", level=Level.RED, targets=(),
+    )  # fmt: skip
+    with pytest.raises(DataError, match="closed"):
+        ledger.save(late, now=T0 + timedelta(minutes=2), channels=("webhook",))
+    # the refused changes wrote nothing: the open and the resolution, each told once
+    assert [h.action for h in ledger.history(opened.warning.id)] == ["opened", "resolved"]
+    assert len(ledger.outbox()) == 1  # resolve was given no channels here
+
+
+def test_an_older_ledger_database_is_refused_with_what_to_do(tmp_path) -> None:
+    from sqlalchemy import create_engine, text
+
+    db_url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE warnings (id VARCHAR(36) PRIMARY KEY, series_id TEXT)"))
+    engine.dispose()
+    with pytest.raises(ConfigError, match=r"older version .*move the database aside"):
+        Ledger(db_url)
 
 
 def test_unknown_ids_and_statuses_are_reported_clearly(ledger: Ledger) -> None:

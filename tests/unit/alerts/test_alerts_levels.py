@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from itertools import pairwise
 
 import pytest
@@ -116,7 +117,14 @@ def test_a_rule_is_built_from_a_task_configs_warning_section() -> None:
     assert rule.thresholds == {BL: 5.0, RD: 20.0}
     assert (rule.probability, rule.clear_margin, rule.direction) == (0.6, 0.15, "above")
     assert rule.levels == (BL, RD)
-    same = LevelRule({BL: 5, RD: 20}, probability=0.6, unit="cm")
+    assert (rule.hold, rule.quiet) == (timedelta(minutes=30), timedelta(hours=1))
+    same = LevelRule(
+        {BL: 5, RD: 20},
+        probability=0.6,
+        unit="cm",
+        hold=timedelta(minutes=30),
+        quiet=timedelta(hours=1),
+    )
     assert same == rule and hash(same) == hash(rule)
 
 

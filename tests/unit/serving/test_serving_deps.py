@@ -3,12 +3,12 @@ dependencies answer 404 for a domain nothing serves, with the error body."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from alerts import Ledger, Level
+from alerts import Assessment, Ledger, Level, LevelRule, Warning, WarningEngine
 from features import Store
 from serving import Settings, create_app
 from serving.deps import IngestDep, LedgerDep, ScorersDep, SettingsDep, StoreDep
@@ -90,31 +90,101 @@ def test_posted_observations_reach_the_store_through_the_ingest_dependency(
     )
 
 
+def _open_warning(settings: Settings) -> Warning:
+    """A yellow ponding warning in Gulou with two targets, opened through the real engine."""
+    ledger = Ledger(settings.ledger)
+    rule = LevelRule({Level.BLUE: 5.0, Level.YELLOW: 10.0}, unit="cm")
+    now = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)
+    targets = [
+        Assessment(
+            domain="waterlogging",
+            series_id=sid,
+            area_id="gulou",
+            origin=now,
+            probabilities={Level.BLUE: 0.9, Level.YELLOW: p},
+            peak_value=11.5,
+            peak_ts=now + timedelta(hours=1),
+            unit="cm",
+            rule=rule,
+            label=f"鼓楼区 {sid}",
+        )
+        for sid, p in (("pond-1", 0.7), ("pond-2", 0.2))
+    ]
+    try:
+        (change,) = WarningEngine(ledger, channels=()).evaluate(targets, now=now)
+    finally:
+        ledger.dispose()
+    return change.warning
+
+
 def test_a_warning_in_the_ledger_is_listed_shown_with_history_and_acknowledged(
     client: TestClient, settings: Settings
 ) -> None:
-    ledger = Ledger(settings.ledger)
-    try:
-        opened = ledger.open_warning(
-            domain="waterlogging",
-            series_id="pond-1",
-            area_id="gulou",
-            level=Level.YELLOW,
-            now=datetime(2025, 6, 2, 10, 0, tzinfo=UTC),
-            message_zh="黄色预警",
-            message_en="Yellow warning",
-            details={"unit": "cm", "peak_value": 11.5},
-        )
-    finally:
-        ledger.dispose()
+    opened = _open_warning(settings)
     listed = client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
     assert [w["id"] for w in listed] == [opened.id]
     assert listed[0] == opened.to_dict()  # the record's own JSON, key for key
+    assert listed[0]["worst_series_id"] == "pond-1" and listed[0]["targets_at_level"] == 2
+    assert {t["series_id"]: t["level"] for t in listed[0]["targets"]} == {
+        "pond-1": "yellow",
+        "pond-2": "blue",
+    }
+    area = client.get("/v1/warnings", params={"area_id": "mawei"}).json()["warnings"]
+    assert area == []
     shown = WarningDetailOut.model_validate(client.get(f"/v1/warnings/{opened.id}").json())
     assert [h.action for h in shown.history] == ["opened"]
     acked = client.post(f"/v1/warnings/{opened.id}/ack", json={"by": "Lin", "note": "on it"})
     assert WarningOut.model_validate(acked.json()).status == "acknowledged"
     assert acked.json()["acked_by"] == "Lin"
+
+
+def test_an_officer_resolves_a_warning_and_its_history_says_who_and_why(
+    client: TestClient, settings: Settings
+) -> None:
+    opened = _open_warning(settings)
+    refused = client.post(f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin"})
+    assert refused.status_code == 422  # a resolution says why
+    done = client.post(
+        f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin", "note": "pumped dry"}
+    )
+    assert done.status_code == 200
+    assert (done.json()["status"], done.json()["resolved_by"]) == ("closed", "Lin")
+    history = client.get(f"/v1/warnings/{opened.id}/history").json()["history"]
+    assert [(h["action"], h["actor"], h["note"]) for h in history] == [
+        ("opened", None, ""),
+        ("resolved", "Lin", "pumped dry"),
+    ]
+    again = client.post(f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin", "note": "x"})
+    assert again.status_code == 422 and "closed" in again.json()["detail"]
+
+
+def test_silences_are_set_listed_and_expired_over_http(client: TestClient) -> None:
+    body = {
+        "matchers": {"domain": "waterlogging", "series_id": "pond-1"},
+        "hours": 4,
+        "created_by": "值班员 王五",
+        "comment": "传感器检修",
+    }
+    created = client.post("/v1/silences", json=body)
+    assert created.status_code == 201
+    silence = created.json()
+    assert silence["state"] == "active" and silence["matchers"]["series_id"] == "pond-1"
+    assert [s["id"] for s in client.get("/v1/silences").json()["silences"]] == [silence["id"]]
+    expired = client.post(f"/v1/silences/{silence['id']}/expire", json={"by": "值班员 王五"})
+    assert expired.json()["state"] == "expired" and expired.json()["expired_by"] == "值班员 王五"
+    listed = client.get("/v1/silences", params={"state": "active"}).json()["silences"]
+    assert listed == []
+    for bad in (
+        {**body, "matchers": {}},  # no matcher
+        {**body, "hours": None},  # no end
+        {**body, "ends_at": "2025-06-01T00:00:00+00:00", "hours": None},  # in the past
+        {**body, "comment": ""},
+    ):
+        answer = client.post("/v1/silences", json=bad)
+        assert answer.status_code == 422, bad
+    assert len(client.get("/v1/silences").json()["silences"]) == 1
+    missing = client.post("/v1/silences/nope/expire", json={"by": "x"})
+    assert missing.status_code == 404
 
 
 def test_an_unknown_warning_answers_404_with_the_error_body(client: TestClient) -> None:
