@@ -25,10 +25,12 @@ from datetime import datetime
 from typing import Any
 
 from alerts.assessment import Assessment, to_utc
+from alerts.escalation import tier_channels
 from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import Level, next_level
 from alerts.messages import Cause, render
 from alerts.records import Action, TargetState, Warning
+from alerts.roster import Roster
 from features import DataError
 
 CAUSES: Mapping[str, tuple[str, ...]] = {
@@ -81,10 +83,18 @@ class WarningEngine:
         *,
         channels: Sequence[str] = ("webhook",),
         causes: Mapping[str, tuple[str, ...]] = CAUSES,
+        roster: Roster | None = None,
     ) -> None:
         self.ledger = ledger
         self.channels = tuple(channels)
         self.causes = dict(causes)
+        self.roster = roster
+
+    def channels_for(self, domain: str, area: str, tier: int = 0) -> tuple[str, ...]:
+        """Who hears of a warning's changes: the roster's tiers told so far where a roster
+        covers its domain and area, else every configured channel."""
+        tiers = self.roster.tiers(domain, area) if self.roster is not None else ()
+        return tier_channels(tiers, tier) if tiers else self.channels
 
     def evaluate(self, assessments: Iterable[Assessment], now: datetime) -> list[WarningChange]:
         """Apply one scoring. Every input is checked before anything is written; the domains
@@ -176,7 +186,9 @@ class WarningEngine:
             message_en=texts["en"],
             details=_details(subject, level, len(on), cause_warning),
         )
-        warning, silence = self.ledger.save(plan, now=now, channels=self.channels)
+        tier = base.tier if base is not None and action != "reopened" else 0
+        channels = self.channels_for(domain, area, tier)
+        warning, silence = self.ledger.save(plan, now=now, channels=channels)
         if action is None:
             return None
         to_level = Level.NONE if action == "closed" else level

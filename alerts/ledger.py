@@ -116,7 +116,7 @@ class Ledger(OutboxStore, SilenceStore):
                 self._history(conn, wid, now, "joined", warning.level, warning.level, series_id)
             for series_id in plan.left:
                 self._history(conn, wid, now, "left", warning.level, warning.level, series_id)
-            return warning, silence
+            return self._get(conn, wid), silence
 
     # -- people's changes --------------------------------------------------------------------
 
@@ -178,6 +178,41 @@ class Ledger(OutboxStore, SilenceStore):
             self._tell(conn, warning, "resolved", old.level, Level.NONE, now, channels,
                        actor=by, note=note)  # fmt: skip
             return warning
+
+    def page(
+        self,
+        warning_id: str,
+        *,
+        tier: int,
+        name: str,
+        contacts: Sequence[str],
+        now: datetime,
+        channels: Sequence[str],
+    ) -> Warning:
+        """Tell the next tier of the roster about a warning nobody acknowledged in time."""
+        with self.engine.begin() as conn:
+            old = self._live(conn, warning_id)
+            if old.status != "open" or tier <= old.tier:
+                return old
+            conn.execute(update(self.tables.warnings).filter_by(id=warning_id).values(tier=tier))
+            warning = self._get(conn, warning_id)
+            extra = {"tier": name, "tier_number": tier, "contacts": list(contacts)}
+            self._tell(conn, warning, "paged", old.level, old.level, now, channels, note=name,
+                       extra=extra)  # fmt: skip
+            return self._get(conn, warning_id)
+
+    def renotify(
+        self, warning_id: str, *, name: str, now: datetime, channels: Sequence[str]
+    ) -> Warning:
+        """Send an unacknowledged warning again to the tiers told so far."""
+        with self.engine.begin() as conn:
+            old = self._live(conn, warning_id)
+            if old.status != "open":
+                return old
+            extra = {"tier": name, "tier_number": old.tier}
+            self._tell(conn, old, "renotified", old.level, old.level, now, channels, note=name,
+                       extra=extra)  # fmt: skip
+            return self._get(conn, warning_id)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -256,7 +291,8 @@ class Ledger(OutboxStore, SilenceStore):
             insert(self.tables.warnings).values(
                 id=wid, domain=plan.domain, area_id=plan.area_id, level=int(plan.level),
                 peak_level=int(plan.level), status="open", opened_at=now, updated_at=now,
-                ack_note="", resolve_note="", reopened=0, message_zh=plan.message_zh,
+                ack_note="", resolve_note="", reopened=0, tier=0, level_at=now, notified_at=now,
+                message_zh=plan.message_zh,
                 message_en=plan.message_en, details=json.dumps(plan.details, ensure_ascii=False),
             )
         )  # fmt: skip
@@ -280,10 +316,12 @@ class Ledger(OutboxStore, SilenceStore):
                 "message_zh": plan.message_zh,
                 "message_en": plan.message_en,
             }
+            if up:  # a fresh acknowledgement is due: the escalation ladder counts from now
+                values["level_at"] = now
             if plan.action == "reopened":
                 values |= {"closed_at": None, "reopened": old.reopened + 1, "acked_at": None,
                            "acked_by": None, "ack_note": "", "resolved_by": None,
-                           "resolve_note": ""}  # fmt: skip
+                           "resolve_note": "", "tier": 0}  # fmt: skip
         elif plan.action == "closed":
             self._live(conn, old.id)
             values |= {"status": "closed", "closed_at": now, "message_zh": plan.message_zh,
@@ -304,18 +342,22 @@ class Ledger(OutboxStore, SilenceStore):
         *,
         actor: str | None = None,
         note: str = "",
+        extra: dict[str, Any] | None = None,
     ) -> Silence | None:
         """The history row of a change and, for a change officers are told of, its outbox row
         per channel, unless a silence holds them back (returned, and marked in the history)."""
+        extra = extra or {}
         silence = None
         if action in NOTIFIED:
             ids = [t.series_id for t in warning.active] or [t.series_id for t in warning.targets]
             silence = self._silencing(conn, warning.domain, warning.area_id, ids, now)
         self._history(conn, warning.id, now, action, before, after, actor=actor, note=note,
                       silenced_by=silence.id if silence else None)  # fmt: skip
-        if action in NOTIFIED and silence is None:
+        if action in NOTIFIED and silence is None and channels:
             for channel in channels:
-                self._enqueue(conn, warning.id, channel, warning.payload(action), now)
+                self._enqueue(conn, warning.id, channel, warning.payload(action, **extra), now)
+            stamp = update(self.tables.warnings).filter_by(id=warning.id)
+            conn.execute(stamp.values(notified_at=now))
         return silence
 
     def _history(

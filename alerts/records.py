@@ -24,12 +24,24 @@ Action = Literal[
     "closed",
     "acknowledged",
     "resolved",
+    "paged",
+    "renotified",
     "joined",
     "left",
 ]
 OutboxStatus = Literal["pending", "sent", "failed"]
 NOTIFIED: frozenset[str] = frozenset(
-    {"opened", "reopened", "escalated", "deescalated", "closed", "resolved", "acknowledged"}
+    {
+        "opened",
+        "reopened",
+        "escalated",
+        "deescalated",
+        "closed",
+        "resolved",
+        "acknowledged",
+        "paged",
+        "renotified",
+    }
 )
 """The actions duty officers are told about (an acknowledgement too, so the duty room knows who
 took charge); targets joining or leaving are only recorded."""
@@ -84,7 +96,9 @@ class Warning:  # the product's word; shadows the builtin only where imported
     closed record still says which warning was lifted); ``peak_level`` is the most severe level
     it reached; ``reopened`` counts the times it came back within its quiet period (flaps).
     ``details`` holds the worst target's forecast, the number of targets at a level and, for a
-    warning with a likely cause in another domain, that warning.
+    warning with a likely cause in another domain, that warning. ``tier`` is the highest tier of
+    its roster told so far, ``level_at`` when its level was reached (the escalation ladder
+    counts from there) and ``notified_at`` when officers were last sent a message about it.
     """
 
     id: str
@@ -102,6 +116,9 @@ class Warning:  # the product's word; shadows the builtin only where imported
     resolved_by: str | None
     resolve_note: str
     reopened: int
+    tier: int
+    level_at: datetime
+    notified_at: datetime
     message_zh: str
     message_en: str
     details: dict[str, Any]
@@ -135,6 +152,9 @@ class Warning:  # the product's word; shadows the builtin only where imported
             "resolved_by": self.resolved_by,
             "resolve_note": self.resolve_note,
             "reopened": self.reopened,
+            "tier": self.tier,
+            "level_at": iso(self.level_at),
+            "notified_at": iso(self.notified_at),
             "worst_series_id": worst,
             "targets_at_level": len(self.active),
             "message_zh": self.message_zh,
@@ -153,10 +173,11 @@ class Warning:  # the product's word; shadows the builtin only where imported
         values["details"] = json.loads(r["details"])
         return cls(**values, targets=targets)
 
-    def payload(self, action: Action) -> dict[str, Any]:
-        """The body sent to channels for one change: self-contained, so receivers need no lookup."""
+    def payload(self, action: Action, **extra: Any) -> dict[str, Any]:
+        """The body sent to channels for one change: self-contained, so receivers need no lookup
+        (``extra``: the tier paged and its contacts)."""
         worst = self.active[0] if self.active else None
-        return {
+        return extra | {
             "id": self.id,
             "action": action,
             "level": self.level.colour,

@@ -2,7 +2,8 @@
 
 :class:`Runtime` builds the store, the warning ledger and engine, the served champions
 (:class:`Scorers`) and live ingest (:class:`Ingest`), loads the champions and runs the
-dispatcher thread that delivers the ledger's outbox to the configured channels. Routes never
+dispatcher thread that escalates unacknowledged warnings along the duty roster (where one is
+configured) and delivers the ledger's outbox to the configured channels. Routes never
 reach through it: each depends on the one component it uses (``serving.deps``).
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
-from alerts import Dispatcher, Ledger, WarningEngine, WebhookChannel
-from features import Store
+from alerts import Dispatcher, Escalator, Ledger, WarningEngine, WebhookChannel, load_roster
+from features import ConfigError, Store
 from serving.ingest import Ingest
 from serving.scorers import Scorers
 from serving.settings import Settings
@@ -39,7 +41,17 @@ class Runtime:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
-        self.engine = WarningEngine(self.ledger, channels=tuple(channels))
+        roster = load_roster(settings.roster) if settings.roster is not None else None
+        if roster is not None:
+            unknown = sorted(roster.channels() - set(channels))
+            if unknown:
+                raise ConfigError(
+                    f"the roster {settings.roster} names channels {unknown} that are not "
+                    f"configured (configured: {sorted(channels) or 'none'})",
+                    key="roster",
+                )
+        self.escalator = Escalator(self.ledger, roster) if roster is not None else None
+        self.engine = WarningEngine(self.ledger, channels=tuple(channels), roster=roster)
         self.scorers = Scorers(settings, self.store, self.engine, on_changes=self._kick.set)
         self.ingest = Ingest(self.store, self.scorers)
 
@@ -54,6 +66,8 @@ class Runtime:
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.escalator is not None:
+                    self.escalator.escalate_due(datetime.now(UTC))
                 self.dispatcher.dispatch_due()
             except Exception:
                 log.exception("dispatch pass failed")

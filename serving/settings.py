@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     ledger_url: str | None = None
     webhook_url: str | None = Field(None, description="comma-separated webhook URLs")
     tasks: str = "waterlogging"
+    roster: Path | None = Field(
+        None, description="duty roster file (YAML): who is told, and who next when nobody acks"
+    )
     dispatch_interval_s: float = 1.0
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 1.0

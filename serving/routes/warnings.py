@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from alerts import Status
+from alerts import Ledger, Status, WarningEngine
 from serving.deps import EngineDep, LedgerDep
 from serving.schemas.errors import error_responses
 from serving.schemas.warnings import (
@@ -21,6 +21,12 @@ from serving.schemas.warnings import (
 )
 
 router = APIRouter(prefix="/v1/warnings", tags=["warnings"])
+
+
+def _told(ledger: Ledger, engine: WarningEngine, warning_id: str) -> tuple[str, ...]:
+    """The channels of everyone told of the warning so far (its roster's tiers paged)."""
+    warning = ledger.get(warning_id)
+    return engine.channels_for(warning.domain, warning.area_id, warning.tier)
 
 
 @router.get("")
@@ -55,7 +61,8 @@ def warning_history(ledger: LedgerDep, warning_id: str) -> HistoryListOut:
 def acknowledge(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: AckIn) -> WarningOut:
     """A duty officer takes charge. The first acknowledgement of a level wins; a closed warning
     cannot be acknowledged (422)."""
-    warning = ledger.acknowledge(warning_id, by=body.by, note=body.note, channels=engine.channels)
+    told = _told(ledger, engine, warning_id)
+    warning = ledger.acknowledge(warning_id, by=body.by, note=body.note, channels=told)
     return WarningOut.model_validate(warning.to_dict())
 
 
@@ -64,5 +71,6 @@ def resolve(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: Resolve
     """A duty officer lifts a warning (the water has gone, the road is clear), saying why; it
     closes, the channels are told, and the forecast does not reopen it at the same level within
     its quiet period. A closed warning cannot be resolved (422)."""
-    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=engine.channels)
+    told = _told(ledger, engine, warning_id)
+    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=told)
     return WarningOut.model_validate(warning.to_dict())

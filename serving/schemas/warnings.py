@@ -61,6 +61,9 @@ class WarningOut(BaseModel):
     resolved_by: str | None = Field(description="who lifted it by hand, if a person did")
     resolve_note: str
     reopened: int = Field(description="times it came back within its quiet period (flaps)")
+    tier: int = Field(description="the highest tier of its duty roster told so far (0: the first)")
+    level_at: IsoTime = Field(description="when it reached its level: escalation counts from it")
+    notified_at: IsoTime = Field(description="when officers were last sent a message about it")
     worst_series_id: str | None
     targets_at_level: int
     message_zh: str

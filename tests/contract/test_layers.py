@@ -29,13 +29,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "serving": frozenset({"alerts", "training", "models", "features", "citysim"}),
 }
 PACKAGES = tuple(ALLOWED)
-# alerts needs only the forecast contract: from features, just the error classes
+# alerts needs only the forecast contract: from features, just the error classes (and the
+# duration type its own config, the roster, is written in)
 NARROW: dict[tuple[str, str], frozenset[str]] = {
     ("alerts", "features"): frozenset(
         {
             "CitybrainError",
             "ConfigError",
             "DataError",
+            "Duration",
             "LeakageError",
             "NotFittedError",
             "NotFoundError",

@@ -49,14 +49,27 @@ def test_the_registered_model_loads_as_a_plain_mlflow_pyfunc_with_a_signature(tr
     assert (out["q10"] <= out["q90"]).all()
 
 
+ROSTER = """
+renotify: {blue: 60m, yellow: 30m, orange: 15m, red: 10m}
+rosters:
+  - domain: "*"
+    tiers:
+      - {name: 值班员, contacts: [{name: 张伟, channels: [webhook]}]}
+      - {name: 值班领导, after: 2s, contacts: [{name: 李强, channels: [webhook]}]}
+"""
+
+
 def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(trained):
     port = _free_port()
     receiver = WebhookReceiver().start()
+    roster = trained["home"] / "roster.yaml"
+    roster.write_text(ROSTER, encoding="utf-8")
     env = {
         **os.environ,
         "CITYBRAIN_HOME": str(trained["home"]),
         "CITYBRAIN_TASKS": str(trained["task"]),
         "CITYBRAIN_DISPATCH_INTERVAL_S": "0.2",
+        "CITYBRAIN_ROSTER": str(roster),
     }
     server = subprocess.Popen(
         [
@@ -108,8 +121,33 @@ def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(train
             assert any(w["id"] == first["id"] for w in listed)
             risk = client.get("/v1/risk", params={"domain": "waterlogging"}).json()
             assert risk["items"] and {"q10", "q50", "q90"} <= set(risk["items"][0]["forecast"][0])
+            # nobody acknowledges: the shift leader is paged (after 2 s in this roster)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                m["action"] == "paged" and m["id"] == first["id"] for m in receiver.received
+            ):
+                time.sleep(0.2)
+            paged = [m for m in receiver.received if m["action"] == "paged"]
+            assert paged and paged[0]["tier"] == "值班领导" and paged[0]["contacts"] == ["李强"]
             ack = client.post(f"/v1/warnings/{first['id']}/ack", json={"by": "duty officer Lin"})
             assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
+            silence = client.post(
+                "/v1/silences",
+                json={"matchers": {"area_id": first["area_id"]}, "hours": 1,
+                      "created_by": "duty officer Lin", "comment": "crews on site"},
+            )  # fmt: skip
+            assert silence.status_code == 201 and silence.json()["state"] == "active"
+            done = client.post(
+                f"/v1/warnings/{first['id']}/resolve",
+                json={"by": "duty officer Lin", "note": "pumped dry"},
+            )
+            assert done.status_code == 200 and done.json()["status"] == "closed"
+            history = client.get(f"/v1/warnings/{first['id']}/history").json()["history"]
+            actions = [h["action"] for h in history]
+            assert actions[0] == "opened" and actions[-2:] == ["acknowledged", "resolved"]
+            assert "paged" in actions and history[-1]["actor"] == "duty officer Lin"
+            # the area is silenced: the resolution is recorded but not sent
+            assert history[-1]["silenced_by"] == silence.json()["id"]
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -97,8 +98,10 @@ def _postgres_url() -> str:
     pytest.skip("no PostgreSQL driver installed: add psycopg[binary] (psycopg 3) to the dev extras")
 
 
-@pytest.mark.postgres
-def test_the_ledger_runs_unchanged_on_postgresql() -> None:
+@pytest.fixture
+def pg_ledger() -> Iterator[tuple[Ledger, str, str]]:
+    """A ledger on the real PostgreSQL in tables of its own, dropped afterwards: (ledger, url,
+    table prefix), so a test can open a second ledger on the same tables."""
     url = _postgres_url()
     prefix = f"t{uuid.uuid4().hex[:8]}_"
     try:
@@ -106,18 +109,67 @@ def test_the_ledger_runs_unchanged_on_postgresql() -> None:
     except Exception as err:  # server absent: say so rather than fail every offline run
         pytest.skip(f"PostgreSQL at {url} is not reachable: {err}")
     try:
-        engine = WarningEngine(ledger)
-        (opened,) = engine.evaluate([ponding(ORANGE)], now=T0)
-        ledger.acknowledge(opened.warning.id, by="值班员", now=T0 + timedelta(minutes=1))
-        (closed,) = engine.evaluate([ponding(QUIET)], now=T0 + timedelta(minutes=10))
-        assert closed.action == "closed"
-        reopened = Ledger(url, table_prefix=prefix)
-        again = reopened.get(opened.warning.id)
-        reopened.dispose()
-        assert again.status == "closed" and again.opened_at == T0
-        assert again.message_zh.startswith("【橙色预警解除】")
-        assert [h.action for h in ledger.history(again.id)] == ["opened", "acknowledged", "closed"]
-        assert len(ledger.due(T0 + timedelta(minutes=10))) == 2
+        yield ledger, url, prefix
     finally:
         ledger.drop_tables()
         ledger.dispose()
+
+
+@pytest.mark.postgres
+def test_the_ledger_runs_unchanged_on_postgresql(pg_ledger: tuple[Ledger, str, str]) -> None:
+    ledger, url, prefix = pg_ledger
+    engine = WarningEngine(ledger)
+    (opened,) = engine.evaluate([ponding(ORANGE)], now=T0)
+    ledger.acknowledge(opened.warning.id, by="值班员", now=T0 + timedelta(minutes=1))
+    (closed,) = engine.evaluate([ponding(QUIET)], now=T0 + timedelta(minutes=10))
+    assert closed.action == "closed"
+    reopened = Ledger(url, table_prefix=prefix)
+    again = reopened.get(opened.warning.id)
+    reopened.dispose()
+    assert again.status == "closed" and again.opened_at == T0
+    assert again.message_zh.startswith("【橙色预警解除】")
+    assert [h.action for h in ledger.history(again.id)] == ["opened", "acknowledged", "closed"]
+    assert len(ledger.due(T0 + timedelta(minutes=10))) == 2
+
+
+@pytest.mark.postgres
+def test_the_duty_officers_workflow_runs_unchanged_on_postgresql(
+    pg_ledger: tuple[Ledger, str, str],
+) -> None:
+    """Grouping, joins, a silence, escalation along a roster, acknowledgement and resolution:
+    the same transactions on the production database."""
+    from alerts import Escalator, parse_roster
+
+    ledger = pg_ledger[0]
+    roster = parse_roster(
+        {"rosters": [{"tiers": [
+            {"name": "duty", "contacts": [{"name": "a", "channels": ["webhook"]}]},
+            {"name": "leader", "after": "15m", "contacts": [{"name": "b", "channels": ["sms"]}]},
+        ]}]}
+    )  # fmt: skip
+    minute = timedelta(minutes=1)
+    engine = WarningEngine(ledger, roster=roster)
+    batch = [ponding(ORANGE, series_id=f"p{i}") for i in range(3)]
+    (opened,) = engine.evaluate(batch, now=T0)
+    assert len(opened.warning.active) == 3
+    assert engine.evaluate([ponding(RED, series_id="p9")], now=T0 + minute)[0].action == (
+        "escalated"
+    )
+    ledger.add_silence(
+        area_id="taijiang", starts_at=T0, ends_at=T0 + 60 * minute, created_by="x",
+        comment="handled", now=T0,
+    )  # fmt: skip
+    (silenced,) = engine.evaluate(
+        [ponding(RED, series_id="t1", area_id="taijiang")], now=T0 + minute
+    )
+    assert silenced.silenced_by is not None
+    paged = {w.area_id: w.tier for w in Escalator(ledger, roster).escalate_due(T0 + 16 * minute)}
+    assert paged == {"gulou": 1, "taijiang": 1}  # the silenced one climbs too, unheard
+    ledger.acknowledge(opened.warning.id, by="b", now=T0 + 17 * minute)
+    done = ledger.resolve(opened.warning.id, by="b", note="drained", now=T0 + 30 * minute)
+    assert done.status == "closed" and done.resolved_by == "b"
+    actions = [h.action for h in ledger.history(opened.warning.id)]
+    assert actions == ["opened", "escalated", "joined", "paged", "acknowledged", "resolved"]
+    channels = [r.channel for r in ledger.outbox(warning_id=opened.warning.id)]
+    assert channels == ["webhook", "webhook", "sms"]  # opened, escalated, paged
+    assert ledger.target_levels("waterlogging") == {"t1": Level.RED}

@@ -4,12 +4,14 @@ dependencies answer 404 for a domain nothing serves, with the error body."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from alerts import Assessment, Ledger, Level, LevelRule, Warning, WarningEngine
-from features import Store
+from features import ConfigError, Store
 from serving import Settings, create_app
 from serving.deps import IngestDep, LedgerDep, ScorersDep, SettingsDep, StoreDep
 from serving.ingest import Ingest
@@ -192,3 +194,17 @@ def test_an_unknown_warning_answers_404_with_the_error_body(client: TestClient) 
     assert client.get("/v1/warnings/nope").json() == body
     answer = client.post("/v1/warnings/nope/ack", json={"by": "Lin"})
     assert answer.status_code == 404 and answer.json() == body
+
+
+def test_a_roster_naming_a_channel_that_is_not_configured_stops_the_service_at_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(
+        "rosters:\n  - tiers:\n      - {name: duty, contacts: [{name: a, channels: [sms]}]}\n",
+        encoding="utf-8",
+    )
+    app = create_app(settings.model_copy(update={"roster": roster}))
+    client = TestClient(app)
+    with pytest.raises(ConfigError, match=r"channels \['sms'\] that are not configured"):
+        client.__enter__()
