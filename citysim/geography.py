@@ -128,7 +128,7 @@ def build_layout() -> Layout:
             _add(lay, sid, "rain_mm", "mm", d, xy, {"interval_min": 10})
     lay.rain_xy = np.array(rain_xy)
 
-    level_xy, down, warn, normal = [], [], [], []
+    level_xy, down, warn, normal, level_attrs = [], [], [], [], []
     for river, d, n in RIVERS:
         first = len(lay.level_ids)
         for i in range(n):
@@ -142,14 +142,20 @@ def build_layout() -> Layout:
             normal.append(round(4.0 + rng.uniform(-0.2, 0.3), 2))
             warn.append(round(normal[-1] + rng.uniform(0.8, 1.1), 2))
             down.append(first + i + 1 if i < n - 1 else -1)
+            # the water authority's levels: warning (警戒) and guarantee (保证, the highest the
+            # banks are built to hold), 0.8 m above it
             attrs = {"river": river, "upstream": upstream, "warning_level_m": warn[-1]}
-            attrs |= gauge_place(river, i + 1)
-            _add(lay, sid, "water_level_m", "m", d, xy, attrs | {"normal_level_m": normal[-1]})
+            attrs |= {"guarantee_level_m": round(warn[-1] + 0.8, 2), "normal_level_m": normal[-1]}
+            level_attrs.append(attrs | gauge_place(river, i + 1))
     lay.downstream = np.array(down)
     lay.downstream[lay.level_ids.index("level-jinan-04")] = lay.level_ids.index("level-taijiang-01")
     lay.warning_m, lay.normal_m = np.array(warn), np.array(normal)
     level_points = np.array(level_xy)
     lay.level_rain = nearest(level_points, lay.rain_xy)
+    for k, attrs in enumerate(level_attrs):
+        attrs["rain_gauge"] = lay.rain_ids[lay.level_rain[k]]  # the nearest rain gauge
+        xy = (level_xy[k][0], level_xy[k][1])
+        _add(lay, lay.level_ids[k], "water_level_m", "m", lay.level_area[k], xy, attrs)
     _add(lay, "tide-minjiang", "tide_level_m", "m", "taijiang", (119.31, 26.04), {"river": "Min"})
 
     pond_xy = []

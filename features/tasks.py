@@ -211,7 +211,7 @@ class BacktestSpec(StrictModel):
 
 class TaskConfig(StrictModel):
     name: str
-    domain: Literal["waterlogging", "hotline", "traffic"] | str
+    domain: Literal["waterlogging", "rivers", "hotline", "traffic"] | str
     description: str = ""
     target: TargetSpec
     frequency: Duration

@@ -4,7 +4,8 @@ Three kinds of rule, one per way a city's duty officers judge trouble:
 
 - ``threshold``: a value on a fixed scale (ponding depth 5/10/15/20 cm), each level's
   ``threshold`` for every target, or a target's own value from its catalog ``attrs`` (``attr``:
-  a river gauge's ``warning_level_m``), so gauges with different banks warn by data, not code;
+  a river gauge's ``warning_level_m``, plus an ``offset``), so gauges with different banks warn
+  by data, not code;
 - ``surge``: a count above its seasonal norm (the same hour of the same weekday over the
   trailing weeks, at least ``min_norm``) by each level's ``factor``;
 - ``congestion``: a speed below each level's ``share`` of the sensor's free-flow speed (its
@@ -36,6 +37,8 @@ class WarningLevelSpec(StrictModel):
     level: LevelName
     threshold: float | None = None
     attr: str | None = None
+    # added to the attr's value: blue 0.3 m below a gauge's warning level
+    offset: float | None = None
     factor: float | None = Field(None, gt=1.0)
     share: float | None = Field(None, gt=0.0, lt=1.0)
 
@@ -87,6 +90,9 @@ class WarningSpec(StrictModel):
     hold: Duration = Duration("30m")
     quiet: Duration = Duration("1h")
     event_threshold: float | None = None
+    # an observed episode shorter than this is no event in the backtest's warning skill (one
+    # implausible reading, a sensor spike, is not water anyone could have warned of)
+    min_event: Duration | None = None
     surge: SurgeSpec | None = None
     congestion: CongestionSpec | None = None
 
@@ -112,6 +118,8 @@ class WarningSpec(StrictModel):
                     f"levels[{i}] ({lv.level}): a {kind} rule's level takes "
                     f"{' and/or '.join(allowed)}" + (f", not {', '.join(wrong)}" if wrong else "")
                 )
+            if lv.offset is not None and lv.attr is None:
+                raise ValueError(f"levels[{i}] ({lv.level}): offset is added to an attr; name one")
         return tuple(sorted(v, key=lambda lv: SEVERITY.index(lv.level)))
 
     @model_validator(mode="after")

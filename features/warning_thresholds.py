@@ -89,7 +89,8 @@ def _catalog_levels(rule: WarningSpec, targets: pl.DataFrame) -> pl.DataFrame:
     columns = []
     for lv in rule.levels:
         fixed = pl.lit(lv.threshold, dtype=pl.Float64)
-        value = pl.coalesce(_attr(lv.attr), fixed) if lv.attr else fixed
+        own = _attr(lv.attr) + (lv.offset or 0.0) if lv.attr else None
+        value = pl.coalesce(own, fixed) if own is not None else fixed
         columns.append(value.alias(threshold_column(lv.level)))
     return targets.select("series_id", *columns)
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 
-from alerts import Assessment, Level, LevelRule
+from alerts import Assessment, LevelRule
 from features import (
-    SIGNALS,
     CityTables,
-    ConfigError,
     TargetHistory,
-    TaskConfig,
     TaskTables,
     build_features,
     target_history,
@@ -30,21 +27,9 @@ from features import (
 )
 from models import with_exceedance
 from serving.online import OnlineState
-from training import CitybrainModel
+from training import CitybrainModel, WarningRules
 
 log = logging.getLogger(__name__)
-
-
-def target_unit(task: TaskConfig) -> str:
-    """The unit people read the target in: the signal's, with counts per grid step
-    (``tickets/h``)."""
-    sig = SIGNALS.get(task.target.signal)
-    if sig is None:
-        return ""
-    if sig.unit == "count":
-        per = {timedelta(hours=1): "h", timedelta(days=1): "d"}.get(task.step)
-        return f"tickets/{per}" if per else "count"
-    return sig.unit
 
 
 @dataclass
@@ -64,7 +49,8 @@ class TaskScorer:
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
         self.state = OnlineState(self.task, tables, model.history_span)
-        self.unit = target_unit(self.task)
+        self.rules = WarningRules(self.task)
+        self.unit = self.rules.unit
         self.snapshot: Snapshot | None = None
         self._labels: dict[str, str] = {}
 
@@ -115,30 +101,10 @@ class TaskScorer:
             .group_by("series_id")
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))
         )
-        pcols = [c for c in fc.columns if c.startswith("p_")]
-        tcols = [c for c in fc.columns if c.startswith("t_")]
-        # the peak is the worst of the path: the highest depth or count, the lowest speed
-        worst = pl.col("yhat").sort(descending=not self._below)
-        at_peak = {"descending": not self._below}
-        summary = (
-            fc.sort("series_id", "horizon")
-            .group_by("series_id", maintain_order=True)
-            .agg(
-                pl.col("area_id").first(),
-                *(pl.col(c).max() for c in pcols),
-                *(pl.col(c).sort_by("yhat", **at_peak).first() for c in tcols),
-                worst.first().alias("peak_value"),
-                pl.col("ts").sort_by("yhat", **at_peak).first().alias("peak_ts"),
-            )
-            .join(latest, on="series_id", how="left")
-        )
+        summary = self.rules.summary(fc).drop("origin").join(latest, on="series_id", how="left")
         snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
         self.snapshot = snap
         return snap
-
-    @property
-    def _below(self) -> bool:
-        return self.task.warning is not None and self.task.warning.direction == "below"
 
     def _thresholds(
         self,
@@ -156,60 +122,13 @@ class TaskScorer:
         return warning_thresholds(keys, self.task, tables.targets, history)
 
     def rule_for(self, row: dict[str, Any]) -> LevelRule | None:
-        """The target's own rule: the task's probability and hysteresis, the target's
-        thresholds at its peak (None where no level applies to it)."""
-        warning = self.task.warning
-        if warning is None:
-            return None
-        thresholds = {
-            Level.parse(lv.level): row[f"t_{lv.level}"]
-            for lv in warning.levels
-            if row.get(f"t_{lv.level}") is not None
-        }
-        if not thresholds:
-            return None
-        try:
-            return LevelRule(
-                thresholds,
-                direction=warning.direction,
-                probability=warning.probability,
-                clear_margin=warning.clear_margin,
-                unit=self.unit,
-                hold=warning.hold,
-                quiet=warning.quiet,
-            )
-        except ConfigError as err:
-            log.warning("%s: %s not graded: %s", self.task.name, row["series_id"], err)
-            return None
+        """The target's own rule at its peak (None where no level applies to it)."""
+        return self.rules.rule_for(row)
 
     def assessments(self, snap: Snapshot) -> list[Assessment]:
         """One assessment per target the rule grades, for the warning engine."""
-        out = []
-        for r in snap.summary.iter_rows(named=True):
-            rule = self.rule_for(r)
-            if rule is None:
-                continue
-            probs = {
-                Level.parse(c[2:]): float(r[c])
-                for c in r
-                if c.startswith("p_") and r[c] is not None and Level.parse(c[2:]) in rule.levels
-            }
-            out.append(
-                Assessment(
-                    domain=self.task.domain,
-                    series_id=r["series_id"],
-                    area_id=r["area_id"],
-                    origin=snap.origin,
-                    probabilities=probs,
-                    peak_value=float(r["peak_value"]),
-                    peak_ts=r["peak_ts"],
-                    unit=self.unit,
-                    rule=rule,
-                    label=self._labels.get(r["series_id"]),
-                    observed=None if r["observed"] is None else float(r["observed"]),
-                )
-            )
-        return out
+        summary = snap.summary.with_columns(pl.lit(snap.origin).alias("origin"))
+        return self.rules.assessments(summary, self._labels)
 
     def label(self, series_id: str) -> str | None:
         return self._labels.get(series_id)

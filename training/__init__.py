@@ -36,6 +36,8 @@ from training.tracking import (
     load_champion,
 )
 from training.train import TrainOutcome, TuningRequest, fit_final, train_task
+from training.warning_replay import replay_warnings
+from training.warning_rules import WarningRules, target_unit
 
 __all__ = [
     "CHAMPION",
@@ -48,6 +50,7 @@ __all__ = [
     "TrackingSettings",
     "TrainOutcome",
     "TuningRequest",
+    "WarningRules",
     "backtest_command",
     "by_horizon",
     "champion_config",
@@ -64,9 +67,11 @@ __all__ = [
     "prepare_backtest",
     "print_backtest",
     "promote_command",
+    "replay_warnings",
     "rollback_command",
     "run_backtest",
     "score_table",
+    "target_unit",
     "train_command",
     "train_task",
 ]

@@ -45,13 +45,16 @@ from models import (
 )
 from training.metrics import (
     EventSkill,
+    WarningSkill,
     brier_score,
     event_skill,
     mae_by_horizon,
     mase_scale,
     score_table,
+    warning_skill,
 )
 from training.selection import ENSEMBLE, Selection, ensemble_predictions, select
+from training.warning_replay import replay_warnings
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class BacktestResult:
     summary: dict[str, Any] = field(default_factory=dict)
     event_skill: dict[str, EventSkill] = field(default_factory=dict)
     level_skill: dict[str, dict[str, EventSkill]] = field(default_factory=dict)
+    # the service's engine replayed over the forecasts: its changes, and their skill per level
+    warnings: dict[str, pl.DataFrame] = field(default_factory=dict)
+    warning_skill: dict[str, dict[str, WarningSkill]] = field(default_factory=dict)
 
     @property
     def chosen(self) -> str:
@@ -366,6 +372,33 @@ def summarise(result: BacktestResult) -> None:
                     value = getattr(skill, name)
                     if value is not None and np.isfinite(value):
                         result.summary[f"{tag}_{level}_{name}"] = float(value)
+            _replay(result, tag, rows, observed_at)
+
+
+def _replay(result: BacktestResult, tag: str, rows: pl.DataFrame, observed: pl.DataFrame) -> None:
+    """The service's rules and engine over one model's forecasts, judged per level; summary
+    keys ``{tag}_warn_{level}_{metric}``."""
+    task = result.task
+    assert task.warning is not None and result.history is not None
+    areas = result.history.series.select("series_id", "area_id")
+    timeline = replay_warnings(rows, task, areas)
+    start, end = rows["origin"].min(), rows["origin"].max()
+    assert isinstance(start, datetime) and isinstance(end, datetime)
+    skill = warning_skill(
+        timeline,
+        observed.join(areas, on="series_id", how="left"),
+        levels=[lv.level for lv in task.warning.levels],
+        below=task.warning.direction == "below",
+        quiet=task.warning.quiet,
+        start=start,
+        end=end,
+        min_duration=task.warning.min_event or timedelta(0),
+    )
+    result.warnings[tag], result.warning_skill[tag] = timeline, skill
+    for level, s in skill.items():
+        for name, value in s.to_dict().items():
+            if value is not None and np.isfinite(value):
+                result.summary[f"{tag}_warn_{level}_{name}"] = float(value)
 
 
 _LEVEL_METRICS = ("pod", "far", "csi", "events", "events_detected", "median_lead_time_min")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from features import (
 )
 from training.ablation import GroupEffect, ablate
 from training.backtest import BacktestResult, run_backtest
+from training.metrics import WarningSkill
 from training.tracking import TrackingSettings
 
 
@@ -94,6 +96,32 @@ def print_backtest(result: BacktestResult) -> None:
             )
     if result.level_skill and warning is not None:
         _print_level_skill(result, warning.kind, warning.probability)
+    if result.warning_skill:
+        print_warning_skill(result.task.domain, result.warning_skill)
+
+
+def print_warning_skill(domain: str, skill: Mapping[str, Mapping[str, WarningSkill]]) -> None:
+    """The warnings an officer would have received (the service's engine over the forecasts:
+    one per area, with hold and quiet), per level: events, how many were warned at their
+    onset and how many ahead of it, false alarms, flaps, the median lead, and the episodes
+    too brief to be events (spiked readings), so none is left out unsaid."""
+    click.echo(
+        f"\nWarnings through the service's engine ({domain}: one per area; an event is an "
+        "area's episode at the level):"
+    )
+    click.echo(
+        f"{'':>10} {'level':>7} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'warned':>7} "
+        f"{'ahead':>6} {'late':>5} {'warnings':>9} {'false':>6} {'flaps':>6} {'median lead':>12} "
+        f"{'brief':>6}"
+    )
+    for tag, levels in skill.items():
+        for level, s in levels.items():
+            lead = f"{s.median_lead_min:.0f} min" if s.median_lead_min is not None else "-"
+            click.echo(
+                f"{tag:>10} {level:>7} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} {s.events:>7} "
+                f"{s.detected:>7} {s.ahead:>6} {s.late:>5} {s.warnings:>9} "
+                f"{s.false_alarms:>6} {s.flaps:>6} {lead:>12} {s.brief:>6}"
+            )
 
 
 def _print_level_skill(result: BacktestResult, kind: str, probability: float) -> None:

@@ -24,7 +24,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "features": frozenset(),
     "citysim": frozenset({"features"}),
     "models": frozenset({"features"}),
-    "training": frozenset({"models", "features"}),
+    "training": frozenset({"alerts", "models", "features"}),
     "alerts": frozenset({"features"}),
     "serving": frozenset({"alerts", "training", "models", "features", "citysim"}),
 }

@@ -37,6 +37,9 @@ Families, one module each:
   detection, false alarm ratio, critical success index) and per event (each episode of
   observed exceedance: was it forecast in advance, and how long before its onset), in
   :func:`event_skill`;
+* :mod:`~training.metrics.warnings`: the warnings an officer would have received (one per
+  domain and area, replayed through the service's engine) against observed episodes per
+  level, in :func:`warning_skill`;
 * :mod:`~training.metrics.scores`: tables of named metrics (:data:`HORIZON_METRICS`):
   :func:`by_horizon` / :func:`mae_by_horizon`, and :func:`score_table`, the headline numbers
   of one model in one call.
@@ -56,11 +59,13 @@ from training.metrics.quantile import (
     pit_values,
 )
 from training.metrics.scores import HORIZON_METRICS, by_horizon, mae_by_horizon, score_table
+from training.metrics.warnings import WarningSkill, warning_skill
 
 __all__ = [
     "HORIZON_METRICS",
     "Contingency",
     "EventSkill",
+    "WarningSkill",
     "brier_score",
     "brier_skill",
     "by_horizon",
@@ -82,4 +87,5 @@ __all__ = [
     "reliability_table",
     "rmse",
     "score_table",
+    "warning_skill",
 ]

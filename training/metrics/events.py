@@ -16,7 +16,8 @@ from typing import Any, cast
 import polars as pl
 
 
-def _ratio(a: int, b: int) -> float:
+def ratio(a: int, b: int) -> float:
+    """``a / b``, NaN when ``b`` is 0 (no events, no warnings: the ratio is undefined)."""
     return a / b if b else float("nan")
 
 
@@ -32,18 +33,18 @@ class Contingency:
     @property
     def pod(self) -> float:
         """Probability of detection ``hits / (hits + misses)`` (``nan`` without events)."""
-        return _ratio(self.hits, self.hits + self.misses)
+        return ratio(self.hits, self.hits + self.misses)
 
     @property
     def far(self) -> float:
         """False alarm ratio ``false_alarms / (hits + false_alarms)`` (``nan`` without
         warnings)."""
-        return _ratio(self.false_alarms, self.hits + self.false_alarms)
+        return ratio(self.false_alarms, self.hits + self.false_alarms)
 
     @property
     def csi(self) -> float:
         """Critical success index ``hits / (hits + misses + false_alarms)``."""
-        return _ratio(self.hits, self.hits + self.misses + self.false_alarms)
+        return ratio(self.hits, self.hits + self.misses + self.false_alarms)
 
 
 def contingency(warn: Any, observed: Any) -> Contingency:
@@ -152,7 +153,7 @@ def event_skill(
         csi=table.csi,
         events=n_events,
         events_detected=detected,
-        event_pod=_ratio(detected, n_events),
+        event_pod=ratio(detected, n_events),
         median_lead_time_min=median,
     )
 

@@ -70,6 +70,22 @@ def test_a_targets_own_catalog_level_overrides_the_tasks_and_a_missing_one_is_no
     assert warning_memory(task) == timedelta(0)
 
 
+def test_an_offset_moves_a_gauges_own_level_and_applies_only_with_an_attr() -> None:
+    task = _task(
+        {
+            "levels": [
+                {"level": "blue", "attr": "warning_level_m", "offset": -0.3},
+                {"level": "yellow", "attr": "warning_level_m"},
+                {"level": "red", "attr": "guarantee_level_m"},
+            ]
+        }
+    )
+    targets = _targets({"g": {"warning_level_m": 5.0, "guarantee_level_m": 5.8}, "bare": {}})
+    out = warning_thresholds(_keys(["g", "bare"], START, 1), task, targets).sort("series_id")
+    assert out["t_blue"].to_list() == [None, pytest.approx(4.7)]
+    assert out["t_yellow"].to_list() == [None, 5.0] and out["t_red"].to_list() == [None, 5.8]
+
+
 def _history(values: np.ndarray, ids: list[str], targets: pl.DataFrame) -> TargetHistory:
     return TargetHistory(values, tuple(ids), START, HOUR, targets)
 
@@ -208,6 +224,11 @@ def test_a_rule_that_reads_history_without_one_is_a_data_error() -> None:
             "clear_margin 0.3 must be below probability",
         ),
         ({"levels": [{"level": "purple", "threshold": 5}]}, "warning.levels[0].level", ""),
+        (
+            {"levels": [{"level": "blue", "threshold": 5, "offset": 0.2}]},
+            "warning.levels",
+            "offset is added to an attr; name one",
+        ),
         (
             {"kind": "surge", "levels": [{"level": "blue", "factor": 0.8}]},
             "warning.levels[0].factor",
