@@ -35,6 +35,10 @@ class Assessment:
     rule: LevelRule
     label: str | None = None
     observed: float | None = None
+    # an unforecast surge: ``observed`` has stood above the forecasts' upper bound
+    # ``unforecast_bound`` for ``unforecast_hours`` grid times in a row
+    unforecast_hours: int = 0
+    unforecast_bound: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("domain", "series_id"):
@@ -47,6 +51,11 @@ class Assessment:
             raise DataError(f"{self.peak_value} is not a finite number", column="peak_value")
         if self.observed is not None and not math.isfinite(self.observed):
             raise DataError(f"{self.observed} is not a finite number", column="observed")
+        if self.unforecast_hours and (self.observed is None or self.unforecast_bound is None):
+            raise DataError(
+                "an unforecast surge needs the observed value and the bound it exceeded",
+                column="unforecast_bound",
+            )
 
     @property
     def place(self) -> str:

@@ -98,6 +98,8 @@ def render(
             text += f"由{previous.name_zh}预警{'升级' if up else '降级'}为{level.name_zh}预警。"
         else:
             text += f" {'Raised' if up else 'Lowered'} from {previous.colour}."
+    if subject.unforecast_hours:
+        text += _unforecast(subject, domain, lang)
     if action == "reopened":
         text += "预警再次发布（同一过程）。" if lang == "zh" else " Reissued (the same episode)."
     if cause is not None:
@@ -158,6 +160,23 @@ def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang, othe
     return (
         f"[{level.colour.capitalize()} warning] {subject.place}{more}: {lead}{domain.measure_en} "
         f"{when} ({pct}% probability of {side} the {threshold} {level.colour} threshold)."
+    )
+
+
+def _unforecast(subject: Assessment, domain: _Domain, lang: Lang) -> str:
+    """What was observed beyond the forecast: the trouble the model did not see coming."""
+    assert subject.observed is not None and subject.unforecast_bound is not None
+    now = _quantity(subject.observed, subject.unit, lang)
+    bound = _quantity(subject.unforecast_bound, subject.unit, lang)
+    hours = subject.unforecast_hours
+    if lang == "zh":
+        return (
+            f"实测{domain.measure_zh}已连续{hours}个时段超出预测上限（当前{now}，预测上限{bound}），"
+            "为预测外激增。"
+        )
+    return (
+        f" Observed {domain.measure_en} has been above the forecast's upper bound for {hours} "
+        f"periods in a row (now {now}, bound {bound}): not forecast."
     )
 
 

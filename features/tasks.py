@@ -238,6 +238,21 @@ class TaskConfig(StrictModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _unforecast_quantile(self) -> TaskConfig:
+        warning = self.warning
+        surge = warning.surge_norm if warning is not None and warning.kind == "surge" else None
+        if (
+            surge is not None
+            and surge.unforecast_hours
+            and (surge.unforecast_quantile not in self.quantiles)
+        ):
+            raise ValueError(
+                f"warning.surge.unforecast_quantile {surge.unforecast_quantile} is not one of the "
+                f"task's quantiles {list(self.quantiles)}"
+            )
+        return self
+
     @field_validator("frequency")
     @classmethod
     def _frequency(cls, v: Duration) -> Duration:

@@ -47,10 +47,16 @@ class SurgeSpec(StrictModel):
     """The norm a surge is measured against: the mean count at the same hour of the same weekday
     over the trailing ``weeks`` weeks (all known at the origin), taken as at least ``min_norm``
     so that a quiet series does not surge on a call or two; a level's threshold is its factor
-    times that norm."""
+    times that norm. Counts can also surge where nothing forecast it (a burst main): an
+    **unforecast surge** is read from the observations against the forecasts made for them."""
 
     weeks: int = Field(4, ge=1, le=12)
     min_norm: float = Field(2.0, ge=0.0)
+    # an unforecast surge: the observed count above the latest forecast's
+    # ``unforecast_quantile`` for ``unforecast_hours`` grid times in a row (0: never); it warns
+    # at the level the observed count reaches, at least the lowest
+    unforecast_hours: int = Field(2, ge=0, le=24)
+    unforecast_quantile: float = Field(0.9, gt=0.5, lt=1.0)
 
 
 class CongestionSpec(StrictModel):

@@ -79,20 +79,26 @@ class TaskScorer:
         # labels and the latest values all read them
         tables, origin = now_state
         self._labels = self._target_labels(tables)
-        frame = build_features(tables, [origin], with_target=False, spec=self.spec)
+        # an unforecast surge compares the last grid times' counts with the forecasts made for
+        # them, so those earlier origins are forecast again (the service keeps no state)
+        back = [origin - k * self.task.step for k in range(self.rules.unforecast_hours, 0, -1)]
+        frame = build_features(tables, [*back, origin], with_target=False, spec=self.spec)
         span = self.model.history_span
         history = (
             target_history(
                 tables,
-                origin - span,
+                origin - span - len(back) * self.task.step,
                 origin,
                 covariates=self.model.history_covariates,
             )
             if span is not None
             else None
         )
-        fc = self.model.predict_frame(frame, history)
-        fc = fc.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
+        every = self.model.predict_frame(frame, history)
+        every = every.join(
+            frame.select("series_id", "area_id").unique(), on="series_id", how="left"
+        )
+        fc = every.filter(pl.col("origin") == origin)
         if self.task.warning is not None:
             fc = with_exceedance(fc, self.task, self._thresholds(fc, tables, origin, history))
         latest = (
@@ -101,7 +107,15 @@ class TaskScorer:
             .group_by("series_id")
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))
         )
-        summary = self.rules.summary(fc).drop("origin").join(latest, on="series_id", how="left")
+        summary = self.rules.summary(fc).join(latest, on="series_id", how="left")
+        if back:
+            outcomes = every.filter(pl.col("origin") < origin).join(
+                tables.observations.select("series_id", "ts", pl.col("value").alias("y")),
+                on=["series_id", "ts"],
+                how="left",
+            )
+            summary = self.rules.with_unforecast(summary, self.rules.unforecast(outcomes))
+        summary = summary.drop("origin")
         snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
         self.snapshot = snap
         return snap

@@ -30,7 +30,8 @@ def replay_warnings(forecast: pl.DataFrame, task: TaskConfig, areas: pl.DataFram
 
     Args:
         forecast: ``series_id, origin, ts, horizon, yhat`` with ``p_<level>`` and
-            ``t_<level>`` (the backtest's predictions of one model).
+            ``t_<level>`` (the backtest's predictions of one model), and the observed ``y``
+            and quantiles an unforecast surge is read from.
         areas: ``series_id, area_id`` of the targets.
 
     Returns:
@@ -40,7 +41,10 @@ def replay_warnings(forecast: pl.DataFrame, task: TaskConfig, areas: pl.DataFram
     """
     rules = WarningRules(task)
     frame = forecast.join(areas.select("series_id", "area_id"), on="series_id", how="left")
-    summary = rules.summary(frame).sort("origin", "series_id")
+    summary = rules.summary(frame)
+    if rules.unforecast_hours:
+        summary = rules.with_unforecast(summary, rules.unforecast(forecast))
+    summary = summary.sort("origin", "series_id")
     ledger = Ledger("sqlite://")
     engine = WarningEngine(ledger, channels=(), causes={})
     rows: list[dict] = []

@@ -20,6 +20,7 @@ import polars as pl
 
 from alerts import Assessment, Level, LevelRule
 from features import SIGNALS, ConfigError, TaskConfig
+from models import quantile_column
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,68 @@ class WarningRules:
             )
         )
 
+    @property
+    def unforecast_hours(self) -> int:
+        """How many grid times in a row an observed count must stand above the forecasts'
+        upper bound to warn as an unforecast surge (0: the rule reads none)."""
+        warning = self.task.warning
+        if warning is None or warning.kind != "surge":
+            return 0
+        return warning.surge_norm.unforecast_hours
+
+    def unforecast(self, outcomes: pl.DataFrame) -> pl.DataFrame:
+        """``series_id, ts, observed, unforecast_bound, unforecast_hours``: each grid time at
+        which the observed count has stood above the upper quantile of the latest forecast
+        made for it (issued before it) for at least the rule's number of grid times in a row.
+
+        Args:
+            outcomes: ``series_id, origin, ts, y`` and the quantile column of forecasts whose
+                outcome ``y`` is known (null ``y`` rows are ignored).
+        """
+        hours = self.unforecast_hours
+        schema = {
+            "series_id": pl.String(),
+            "ts": pl.Datetime("us", "UTC"),
+            "observed": pl.Float64(),
+            "unforecast_bound": pl.Float64(),
+            "unforecast_hours": pl.Int64(),
+        }
+        if not hours:
+            return pl.DataFrame(schema=schema)
+        assert self.task.warning is not None
+        bound = quantile_column(self.task.warning.surge_norm.unforecast_quantile)
+        latest = (
+            outcomes.filter(pl.col("y").is_not_null() & (pl.col("origin") < pl.col("ts")))
+            .sort("series_id", "ts", "origin")
+            .group_by("series_id", "ts", maintain_order=True)
+            .agg(pl.col("y").last(), pl.col(bound).last())
+            .with_columns((pl.col("y") > pl.col(bound)).alias("_above"))
+        )
+        # runs of grid times above the bound, broken by a time below it or a missing one
+        new_run = (pl.col("_above") != pl.col("_above").shift(1)) | (
+            pl.col("ts").diff() != pl.lit(self.task.step)
+        )
+        return (
+            latest.with_columns(new_run.fill_null(True).cum_sum().over("series_id").alias("_run"))
+            .with_columns(pl.int_range(1, pl.len() + 1).over("series_id", "_run").alias("_n"))
+            .filter(pl.col("_above") & (pl.col("_n") >= hours))
+            .select(
+                "series_id",
+                "ts",
+                pl.col("y").cast(pl.Float64).alias("observed"),
+                pl.col(bound).cast(pl.Float64).alias("unforecast_bound"),
+                pl.col("_n").cast(pl.Int64).alias("unforecast_hours"),
+            )
+        )
+
+    @staticmethod
+    def with_unforecast(summary: pl.DataFrame, surges: pl.DataFrame) -> pl.DataFrame:
+        """The summary with each target's unforecast surge at its origin (null where none)."""
+        found = surges.rename({"ts": "origin"})
+        if "observed" in summary.columns:
+            found = found.drop("observed")
+        return summary.join(found, on=["series_id", "origin"], how="left")
+
     def rule_for(self, row: Mapping[str, Any]) -> LevelRule | None:
         """The target's own rule: the task's probability and hysteresis, the target's
         thresholds at its peak (None where no level applies to it)."""
@@ -97,8 +160,9 @@ class WarningRules:
     def assessments(
         self, summary: pl.DataFrame, labels: Mapping[str, str] | None = None
     ) -> list[Assessment]:
-        """One assessment per summary row the rule grades (``observed`` is read where the
-        summary has it)."""
+        """One assessment per summary row the rule grades (``observed``, and an unforecast
+        surge's ``unforecast_hours`` and ``unforecast_bound``, are read where the summary has
+        them: :meth:`with_unforecast`)."""
         labels = labels or {}
         out = []
         for r in summary.iter_rows(named=True):
@@ -111,6 +175,16 @@ class WarningRules:
                 if c.startswith("p_") and r[c] is not None and Level.parse(c[2:]) in rule.levels
             }
             observed = r.get("observed")
+            surged = r.get("unforecast_hours") or 0
+            if surged:
+                # seen, not forecast: certain at the lowest level and every level it reached
+                reached = [
+                    lv
+                    for lv in rule.levels
+                    if lv == rule.levels[0]
+                    or (observed is not None and float(observed) >= rule.thresholds[lv])
+                ]
+                probs |= dict.fromkeys(reached, 1.0)
             out.append(
                 Assessment(
                     domain=self.task.domain,
@@ -124,6 +198,8 @@ class WarningRules:
                     rule=rule,
                     label=labels.get(r["series_id"]),
                     observed=None if observed is None else float(observed),
+                    unforecast_hours=int(surged),
+                    unforecast_bound=r.get("unforecast_bound") if surged else None,
                 )
             )
         return out

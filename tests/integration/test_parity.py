@@ -234,3 +234,41 @@ def test_every_domains_targets_are_named_and_graded_by_their_own_thresholds(
             assert a.rule.thresholds[Level.BLUE] == pytest.approx(0.4 * free_flow)
         else:  # 1.5 times a norm of at least 2 tickets an hour
             assert a.rule.thresholds[Level.BLUE] >= 3.0
+
+
+def test_an_unforecast_surge_warns_from_the_counts_the_forecasts_did_not_see(
+    city: CityTables,
+) -> None:
+    """A burst of calls nobody forecast (a main bursts): two hours above the forecasts' q90
+    warn at once, certain, with what was seen and what was expected in the text."""
+    from alerts import render
+
+    task = load_task("hotline")
+    origin = START + timedelta(days=DAYS - 2)
+    burst = pl.DataFrame(
+        {
+            "event_id": [f"burst-{i:03d}" for i in range(120)],
+            "ts": [
+                origin - timedelta(minutes=170) + i * timedelta(minutes=1.5) for i in range(120)
+            ],
+            "source": "hotline",
+            "category": "water_supply",
+            "area_id": "gulou",
+            "lat": 26.09,
+            "lon": 119.29,
+            "attrs": "{}",
+        },
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+    surged = replace(city, events=pl.concat([city.events, burst.select(city.events.columns)]))
+    scorer, _ = _baseline_scorer(surged, task, origin, timedelta(hours=6))
+    snap = scorer.score(now=origin)
+    assert snap is not None
+    by_id = {a.series_id: a for a in scorer.assessments(snap)}
+    hit = by_id["hotline:gulou:water_supply"]
+    assert hit.unforecast_hours >= 2 and hit.observed is not None and hit.observed >= 30
+    assert hit.unforecast_bound is not None and hit.observed > hit.unforecast_bound
+    assert hit.probabilities[Level.BLUE] == 1.0
+    assert "预测外激增" in render(hit, Level.BLUE)
+    # the others, with nothing unusual, are not flagged
+    assert sum(a.unforecast_hours > 0 for a in by_id.values()) <= 3

@@ -8,7 +8,7 @@ import pytest
 from alerts_builders import ORANGE, QUIET, T0, ponding
 
 from alerts import Assessment, Level, LevelRule, render
-from features import ConfigError
+from features import ConfigError, DataError
 
 
 def test_ponding_warning_reads_as_the_city_writes_it_in_chinese() -> None:
@@ -91,3 +91,23 @@ def test_hotline_and_traffic_warnings_use_their_own_nouns() -> None:
 def test_unknown_languages_are_refused() -> None:
     with pytest.raises(ConfigError, match="lang"):
         render(ponding(ORANGE), Level.ORANGE, lang="fr")  # type: ignore[arg-type]
+
+
+def test_an_unforecast_surge_says_what_was_seen_against_what_was_expected() -> None:
+    seen = dict(
+        domain="hotline", series_id="gulou/water_supply", area_id="gulou", origin=T0,
+        probabilities={Level.BLUE: 1.0}, peak_value=4.0, peak_ts=T0 + timedelta(hours=1),
+        unit="tickets/h", rule=LevelRule({Level.BLUE: 6}, unit="tickets/h"),
+        label="鼓楼区 供水类诉求", observed=31.0,
+    )  # fmt: skip
+    surge = Assessment(**seen, unforecast_hours=2, unforecast_bound=5.0)  # type: ignore[arg-type]
+    assert render(surge, Level.BLUE).endswith(
+        "实测话务量已连续2个时段超出预测上限（当前31件/小时，预测上限5件/小时），为预测外激增。"
+    )
+    english = render(surge, Level.BLUE, lang="en")
+    assert english.endswith(
+        "above the forecast's upper bound for 2 periods in a row (now 31 tickets/h, bound "
+        "5 tickets/h): not forecast."
+    )
+    with pytest.raises(DataError, match="needs the observed value and the bound"):
+        Assessment(**seen, unforecast_hours=2)  # type: ignore[arg-type]

@@ -1,0 +1,60 @@
+"""From forecasts to assessments: the unforecast surge read from counts against forecasts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from alerts import Level
+from features import load_task
+from training import WarningRules
+
+T0 = datetime(2025, 7, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+TS = pl.Datetime("us", "UTC")
+
+
+def _outcomes(observed: list[float | None], q90: float = 5.0) -> pl.DataFrame:
+    """Each hour forecast twice (1 h and 2 h ahead; the 2 h one with a higher bound) and its
+    observed count."""
+    rows = []
+    for i, y in enumerate(observed):
+        ts = T0 + (i + 2) * HOUR
+        rows.append({"series_id": "s", "origin": ts - 2 * HOUR, "ts": ts, "y": y, "q90": 99.0})
+        rows.append({"series_id": "s", "origin": ts - HOUR, "ts": ts, "y": y, "q90": q90})
+    return pl.DataFrame(rows, schema_overrides={"origin": TS, "ts": TS})
+
+
+def test_an_unforecast_surge_needs_consecutive_hours_above_the_latest_forecasts_bound() -> None:
+    rules = WarningRules(load_task("hotline"))
+    assert rules.unforecast_hours == 2
+    # above at hours 0-2, below at 3, above at 4, missing at 5, above at 6-7
+    found = rules.unforecast(_outcomes([9, 8, 7, 1, 9, None, 9, 9]))
+    hours = [int((ts - T0) / HOUR) - 2 for ts in found["ts"]]
+    assert hours == [1, 2, 7]
+    assert found["unforecast_hours"].to_list() == [2, 3, 2]
+    assert found["unforecast_bound"].to_list() == [5.0, 5.0, 5.0]  # the latest forecast's
+
+
+def test_a_surge_seen_is_certain_at_the_lowest_level_and_every_level_it_reached() -> None:
+    rules = WarningRules(load_task("hotline"))
+    row = {
+        "series_id": "hotline:gulou:water_supply", "area_id": "gulou", "origin": T0,
+        "p_blue": 0.1, "p_yellow": 0.0, "p_orange": 0.0, "p_red": 0.0,
+        "t_blue": 6.0, "t_yellow": 8.0, "t_orange": 12.0, "t_red": 16.0,
+        "peak_value": 3.0, "peak_ts": T0 + HOUR,
+    }  # fmt: skip
+    summary = pl.DataFrame([row], schema_overrides={"origin": TS, "peak_ts": TS})
+    surges = pl.DataFrame(
+        [{"series_id": row["series_id"], "ts": T0, "observed": 9.0, "unforecast_bound": 4.0,
+          "unforecast_hours": 2}],
+        schema_overrides={"ts": TS},
+    )  # fmt: skip
+    (plain,) = rules.assessments(summary)
+    (seen,) = rules.assessments(rules.with_unforecast(summary, surges))
+    assert plain.unforecast_hours == 0 and plain.probabilities[Level.BLUE] == 0.1
+    assert seen.unforecast_hours == 2 and seen.unforecast_bound == 4.0 and seen.observed == 9.0
+    assert seen.probabilities == {
+        Level.BLUE: 1.0, Level.YELLOW: 1.0, Level.ORANGE: 0.0, Level.RED: 0.0
+    }  # fmt: skip
