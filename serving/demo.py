@@ -1,13 +1,16 @@
 """``citybrain demo``: the main job on a fresh machine.
 
-Simulates a rainy season in the built-in city with a typhoon at its end, trains the
-waterlogging task (backtest, MLflow run, registered champion), starts the MLflow UI and the API,
-and replays the last hours of observations into the API as if they were arriving live, so
-warnings open, escalate and reach a webhook receiver while you watch.
+Simulates a rainy season in the built-in city with a typhoon at its end, trains every shipped
+task (waterlogging, rivers, hotline, traffic: backtest with the service's warnings replayed,
+MLflow run, registered champion), starts the MLflow UI and the API with a duty roster, and
+replays the last hours of observations and hotline calls into the API as if they were arriving
+live, so warnings open, group, escalate and close in every domain and reach a webhook receiver
+while you watch; a summary per domain and level ends the replay.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
@@ -23,11 +26,15 @@ import httpx
 import polars as pl
 import uvicorn
 
-from features import LOCAL_TZ, CityTables, Store, load_task, reports_errors
+from features import LOCAL_TZ, CityTables, Store, load_task, reports_errors, shipped_tasks_dir
 from serving.app import create_app
 from serving.receiver import WebhookReceiver
 from serving.settings import Settings
-from training import print_backtest
+from training import print_warning_skill
+
+TASKS = ("waterlogging", "rivers", "hotline", "traffic")
+# the replay runs 36 hours in minutes, so its roster tells the next tier within minutes too
+REPLAY_ROSTER = "demo-replay.yaml"
 
 log = logging.getLogger(__name__)
 START = date(2025, 5, 1)
@@ -35,6 +42,13 @@ START = date(2025, 5, 1)
 
 def _step(n: int, text: str) -> None:
     click.secho(f"[{n}/4] {text}", fg="cyan", err=True)
+
+
+class Held:
+    """What the simulation held back for the live replay: observations and events (calls)."""
+
+    def __init__(self, observations: pl.DataFrame, events: pl.DataFrame) -> None:
+        self.observations, self.events = observations, events
 
 
 def _port_free(port: int) -> bool:
@@ -92,15 +106,24 @@ def demo(
         raise click.UsageError(f"port {port} is in use; choose another with --port")
     settings = Settings()
     held = _simulate_season(settings, days=days, seed=seed, replay_hours=replay_hours)
-    _train_waterlogging(settings)
+    _train_all(settings)
 
     _step(3, "starting the MLflow UI and a webhook receiver")
     mlflow_proc = _start_mlflow(settings, mlflow_port)
     receiver = WebhookReceiver(on_message=_print_warning).start()
 
-    _step(4, "serving; replaying the held-back hours into POST /v1/observations")
+    roster = shipped_tasks_dir().parent / "rosters" / REPLAY_ROSTER
+    _step(4, f"serving {', '.join(TASKS)} with the duty roster {roster.name}; replaying the "
+          "held-back hours into POST /v1/observations and /v1/events")  # fmt: skip
     app = create_app(
-        settings.model_copy(update={"webhook_url": receiver.url, "dispatch_interval_s": 0.5})
+        settings.model_copy(
+            update={
+                "webhook_url": receiver.url,
+                "dispatch_interval_s": 0.5,
+                "tasks": ",".join(TASKS),
+                "roster": roster,
+            }
+        )
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     api = f"http://127.0.0.1:{port}"
@@ -120,11 +143,9 @@ def demo(
         click.echo(f"replay done: {len(receiver.received)} warning messages delivered", err=True)
 
 
-def _simulate_season(
-    settings: Settings, *, days: int, seed: int, replay_hours: int
-) -> pl.DataFrame:
+def _simulate_season(settings: Settings, *, days: int, seed: int, replay_hours: int) -> Held:
     """Step 1: simulate the season into a fresh data folder (and forget old warnings), holding
-    back the last ``replay_hours`` of observations, which are returned for the live replay.
+    back the last ``replay_hours`` of observations and events, returned for the live replay.
 
     A typhoon lands inside the replay window and an earlier one inside the backtest's folds.
     """
@@ -146,33 +167,52 @@ def _simulate_season(
     tables = simulate(
         days=days, seed=seed, start=START, typhoons=[earlier, landfall], progress=True
     )
-    held = tables["observations"].filter(pl.col("ts") > cutoff)
-    tables["observations"] = tables["observations"].filter(pl.col("ts") <= cutoff)
+    held = Held(
+        tables["observations"].filter(pl.col("ts") > cutoff),
+        tables["events"].filter(pl.col("ts") > cutoff),
+    )
+    for name in ("observations", "events"):
+        tables[name] = tables[name].filter(pl.col("ts") <= cutoff)
     shutil.rmtree(data, ignore_errors=True)
     write_city(data, tables)
     (settings.home / "warnings.db").unlink(missing_ok=True)
     click.echo(
-        f"  {tables['observations'].height:,} observations stored, {held.height:,} held "
-        f"back for the live replay ({time.perf_counter() - t0:.0f} s)",
+        f"  {tables['observations'].height:,} observations and {tables['events'].height:,} "
+        f"events stored; {held.observations.height:,} observations and "
+        f"{held.events.height:,} events held back for the live replay "
+        f"({time.perf_counter() - t0:.0f} s)",
         err=True,
     )
     return held
 
 
-def _train_waterlogging(settings: Settings) -> None:
-    """Step 2: train the waterlogging task on the stored season, so the API has a champion."""
+def _train_all(settings: Settings) -> None:
+    """Step 2: train every shipped task on the stored season, so the API has a champion for
+    each; each one's warning skill, replayed through the service's engine, is printed."""
     from training import train_task
 
-    _step(2, "training the waterlogging task (backtest, MLflow, registry)")
-    task = load_task("waterlogging")
+    _step(2, f"training every shipped task ({', '.join(TASKS)}): backtest, MLflow, registry")
     tables = CityTables.from_store(Store(settings.data_dir))
-    outcome = train_task(tables, task, settings=settings.tracking())
-    print_backtest(outcome.backtest)
-    click.echo(
-        f"  {outcome.model_name} v{outcome.version} is {outcome.alias}: {outcome.reason} "
-        f"({outcome.seconds:.0f} s)",
-        err=True,
-    )
+    t0 = time.perf_counter()
+    for i, name in enumerate(TASKS, 1):
+        task = load_task(name)
+        click.secho(f"  ({i}/{len(TASKS)}) {name}: {task.description.split(',')[0]}", err=True)
+        outcome = train_task(tables, task, settings=settings.tracking())
+        result = outcome.backtest
+        summary = result.summary
+        click.echo(
+            f"  backtest MAE {summary['model_mae']:.3f} ({result.chosen}) against "
+            f"{summary['baseline_mae']:.3f} ({result.baseline})",
+            err=True,
+        )
+        if "model" in result.warning_skill:
+            print_warning_skill(task.domain, {"model": result.warning_skill["model"]})
+        click.echo(
+            f"  {outcome.model_name} v{outcome.version} is {outcome.alias}: {outcome.reason} "
+            f"({outcome.seconds:.0f} s)",
+            err=True,
+        )
+    click.echo(f"  trained {len(TASKS)} tasks in {time.perf_counter() - t0:.0f} s", err=True)
 
 
 def _print_addresses(api: str, *, mlflow_url: str | None, webhook_url: str) -> None:
@@ -214,38 +254,85 @@ def _start_mlflow(settings: Settings, port: int) -> subprocess.Popen | None:
 
 
 def _replay(
-    api: str, held: pl.DataFrame, interval: float, server: uvicorn.Server, exit_after: bool
+    api: str, held: Held, interval: float, server: uvicorn.Server, exit_after: bool
 ) -> None:
-    """Post the held-back observations step by step, like a live feed."""
-    with httpx.Client(base_url=api, timeout=60) as client:
+    """Post the held-back observations and events (hotline calls, outages) step by step, like
+    a live feed, then print what the duty room saw."""
+    with httpx.Client(base_url=api, timeout=120) as client:
         for _ in range(600):
             if server.started:
                 break
             time.sleep(0.1)
-        steps = held.with_columns(pl.col("ts").dt.truncate("10m").alias("_step")).partition_by(
-            "_step", maintain_order=True, as_dict=True
-        )
-        for i, ((step,), batch) in enumerate(sorted(steps.items())):
-            rows = [
-                {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
-                for r in batch.iter_rows(named=True)
-            ]
-            answer = client.post("/v1/observations", json={"observations": rows})
-            if answer.status_code != 200:
-                click.echo(f"  replay: {answer.status_code} {answer.text[:200]}", err=True)
+        steps = _batches(held)
+        for i, (step, (observations, events)) in enumerate(steps):
+            for path, key, rows in (
+                ("/v1/events", "events", events),
+                ("/v1/observations", "observations", observations),
+            ):
+                if rows:
+                    answer = client.post(path, json={key: rows})
+                    if answer.status_code != 200:
+                        click.echo(f"  replay: {answer.status_code} {answer.text[:200]}", err=True)
             if i % 6 == 0:
-                open_now = len(
-                    client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
-                )
+                open_now = client.get("/v1/warnings", params={"status": "open"}).json()
                 local = step.astimezone(_zone()).strftime("%m-%d %H:%M")
                 click.echo(
-                    f"  replayed to {local} (Asia/Shanghai); open warnings: {open_now}", err=True
+                    f"  replayed to {local} (Asia/Shanghai); open warnings: "
+                    f"{_by_domain(open_now['warnings'])}",
+                    err=True,
                 )
             time.sleep(interval)
-    click.echo("  replay finished; the API stays up (Ctrl-C stops)", err=True)
+        click.echo("  replay finished; the API stays up (Ctrl-C stops)", err=True)
+        _print_summary(client.get("/v1/warnings", params={"limit": 2000}).json()["warnings"])
     if exit_after:
         time.sleep(2.0)
         server.should_exit = True
+
+
+def _batches(held: Held) -> list[tuple[datetime, tuple[list[dict], list[dict]]]]:
+    """The held-back rows as JSON bodies per 10-minute step, in time order."""
+    out: dict[datetime, tuple[list[dict], list[dict]]] = {}
+    for r in held.observations.iter_rows(named=True):
+        row = {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
+        out.setdefault(_ten_minutes(r["ts"]), ([], []))[0].append(row)
+    for r in held.events.iter_rows(named=True):
+        attrs = json.loads(r["attrs"]) if r["attrs"] else None
+        event = r | {"ts": r["ts"].isoformat(), "attrs": attrs}
+        out.setdefault(_ten_minutes(r["ts"]), ([], []))[1].append(event)
+    return sorted(out.items())
+
+
+def _ten_minutes(ts: datetime) -> datetime:
+    return ts.replace(minute=ts.minute - ts.minute % 10, second=0, microsecond=0)
+
+
+def _by_domain(warnings: list[dict[str, Any]]) -> str:
+    counts: dict[str, int] = {}
+    for w in warnings:
+        counts[w["domain"]] = counts.get(w["domain"], 0) + 1
+    return ", ".join(f"{d} {n}" for d, n in sorted(counts.items())) or "none"
+
+
+def _print_summary(warnings: list[dict[str, Any]]) -> None:
+    """Per domain: warnings by the most severe level each reached, the most targets one
+    grouped, how many paged the next tier, reopened and closed."""
+    click.secho(
+        "\n  warnings of the replay, per domain (by the most severe level reached)", err=True
+    )
+    head = f"  {'domain':<13}{'blue':>6}{'yellow':>8}{'orange':>8}{'red':>6}{'targets':>9}"
+    click.echo(f"{head}{'paged':>7}{'reopened':>10}{'closed':>8}", err=True)
+    for domain in TASKS:
+        mine = [w for w in warnings if w["domain"] == domain]
+        peaks = [
+            sum(w["peak_level"] == c for w in mine) for c in ("blue", "yellow", "orange", "red")
+        ]
+        click.echo(
+            f"  {domain:<13}{peaks[0]:>6}{peaks[1]:>8}{peaks[2]:>8}{peaks[3]:>6}"
+            f"{max((len(w['targets']) for w in mine), default=0):>9}"
+            f"{sum(w['tier'] > 0 for w in mine):>7}{sum(w['reopened'] for w in mine):>10}"
+            f"{sum(w['status'] == 'closed' for w in mine):>8}",
+            err=True,
+        )
 
 
 def _zone() -> Any:

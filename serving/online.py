@@ -49,14 +49,30 @@ class OnlineState:
         self.window = online_window(task, history_span)
         self._lock = threading.Lock()
         self._tables = tables
+        self._earliest: datetime | None = None  # the earliest time of rows added since taken
 
     @property
     def tables(self) -> CityTables:
         return self._tables
 
+    def _note(self, stamps: pl.Series) -> None:
+        first = stamps.min()
+        if isinstance(first, datetime) and (self._earliest is None or first < self._earliest):
+            self._earliest = first
+
+    def take_earliest(self) -> datetime | None:
+        """The earliest time stamp (an issue time for forecasts) among the rows added since the
+        last call, and forget it: a forecast from an origin before it must be made again, one
+        from an origin before all of them would come out the same (features read only data up
+        to their origin)."""
+        with self._lock:
+            earliest, self._earliest = self._earliest, None
+            return earliest
+
     def add_observations(self, frame: pl.DataFrame) -> None:
         """Upsert validated observations (a repeated key is an update) and trim the window."""
         with self._lock:
+            self._note(frame["ts"])
             obs = pl.concat(
                 [self._tables.observations, frame.select(self._tables.observations.columns)]
             )
@@ -67,6 +83,7 @@ class OnlineState:
 
     def add_events(self, frame: pl.DataFrame) -> None:
         with self._lock:
+            self._note(frame["ts"])
             ev = pl.concat([self._tables.events, frame.select(self._tables.events.columns)])
             ev = ev.unique(subset=list(KEYS["events"]), keep="last", maintain_order=True)
             self._tables = self._trimmed(replace(self._tables, events=ev.sort("ts")))
@@ -74,6 +91,7 @@ class OnlineState:
     def add_forecasts(self, frame: pl.DataFrame) -> None:
         """Add weather forecasts as they are issued (a repeated key is a correction)."""
         with self._lock:
+            self._note(frame["issued_at"])
             fc = pl.concat(
                 [
                     self._tables.weather_forecasts,

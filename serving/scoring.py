@@ -71,10 +71,20 @@ class TaskScorer:
         return self.state.tables
 
     def score(self, now: datetime) -> Snapshot | None:
-        """Forecast every target from the latest grid time with data; None without data."""
+        """Forecast every target from the latest grid time with data; None without data.
+
+        A post that neither moves the origin nor carries anything at or before it (the rest
+        of the hour, for an hourly task) cannot change the forecast, so the last snapshot is
+        kept rather than computed again."""
+        changed = self.state.take_earliest()
         now_state = self.state.latest()
         if now_state is None:
             return None
+        last = self.snapshot
+        if last is not None and now_state[1] == last.origin and (
+            changed is None or changed > last.origin
+        ):
+            return last
         # the task's count series (12345 tickets) and targets, derived once: features, history,
         # labels and the latest values all read them
         tables, origin = now_state

@@ -19,7 +19,7 @@ from training.backtest import (
     run_backtest,
 )
 from training.cli import backtest as backtest_command
-from training.cli import print_backtest
+from training.cli import print_backtest, print_warning_skill
 from training.cli import train as train_command
 from training.metrics import EventSkill, by_horizon, event_skill, mae_by_horizon, score_table
 from training.promotion import champion_config
@@ -66,6 +66,7 @@ __all__ = [
     "plan_folds",
     "prepare_backtest",
     "print_backtest",
+    "print_warning_skill",
     "promote_command",
     "replay_warnings",
     "rollback_command",

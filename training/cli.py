@@ -103,8 +103,9 @@ def print_backtest(result: BacktestResult) -> None:
 def print_warning_skill(domain: str, skill: Mapping[str, Mapping[str, WarningSkill]]) -> None:
     """The warnings an officer would have received (the service's engine over the forecasts:
     one per area, with hold and quiet), per level: events, how many were warned at their
-    onset and how many ahead of it, false alarms, flaps, the median lead, and the episodes
-    too brief to be events (spiked readings), so none is left out unsaid."""
+    onset and how many ahead of it, false alarms, flaps, the median lead, the episodes too
+    brief to be events (spiked readings), so none is left out unsaid, and the share of the
+    areas' time under warning, so a warning that never closes shows what its POD cost."""
     click.echo(
         f"\nWarnings through the service's engine ({domain}: one per area; an event is an "
         "area's episode at the level):"
@@ -112,7 +113,7 @@ def print_warning_skill(domain: str, skill: Mapping[str, Mapping[str, WarningSki
     click.echo(
         f"{'':>10} {'level':>7} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'warned':>7} "
         f"{'ahead':>6} {'late':>5} {'warnings':>9} {'false':>6} {'flaps':>6} {'median lead':>12} "
-        f"{'brief':>6}"
+        f"{'brief':>6} {'warned time':>11}"
     )
     for tag, levels in skill.items():
         for level, s in levels.items():
@@ -120,7 +121,8 @@ def print_warning_skill(domain: str, skill: Mapping[str, Mapping[str, WarningSki
             click.echo(
                 f"{tag:>10} {level:>7} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} {s.events:>7} "
                 f"{s.detected:>7} {s.ahead:>6} {s.late:>5} {s.warnings:>9} "
-                f"{s.false_alarms:>6} {s.flaps:>6} {lead:>12} {s.brief:>6}"
+                f"{s.false_alarms:>6} {s.flaps:>6} {lead:>12} {s.brief:>6} "
+                f"{s.warned_share:>11.1%}"
             )
 
 

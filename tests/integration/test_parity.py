@@ -272,3 +272,25 @@ def test_an_unforecast_surge_warns_from_the_counts_the_forecasts_did_not_see(
     assert "预测外激增" in render(hit, Level.BLUE)
     # the others, with nothing unusual, are not flagged
     assert sum(a.unforecast_hours > 0 for a in by_id.values()) <= 3
+
+
+def test_a_post_that_cannot_change_a_forecast_does_not_recompute_it(city: CityTables) -> None:
+    """An hourly task's origin moves once an hour: rows inside the next hour change nothing
+    until then, so the snapshot is kept; a late row at or before the origin recomputes it."""
+    origin = START + timedelta(days=DAYS - 2)
+    scorer, _ = _baseline_scorer(city, load_task("hotline"), origin, timedelta(hours=3))
+    first = scorer.score(now=origin)
+    assert first is not None and scorer.score(now=origin) is first
+    rain = city.series.filter(pl.col("signal") == "rain_mm")["series_id"][0]
+
+    def post(ts: datetime) -> None:
+        utc = pl.Datetime("us", "UTC")
+        row = {"series_id": [rain], "ts": [ts], "value": [1.0], "received_at": [ts]}
+        frame = pl.DataFrame(row, schema_overrides={"ts": utc, "received_at": utc})
+        scorer.state.add_observations(frame)
+
+    post(origin + timedelta(minutes=20))
+    assert scorer.score(now=origin) is first
+    post(origin - timedelta(minutes=20))  # a late arrival the features at the origin read
+    again = scorer.score(now=origin)
+    assert again is not first and again is not None and again.origin == first.origin

@@ -13,6 +13,8 @@ episode, as the engine would keep one warning open across them). Per level:
   overlaps it;
 * an episode shorter than ``min_duration`` (a single implausible reading: a sensor spike) is
   no event; these are counted as **brief**, so nothing is dropped unsaid;
+* the **warned share** is the fraction of the areas' time spent under a warning at that level
+  or above: a warning that never closes detects every event, and this says what it cost;
 * a **flap** is a span that starts within the quiet period after the previous one in the same
   area ended: the level dropped and came back for the same trouble.
 
@@ -48,6 +50,9 @@ class WarningSkill:
     flaps: int
     median_lead_min: float | None
     brief: int = 0
+    # the share of area-time under a warning at this level or above: a warning that never
+    # closes detects everything, and this says what it cost
+    warned_share: float = float("nan")
 
     @property
     def pod(self) -> float:
@@ -75,6 +80,7 @@ class WarningSkill:
                 "flaps",
                 "median_lead_min",
                 "brief",
+                "warned_share",
             )
         }
         return out | {"pod": self.pod, "far": self.far, "csi": self.csi}
@@ -195,6 +201,11 @@ def warning_skill(
                 elif any(onset < a <= stop for a, _ in mine):
                     late += 1
         false_alarms = flaps = warnings = 0
+        covered = sum(
+            ((min(b, end) - max(a, start)) for mine in spans.values() for a, b in mine),
+            timedelta(0),
+        )
+        n_areas = observed["area_id"].n_unique()
         for area, mine in spans.items():
             eps = episodes.get(area, [])
             warnings += len(mine)
@@ -211,5 +222,6 @@ def warning_skill(
             flaps=flaps,
             median_lead_min=float(median(leads)) if leads else None,
             brief=brief,
+            warned_share=covered / (n_areas * (end - start)) if end > start and n_areas else 0.0,
         )
     return out

@@ -88,6 +88,8 @@ def test_warnings_are_judged_per_area_ahead_late_false_flapping_and_brief() -> N
     assert (blue.events, blue.detected, blue.ahead, blue.late, blue.brief) == (2, 1, 1, 0, 1)
     assert (blue.warnings, blue.false_alarms, blue.flaps) == (3, 2, 1)
     assert blue.median_lead_min == 30.0
+    # A for 3 h 30 min and C for 1 h of three areas' 10 hours
+    assert blue.warned_share == pytest.approx(4.5 / 30)
     assert (blue.pod, blue.far, blue.csi) == pytest.approx((0.5, 2 / 3, 0.25))
     assert (yellow.events, yellow.detected, yellow.warnings, yellow.false_alarms) == (1, 1, 1, 0)
     assert yellow.median_lead_min == 60.0 and yellow.to_dict()["pod"] == 1.0
