@@ -9,6 +9,8 @@ nothing a duty officer should have seen is lost silently.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -87,7 +89,7 @@ class OutboxStore:
     def _enqueue(
         self, conn: Connection, warning_id: str, channel: str, payload: dict[str, Any], now: Any
     ) -> str:
-        oid = str(uuid.uuid4())
+        oid = _ordered_id()
         conn.execute(
             insert(self.tables.outbox).values(
                 id=oid, warning_id=warning_id, channel=channel, status="pending", attempts=0,
@@ -96,3 +98,18 @@ class OutboxStore:
             )
         )  # fmt: skip
         return oid
+
+
+_last_ns = 0
+_ns_lock = threading.Lock()
+
+
+def _ordered_id() -> str:
+    """A unique id (36 characters) that sorts in the order rows were queued: the rows of one
+    change (the new tier's message, then those told before) are delivered and listed in the
+    order they were written, not in the random order of a UUID."""
+    global _last_ns
+    with _ns_lock:
+        _last_ns = max(_last_ns + 1, time.time_ns())
+        stamp = _last_ns
+    return f"{stamp:019d}-{uuid.uuid4().hex[:16]}"

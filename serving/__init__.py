@@ -3,12 +3,14 @@
 ``serving`` is the top of the import graph: it loads the champions ``training`` registered,
 keeps each task's recent data in memory (:class:`OnlineState`), rescores as live data arrives
 (:class:`TaskScorer`, the same feature pipeline as training), hands the forecasts to ``alerts``
-as assessments, and answers HTTP (:func:`create_app`). :func:`main` is the ``citybrain``
-command line, mounting every package's commands. Import from here, not from the modules.
+as assessments on its :class:`ServiceClock` (the data's time), and answers HTTP
+(:func:`create_app`). :func:`main` is the ``citybrain`` command line, mounting every package's
+commands. Import from here, not from the modules.
 """
 
 from serving.app import create_app
 from serving.cli import main
+from serving.clock import ServiceClock
 from serving.online import MARGIN, OnlineState, online_window
 from serving.receiver import WebhookReceiver
 from serving.scoring import Snapshot, TaskScorer
@@ -17,6 +19,7 @@ from serving.settings import Settings
 __all__ = [
     "MARGIN",
     "OnlineState",
+    "ServiceClock",
     "Settings",
     "Snapshot",
     "TaskScorer",

@@ -15,6 +15,7 @@ from starlette.datastructures import State
 
 from alerts import Ledger, WarningEngine
 from features import Store
+from serving.clock import ServiceClock
 from serving.ingest import Ingest
 from serving.runtime import Runtime
 from serving.scorers import Scorers
@@ -61,6 +62,15 @@ StoreDep = Annotated[Store, Depends(get_store)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 EngineDep = Annotated[WarningEngine, Depends(get_engine)]
 ScorersDep = Annotated[Scorers, Depends(get_scorers)]
+
+
+def get_clock(scorers: ScorersDep) -> ServiceClock:
+    """The service's clock (the data's time): people's changes are stamped by it, like the
+    engine's, so a resolution and the quiet period after it are read on one clock."""
+    return scorers.clock
+
+
+ClockDep = Annotated[ServiceClock, Depends(get_clock)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
 
 from alerts import Dispatcher, Escalator, Ledger, WarningEngine, WebhookChannel, load_roster
 from features import ConfigError, Store
@@ -67,7 +66,7 @@ class Runtime:
         while not self._stop.is_set():
             try:
                 if self.escalator is not None:
-                    self.escalator.escalate_due(datetime.now(UTC))
+                    self.escalator.escalate_due(self.scorers.clock.now())
                 self.dispatcher.dispatch_due()
             except Exception:
                 log.exception("dispatch pass failed")

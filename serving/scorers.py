@@ -16,6 +16,7 @@ import polars as pl
 
 from alerts import WarningChange, WarningEngine
 from features import CitybrainError, CityTables, NotFoundError, Store, load_task
+from serving.clock import ServiceClock
 from serving.online import online_window
 from serving.scoring import TaskScorer
 from serving.settings import Settings
@@ -40,6 +41,7 @@ class Scorers:
         self._scorers: dict[str, TaskScorer] = {}
         self._problems: dict[str, str] = {}
         self._catalog = store.read("series")
+        self.clock = ServiceClock()
 
     @property
     def by_domain(self) -> Mapping[str, TaskScorer]:
@@ -90,10 +92,15 @@ class Scorers:
     def rescore(self) -> list[WarningChange]:
         """Score every domain from its latest data and let the engine open, move or close
         warnings; returns the changes."""
-        now = datetime.now(UTC)
+        wall = datetime.now(UTC)
+        snaps = [(s, s.score(wall)) for s in self._scorers.values()]
+        for _, snap in snaps:
+            if snap is not None:
+                self.clock.observe(snap.origin)
+        # the engine runs in the data's time, as the backtest replays it (serving.clock)
+        now = self.clock.now()
         changes: list[WarningChange] = []
-        for scorer in self._scorers.values():
-            snap = scorer.score(now)
+        for scorer, snap in snaps:
             if snap is not None:
                 changes += self._engine.evaluate(scorer.assessments(snap), now)
         if changes:

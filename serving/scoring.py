@@ -81,8 +81,10 @@ class TaskScorer:
         if now_state is None:
             return None
         last = self.snapshot
-        if last is not None and now_state[1] == last.origin and (
-            changed is None or changed > last.origin
+        if (
+            last is not None
+            and now_state[1] == last.origin
+            and (changed is None or changed > last.origin)
         ):
             return last
         # the task's count series (12345 tickets) and targets, derived once: features, history,

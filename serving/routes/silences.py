@@ -3,12 +3,11 @@ being handled. Silenced warnings are still graded, recorded and shown; only not 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from serving.deps import LedgerDep
+from serving.deps import ClockDep, LedgerDep
 from serving.schemas.errors import error_responses
 from serving.schemas.silences import ExpireIn, SilenceIn, SilenceOut, SilencesOut, SilenceState
 
@@ -16,9 +15,9 @@ router = APIRouter(prefix="/v1/silences", tags=["silences"])
 
 
 @router.post("", status_code=201, responses=error_responses(422))
-def add_silence(ledger: LedgerDep, body: SilenceIn) -> SilenceOut:
+def add_silence(ledger: LedgerDep, clock: ClockDep, body: SilenceIn) -> SilenceOut:
     """Set a silence; it needs a matcher, who sets it, why, and an end in the future."""
-    now = datetime.now(UTC)
+    now = clock.now()
     starts_at, ends_at = body.window(now)
     silence = ledger.add_silence(
         domain=body.matchers.domain,
@@ -35,18 +34,20 @@ def add_silence(ledger: LedgerDep, body: SilenceIn) -> SilenceOut:
 
 @router.get("")
 def list_silences(
-    ledger: LedgerDep, state: Annotated[SilenceState | None, Query()] = None
+    ledger: LedgerDep, clock: ClockDep, state: Annotated[SilenceState | None, Query()] = None
 ) -> SilencesOut:
     """Every silence, newest first; only pending, active or expired ones on ask."""
-    now = datetime.now(UTC)
+    now = clock.now()
     found = ledger.silences(now=now, state=state)
     return SilencesOut(silences=[SilenceOut.model_validate(s.to_dict(now)) for s in found])
 
 
 @router.post("/{silence_id}/expire", responses=error_responses(404, 422))
-def expire_silence(ledger: LedgerDep, silence_id: str, body: ExpireIn) -> SilenceOut:
+def expire_silence(
+    ledger: LedgerDep, clock: ClockDep, silence_id: str, body: ExpireIn
+) -> SilenceOut:
     """End a silence now; it stays listed, with who ended it."""
-    now = datetime.now(UTC)
+    now = clock.now()
     return SilenceOut.model_validate(
         ledger.expire_silence(silence_id, by=body.by, now=now).to_dict(now)
     )

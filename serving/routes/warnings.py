@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts import Ledger, Status, WarningEngine
-from serving.deps import EngineDep, LedgerDep
+from serving.deps import ClockDep, EngineDep, LedgerDep
 from serving.schemas.errors import error_responses
 from serving.schemas.warnings import (
     AckIn,
@@ -58,19 +58,25 @@ def warning_history(ledger: LedgerDep, warning_id: str) -> HistoryListOut:
 
 
 @router.post("/{warning_id}/ack", responses=error_responses(404, 422))
-def acknowledge(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: AckIn) -> WarningOut:
+def acknowledge(
+    ledger: LedgerDep, engine: EngineDep, clock: ClockDep, warning_id: str, body: AckIn
+) -> WarningOut:
     """A duty officer takes charge. The first acknowledgement of a level wins; a closed warning
     cannot be acknowledged (422)."""
     told = _told(ledger, engine, warning_id)
-    warning = ledger.acknowledge(warning_id, by=body.by, note=body.note, channels=told)
+    warning = ledger.acknowledge(
+        warning_id, by=body.by, note=body.note, channels=told, now=clock.now()
+    )
     return WarningOut.model_validate(warning.to_dict())
 
 
 @router.post("/{warning_id}/resolve", responses=error_responses(404, 422))
-def resolve(ledger: LedgerDep, engine: EngineDep, warning_id: str, body: ResolveIn) -> WarningOut:
+def resolve(
+    ledger: LedgerDep, engine: EngineDep, clock: ClockDep, warning_id: str, body: ResolveIn
+) -> WarningOut:
     """A duty officer lifts a warning (the water has gone, the road is clear), saying why; it
     closes, the channels are told, and the forecast does not reopen it at the same level within
     its quiet period. A closed warning cannot be resolved (422)."""
     told = _told(ledger, engine, warning_id)
-    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=told)
+    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=told, now=clock.now())
     return WarningOut.model_validate(warning.to_dict())
