@@ -33,8 +33,9 @@ from serving.settings import Settings
 from training import print_warning_skill
 
 TASKS = ("waterlogging", "rivers", "hotline", "traffic")
-# the replay runs 36 hours in minutes, so its roster tells the next tier within minutes too
-REPLAY_ROSTER = "demo-replay.yaml"
+# the roster of the replay: its tiers and re-sends run on the service's clock, the data's time,
+# so the hours of the typhoon page the shift leader and the director as they would live
+REPLAY_ROSTER = "demo.yaml"
 
 log = logging.getLogger(__name__)
 START = date(2025, 5, 1)
