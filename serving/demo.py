@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,11 +46,12 @@ def _step(n: int, text: str) -> None:
     click.secho(f"[{n}/4] {text}", fg="cyan", err=True)
 
 
+@dataclass(frozen=True)
 class Held:
     """What the simulation held back for the live replay: observations and events (calls)."""
 
-    def __init__(self, observations: pl.DataFrame, events: pl.DataFrame) -> None:
-        self.observations, self.events = observations, events
+    observations: pl.DataFrame
+    events: pl.DataFrame
 
 
 def _port_free(port: int) -> bool:

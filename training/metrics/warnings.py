@@ -31,9 +31,8 @@ from statistics import median
 
 import polars as pl
 
+from alerts import Level
 from training.metrics.events import ratio
-
-SEVERITY = ("blue", "yellow", "orange", "red")
 
 
 @dataclass(frozen=True)
@@ -181,8 +180,7 @@ def warning_skill(
     """
     out = {}
     for name in levels:
-        number = SEVERITY.index(name) + 1
-        spans = warning_spans(timeline, number, end)
+        spans = warning_spans(timeline, int(Level.parse(name)), end)
         episodes, brief = observed_episodes(
             observed, f"t_{name}", below=below, quiet=quiet, min_duration=min_duration
         )
