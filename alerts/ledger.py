@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from alerts.levels import Level
-from alerts.messages import render_by_person
+from alerts.messages import Lang, render_by_person, render_escalation
 from alerts.outbox import OutboxStore
 from alerts.records import NOTIFIED, Action, HistoryEntry, TargetState, Warning
 from alerts.schema import build_tables, check_schema
@@ -197,6 +197,7 @@ class Ledger(OutboxStore, SilenceStore):
             conn.execute(update(self.tables.warnings).filter_by(id=warning_id).values(tier=tier))
             warning = self._get(conn, warning_id)
             extra = {"tier": name, "tier_number": tier, "contacts": list(contacts)}
+            extra |= _escalation_texts(warning, "paged", name, now)
             self._tell(conn, warning, "paged", old.level, old.level, now, channels, note=name,
                        extra=extra)  # fmt: skip
             return self._get(conn, warning_id)
@@ -210,6 +211,7 @@ class Ledger(OutboxStore, SilenceStore):
             if old.status != "open":
                 return old
             extra = {"tier": name, "tier_number": old.tier}
+            extra |= _escalation_texts(old, "renotified", name, now)
             self._tell(conn, old, "renotified", old.level, old.level, now, channels, note=name,
                        extra=extra)  # fmt: skip
             return self._get(conn, warning_id)
@@ -430,4 +432,17 @@ def _target_row(target: TargetState) -> dict[str, Any]:
         "threshold": target.threshold,
         "joined_at": target.joined_at,
         "left_at": target.left_at,
+    }
+
+
+def _escalation_texts(warning: Warning, action: str, tier: str, now: datetime) -> dict[str, str]:
+    """A page's or re-send's own texts: the tier it reaches and how long nobody acknowledged,
+    before the warning's text (sent only; the warning's stored text is unchanged)."""
+    minutes = int((now - warning.level_at).total_seconds() // 60)
+    texts: tuple[tuple[Lang, str], ...] = (("zh", warning.message_zh), ("en", warning.message_en))
+    return {
+        f"message_{lang}": render_escalation(
+            text, action=action, tier=tier, minutes=minutes, lang=lang
+        )
+        for lang, text in texts
     }

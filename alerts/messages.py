@@ -129,6 +129,22 @@ def render_by_person(warning: Any, by: str, note: str, *, lang: Lang = "zh") -> 
     )
 
 
+def render_escalation(
+    message: str, *, action: str, tier: str, minutes: int, lang: Lang = "zh"
+) -> str:
+    """The text of a page or re-send: who it now reaches and for how long nobody acknowledged,
+    before the warning's own text, so a shift leader woken by a phone knows at once why it is
+    them (``tier``: the roster tier's name, ``minutes`` since the warning reached its level)."""
+    hours, mins = divmod(max(minutes, 0), 60)
+    if lang == "zh":
+        span = f"{hours}小时{mins}分钟" if hours else f"{mins}分钟"
+        head = f"已升级至{tier}" if action == "paged" else f"再次提醒（已通知至{tier}）"
+        return f"【{head}：{span}未确认】{message}"
+    span = f"{hours} h {mins} min" if hours else f"{mins} min"
+    head = f"Escalated to {tier}" if action == "paged" else f"Reminder (told up to {tier})"
+    return f"[{head}: unacknowledged for {span}] {message}"
+
+
 def _domain(name: str) -> _Domain:
     return _DOMAINS.get(name, _Domain(name, name, "预测值", "forecast"))
 

@@ -175,8 +175,9 @@ class Warning:  # the product's word; shadows the builtin only where imported
 
     def payload(self, action: Action, **extra: Any) -> dict[str, Any]:
         """The body sent to channels for one change: self-contained, so receivers need no lookup
-        (``extra``: the tier paged and its contacts)."""
+        (``extra``: the tier paged and its contacts, and a page's own texts)."""
         worst = self.active[0] if self.active else None
+        texts = {k: extra.pop(k) for k in ("message_zh", "message_en") if k in extra}
         return extra | {
             "id": self.id,
             "action": action,
@@ -193,8 +194,8 @@ class Warning:  # the product's word; shadows the builtin only where imported
             "unit": self.details.get("unit"),
             "probabilities": self.details.get("probabilities", {}),
             "cause": self.details.get("cause"),
-            "message_zh": self.message_zh,
-            "message_en": self.message_en,
+            "message_zh": texts.get("message_zh", self.message_zh),
+            "message_en": texts.get("message_en", self.message_en),
             "status": self.status,
             "opened_at": iso(self.opened_at),
             "updated_at": iso(self.updated_at),

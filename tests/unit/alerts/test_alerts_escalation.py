@@ -46,7 +46,11 @@ def test_an_unacknowledged_warning_climbs_the_roster_and_is_sent_again(ledger: L
     (paged,) = escalator.escalate_due(T0 + 15 * MIN)
     assert paged.tier == 1
     assert _sent(ledger)[-1] == ("leader", "paged", "值班领导")
-    assert ledger.outbox()[-1].payload["contacts"] == ["李强"]
+    page = ledger.outbox()[-1].payload
+    assert page["contacts"] == ["李强"]
+    # the page says whom it now reaches and for how long nobody acknowledged, then the warning
+    assert page["message_zh"] == f"【已升级至值班领导：15分钟未确认】{opened.warning.message_zh}"
+    assert page["message_en"].startswith("[Escalated to 值班领导: unacknowledged for 15 min] ")
     assert escalator.escalate_due(T0 + 44 * MIN) == []  # re-sent 30 min after the page
     escalator.escalate_due(T0 + 45 * MIN)
     assert _sent(ledger)[-2:] == [("director", "paged", "局领导"), ("leader", "paged", "局领导")]
@@ -56,6 +60,9 @@ def test_an_unacknowledged_warning_climbs_the_roster_and_is_sent_again(ledger: L
         ("duty", "renotified", "局领导"),
         ("leader", "renotified", "局领导"),
     ]
+    reminder = ledger.outbox()[-1].payload["message_zh"]
+    assert reminder.startswith("【再次提醒（已通知至局领导）：1小时15分钟未确认】")
+    assert ledger.get(opened.warning.id).message_zh == opened.warning.message_zh  # as stored
     # everyone told so far hears of the warning's own changes
     (raised,) = engine.evaluate([ponding(ORANGE, origin=T0 + 80 * MIN)], now=T0 + 80 * MIN)
     assert raised.warning.tier == 2
