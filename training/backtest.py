@@ -7,6 +7,7 @@ inside the fold leaks into training), then forecast every origin in the fold.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,6 +65,50 @@ class Fold:
     end: datetime
 
 
+class FitCache:
+    """Fitted forecasters by family label, parameters and training end, so that one fit serves
+    every use of it: with ``calibration.method: scale`` the probe a fold calibrates with (fitted
+    ``holdout`` before the fold) is the previous fold's model when folds are as long as the
+    holdout, and the final model's probe is the last fold's model (:func:`training.fit_final`).
+    A fit depends only on these keys and the data, which a cache never outlives."""
+
+    def __init__(self) -> None:
+        self._fits: dict[tuple[str, str, datetime], Forecaster] = {}
+        self.hits = 0
+
+    @staticmethod
+    def _key(
+        model_spec: ModelSpec, overrides: dict[str, Any] | None, end: datetime
+    ) -> tuple[str, str, datetime]:
+        params = json.dumps({**model_spec.params, **(overrides or {})}, sort_keys=True, default=str)
+        return model_spec.label, params, end
+
+    def get(
+        self, model_spec: ModelSpec, overrides: dict[str, Any] | None, end: datetime
+    ) -> Forecaster | None:
+        found = self._fits.get(self._key(model_spec, overrides, end))
+        self.hits += found is not None
+        return found
+
+    def put(
+        self,
+        model_spec: ModelSpec,
+        overrides: dict[str, Any] | None,
+        end: datetime,
+        forecaster: Forecaster,
+    ) -> None:
+        self._fits[self._key(model_spec, overrides, end)] = forecaster
+
+    def clear(self) -> None:
+        """Drop the fits (a trained task keeps only its final model)."""
+        self._fits.clear()
+
+    def ends(self, model_spec: ModelSpec, overrides: dict[str, Any] | None) -> list[datetime]:
+        """The training ends this family (with these parameters) was fitted at."""
+        label, params, _ = self._key(model_spec, overrides, datetime.min)
+        return sorted(e for (m, p, e) in self._fits if (m, p) == (label, params))
+
+
 @dataclass
 class BacktestResult:
     task: TaskConfig
@@ -81,6 +126,8 @@ class BacktestResult:
     # the service's engine replayed over the forecasts: its changes, and their skill per level
     warnings: dict[str, pl.DataFrame] = field(default_factory=dict)
     warning_skill: dict[str, dict[str, WarningSkill]] = field(default_factory=dict)
+    # the fits the backtest made, for the final model's calibration probe
+    fits: FitCache = field(default_factory=FitCache)
 
     @property
     def chosen(self) -> str:
@@ -120,6 +167,7 @@ class BacktestData:
     eval_origins: pl.Series
     history: TargetHistory
     observed: pl.DataFrame
+    fits: FitCache = field(default_factory=FitCache)
 
 
 def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
@@ -146,9 +194,11 @@ def backtest_model(
     *,
     overrides: dict[str, Any] | None = None,
     folds: list[Fold] | None = None,
+    cache: FitCache | None = None,
 ) -> Iterator[pl.DataFrame]:
     """One family's out-of-sample predictions, fold by fold (a generator, so that a tuner can
-    prune after any fold); each frame carries ``model`` (the spec's label), ``fold`` and ``y``."""
+    prune after any fold); each frame carries ``model`` (the spec's label), ``fold`` and ``y``.
+    With ``cache``, fits are shared with the caller's other uses of the same data."""
     for fold in folds or data.folds:
         yield fold_forecasts(
             data.frame,
@@ -159,6 +209,7 @@ def backtest_model(
             overrides,
             data.eval_origins,
             data.history,
+            cache=cache,
         )
 
 
@@ -186,7 +237,9 @@ def run_backtest(
     )
     for fold, model_spec, extra in bar:
         bar.set_postfix_str(f"fold {fold.index + 1}/{len(folds)} {model_spec.label}")
-        outputs.extend(backtest_model(data, model_spec, overrides=extra, folds=[fold]))
+        outputs.extend(
+            backtest_model(data, model_spec, overrides=extra, folds=[fold], cache=data.fits)
+        )
     predictions = pl.concat(outputs)
     members = [m.label for m in specs]
     weights: dict[str, float] = {}
@@ -213,6 +266,7 @@ def run_backtest(
         history=data.history,
         selection=selection,
         eval_origins=data.eval_origins,
+        fits=data.fits,
     )
     summarise(result)
     return result
@@ -227,6 +281,8 @@ def fold_forecasts(
     overrides: dict[str, Any] | None,
     eval_origins: pl.Series,
     history: TargetHistory | None = None,
+    *,
+    cache: FitCache | None = None,
 ) -> pl.DataFrame:
     """Fit one family on the rows known before the fold and forecast the fold's origins.
 
@@ -238,7 +294,9 @@ def fold_forecasts(
         & (pl.col("origin") < fold.end)
         & pl.col("origin").is_in(eval_origins.implode())
     )
-    forecaster = fit_forecaster(model_spec, frame, fold.start, task, spec, overrides, history)
+    forecaster = fit_forecaster(
+        model_spec, frame, fold.start, task, spec, overrides, history, cache=cache
+    )
     return (
         forecaster.predict(test, history)
         .join(
@@ -258,26 +316,43 @@ def fit_forecaster(
     spec: FeatureSpec,
     overrides: dict[str, Any] | None,
     history: TargetHistory | None,
+    *,
+    cache: FitCache | None = None,
+    probe_end: datetime | None = None,
 ) -> Forecaster:
     """A forecaster fitted on what is known before ``end``, recalibrated if the task says so.
 
     With ``calibration.method: scale`` a probe of the same family is fitted on the window up to
-    ``end - holdout`` and forecasts the held-out tail; the quantile scales that make those
-    forecasts calibrated are then applied to the model refitted on the whole window.
+    ``probe_end`` (by default ``end - holdout``) and forecasts the held-out tail; the quantile
+    scales that make those forecasts calibrated are then applied to the model refitted on the
+    whole window. ``cache`` hands back a fit already made with the same family, parameters and
+    end (a fold's model is the next fold's probe) and keeps the new ones.
     """
-    before = history.until(end) if history is not None else None
-    forecaster = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
-    forecaster.fit(training_window(frame, end, task), before)
+
+    def fitted(until: datetime) -> Forecaster:
+        found = cache.get(model_spec, overrides, until) if cache is not None else None
+        if found is not None:
+            return found
+        model = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
+        model.fit(training_window(frame, until, task), history.until(until) if history else None)
+        if cache is not None:
+            cache.put(model_spec, overrides, until, model)
+        return model
+
+    forecaster = fitted(end)
     if task.calibration.method == "none":
         return forecaster
-    cut = end - task.calibration.holdout
+    cut = probe_end or end - task.calibration.holdout
     held = frame.filter((pl.col("origin") >= cut) & (pl.col("ts") < end))
-    probe = build_forecaster(model_spec, task=task, spec=spec, overrides=overrides)
-    probe.fit(training_window(frame, cut, task), history.until(cut) if history else None)
-    probe_fc = probe.predict(held, before).join(
-        held.select("series_id", "origin", "horizon", "y"),
-        on=["series_id", "origin", "horizon"],
-        how="left",
+    before = history.until(end) if history is not None else None
+    probe_fc = (
+        fitted(cut)
+        .predict(held, before)
+        .join(
+            held.select("series_id", "origin", "horizon", "y"),
+            on=["series_id", "origin", "horizon"],
+            how="left",
+        )
     )
     sig = SIGNALS.get(task.target.signal)
     scales = fit_scales(

@@ -142,6 +142,7 @@ def train_task(
         _log_fold_metrics(result)
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
         final = fit_final(result, overrides)
+        result.fits.clear()
         if result.selection is not None:
             mlflow.set_tags(
                 {"selected": result.chosen, "selection_reason": result.selection.reason}
@@ -264,15 +265,34 @@ def _log_fold_metrics(result: BacktestResult) -> None:
 
 
 def fit_final(result: BacktestResult, overrides: dict[str, Any] | None = None) -> Forecaster:
-    """The selected model (or ensemble) fitted on all history, calibrated as in the backtest."""
+    """The selected model (or ensemble) fitted on all history, calibrated as in the backtest.
+
+    Its calibration probe is the backtest's model of the last fold where that was fitted at
+    least ``calibration.holdout`` before the end (folds as long as the holdout): the same
+    family and parameters, already fitted, held out on the last fold and the hours after it;
+    else a probe is fitted ``holdout`` before the end.
+    """
     task = result.task
     end = time_span(result.frame["ts"])[1] + task.step
     specs = {m.label: m for m in (task.model, *task.candidates)}
+    last = result.folds[-1].start if result.folds else None
+    reuse = last is not None and last <= end - task.calibration.holdout
 
     def fit(label: str) -> Forecaster:
         spec = specs[label]
         extra = overrides if spec is task.model else None
-        return fit_forecaster(spec, result.frame, end, task, result.spec, extra, result.history)
+        probe = last if reuse and last in result.fits.ends(spec, extra) else None
+        return fit_forecaster(
+            spec,
+            result.frame,
+            end,
+            task,
+            result.spec,
+            extra,
+            result.history,
+            cache=result.fits,
+            probe_end=probe,
+        )
 
     if result.chosen == ENSEMBLE:
         assert result.selection is not None

@@ -1,0 +1,118 @@
+"""One fit serves every use of it: a calibrated backtest fits each fold's model once and uses
+it again as the next fold's calibration probe, and the final model's probe is the last fold's
+model; the forecasts are exactly those of fitting every probe afresh."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from threadpoolctl import threadpool_limits
+
+from features import TaskConfig, parse_task
+from training.backtest import (
+    FitCache,
+    fit_forecaster,
+    fold_forecasts,
+    prepare_backtest,
+    run_backtest,
+)
+from training.train import fit_final
+
+
+def _task() -> TaskConfig:
+    return parse_task(
+        {
+            "name": "tiny-reuse",
+            "domain": "waterlogging",
+            "target": {"signal": "ponding_cm"},
+            "frequency": "10m",
+            "horizons": ["10m", "1h"],
+            "features": {
+                "target_lags": ["10m", "30m"],
+                "target_maxes": ["1h"],
+                "target_changes": [],
+                "observed": [
+                    {"name": "rain", "signal": "rain_mm", "link": "rain_gauge", "sums": ["1h"]}
+                ],
+                "calendar": ["hour"],
+                "season_ref": "10m",
+            },
+            "model": {
+                "family": "lightgbm",
+                "params": {"n_estimators": 20, "min_child_samples": 5},
+            },
+            "train": {"origin_stride": "30m", "quiet_fraction": 1.0},
+            # folds as long as the calibration holdout: each fold's model is the next's probe
+            "backtest": {
+                "folds": 3,
+                "fold_length": "6h",
+                "origin_stride": "1h",
+                "min_train": "12h",
+            },
+            "calibration": {"method": "scale", "holdout": "6h"},
+        }
+    )
+
+
+def _tiny_city():
+    path = Path(__file__).resolve().parents[2] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_citybrain_root_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_tiny_city(days=3, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+def test_each_fold_model_is_the_next_folds_probe_and_forecasts_are_unchanged() -> None:
+    tables, task = _tiny_city(), _task()
+    data = prepare_backtest(tables, task)
+    result = run_backtest(tables, task, data=data, progress=False)
+    # two of the three probes were the previous fold's model, for the model and the baseline
+    fitted = {m.label: result.fits.ends(m, None) for m in (task.model, task.baseline)}
+    assert all(len(ends) == len(data.folds) + 1 for ends in fitted.values()), fitted
+    assert result.fits.hits == 2 * (len(data.folds) - 1)
+    # the same forecasts as fitting every probe afresh
+    for fold in data.folds:
+        fresh = fold_forecasts(
+            data.frame, fold, task, data.spec, task.model, None, data.eval_origins, data.history
+        )
+        cached = result.predictions.filter(
+            (pl.col("model") == task.model.label) & (pl.col("fold") == fold.index)
+        ).select(fresh.columns)
+        assert_frame_equal(
+            cached.sort("series_id", "origin", "horizon"),
+            fresh.sort("series_id", "origin", "horizon"),
+        )
+
+
+def test_the_final_models_probe_is_the_last_folds_model() -> None:
+    tables, task = _tiny_city(), _task()
+    result = run_backtest(tables, task, progress=False)
+    before = result.fits.hits
+    final = fit_final(result)
+    assert result.fits.hits == before + 1
+    # the same model as one calibrated afresh on a probe fitted where the last fold starts
+    end = result.frame["ts"].max() + task.step
+    fresh = fit_forecaster(
+        task.model,
+        result.frame,
+        end,
+        task,
+        result.spec,
+        None,
+        result.history,
+        cache=FitCache(),
+        probe_end=result.folds[-1].start,
+    )
+    rows = result.frame.filter(pl.col("origin") == pl.col("origin").max())
+    assert_frame_equal(final.predict(rows, result.history), fresh.predict(rows, result.history))
