@@ -31,11 +31,16 @@ def with_event_series(
     task: TaskConfig,
     *,
     live_until: datetime | None = None,
+    complete_until: datetime | None = None,
     targets: bool = True,
     covariates: bool = True,
 ) -> CityTables:
     """The tables plus the count series the task declares (as catalog rows and observations):
-    its targets counted from events and its event covariates, each as asked."""
+    its targets counted from events and its event covariates, each as asked.
+
+    ``complete_until``: the last bin end the data's clock has passed; later bins are still
+    filling (at 08:10 the hour to 09:00 holds ten minutes of calls) and are left out, so that
+    a partial count is never read as an hour's."""
     specs: list[tuple[str, str, tuple[str, ...] | None, bool, str | None, dict[str, str]]] = []
     target = task.target.events
     if target is not None and targets:
@@ -73,6 +78,8 @@ def with_event_series(
             areas=_districts(tables.areas),
             names_zh=names_zh,
         )
+        if complete_until is not None:
+            counts = counts.filter(pl.col("ts") <= complete_until)
         series.append(conform("series", new_series))
         obs.append(conform("observations", counts))
     return replace(tables, series=pl.concat(series), observations=pl.concat(obs))
@@ -144,11 +151,12 @@ def _count(
 
 
 def _category_attrs(category: str, names_zh: dict[str, str]) -> str:
-    """A category's count series' attrs: the category, and its names for people where the
-    task gives them (``target.events.names_zh``)."""
-    attrs = {"category": category}
+    """A category's count series' attrs: the category, its name for people (the category in
+    words, so a warning never names a series id) and its Chinese name where the task gives one
+    (``target.events.names_zh``)."""
+    attrs = {"category": category, "name": category.replace("_", " ")}
     if category in names_zh:
-        attrs |= {"name_zh": names_zh[category], "name": category.replace("_", " ")}
+        attrs["name_zh"] = names_zh[category]
     return json.dumps(attrs, ensure_ascii=False, sort_keys=True)
 
 

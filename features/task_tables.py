@@ -58,13 +58,25 @@ def task_tables(
     if isinstance(tables, TaskTables) and tables.task == task:
         return tables
     if live_until == "latest":
-        counted = with_event_series(tables, task, covariates=False)
+        # a count's bin (t - step, t] is complete once the data's clock reaches t
+        complete = floor_to_grid(data_clock(tables), task.step)
+        counted = with_event_series(tables, task, covariates=False, complete_until=complete)
         live = _last_target_time(counted, task, select_targets(counted.series, task))
-        counted = with_event_series(counted, task, live_until=live)
+        counted = with_event_series(counted, task, live_until=live, complete_until=complete)
     else:
         counted = with_event_series(tables, task, live_until=live_until)
     base = {f.name: getattr(counted, f.name) for f in fields(CityTables)}
     return TaskTables(**base, task=task, targets=select_targets(counted.series, task))
+
+
+def data_clock(tables: CityTables) -> datetime:
+    """The data's own time: the latest time stamp of any observation or event (what the city
+    has told us by now)."""
+    stamps = [tables.observations["ts"].max(), tables.events["ts"].max()]
+    found = [t for t in stamps if isinstance(t, datetime)]
+    if not found:
+        raise DataError("no observations or events: the data has no time yet")
+    return max(found)
 
 
 def data_span(tables: TaskTables) -> tuple[datetime, datetime]:

@@ -19,8 +19,9 @@ import citysim
 from features.durations import Duration, format_duration, parse_duration
 from features.errors import ConfigError, DataError
 from features.feature_spec import task_hash
+from features.grid import floor_to_grid
 from features.tables import CityTables
-from features.task_tables import LATEST, TaskTables, data_span, task_tables
+from features.task_tables import LATEST, TaskTables, data_clock, data_span, task_tables
 from features.tasks import TaskConfig, load_task, parse_task, shipped_tasks_dir
 
 SHIPPED = sorted(p.stem for p in shipped_tasks_dir().glob("*.yaml"))
@@ -119,6 +120,7 @@ def test_a_config_pickled_with_durations_as_text_loads_typed() -> None:
 
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +163,37 @@ def test_the_feeds_are_live_up_to_the_latest_target_time(city: CityTables) -> No
     live = task_tables(quiet, task, live_until=LATEST)
     history = task_tables(quiet, task)
     origin = data_span(live)[1]
-    assert origin == data_span(history)[1]
+    # live, the hour still filling at the data's last minutes is left out; the history
+    # counts it (a backtest's last bin)
+    assert origin == floor_to_grid(data_clock(quiet), HOUR) == data_span(history)[1] - HOUR
     assert outage_counts(live)["ts"].max() == origin
     assert outage_counts(history)["ts"].max() <= START + timedelta(days=1, hours=1)
     tail = outage_counts(live).filter(pl.col("ts") > START + timedelta(days=1, hours=1))
     assert tail.height > 0 and (tail["value"] == 0).all()
+
+
+def test_an_hour_still_filling_is_not_counted_as_an_hour(city: CityTables) -> None:
+    """At 08:10 the hour to 09:00 holds ten minutes of calls: live, the latest count is the
+    complete hour to 08:00, however many calls the last ten minutes brought."""
+    task = load_task("hotline")
+    clock = START + timedelta(days=2, hours=8, minutes=10)
+    now = replace(
+        city,
+        observations=city.observations.filter(pl.col("ts") <= clock),
+        events=city.events.filter(pl.col("ts") <= clock),
+    )
+    live = task_tables(now, task, live_until=LATEST)
+    counts = live.observations.join(live.targets, on="series_id", how="semi")
+    assert data_span(live)[1] == counts["ts"].max() == clock - timedelta(minutes=10)
+    last_hour = counts.filter(pl.col("ts") == clock - timedelta(minutes=10))
+    assert (
+        last_hour["value"].sum()
+        == now.events.filter(
+            (pl.col("source") == "hotline")
+            & (pl.col("ts") > clock - timedelta(minutes=70))
+            & (pl.col("ts") <= clock - timedelta(minutes=10))
+        ).height
+    )
 
 
 def test_a_task_without_target_observations_is_a_data_error(city: CityTables) -> None:
