@@ -53,8 +53,8 @@ class SurgeSpec(StrictModel):
     weeks: int = Field(4, ge=1, le=12)
     min_norm: float = Field(2.0, ge=0.0)
     # an unforecast surge: the observed count above the latest forecast's
-    # ``unforecast_quantile`` for ``unforecast_hours`` grid times in a row (0: never); it warns
-    # at the level the observed count reaches, at least the lowest
+    # ``unforecast_quantile`` for ``unforecast_hours`` grid times in a row (0: never); it warns,
+    # certain, at every level the observed count reaches (none below the lowest level's)
     unforecast_hours: int = Field(2, ge=0, le=24)
     unforecast_quantile: float = Field(0.9, gt=0.5, lt=1.0)
 

@@ -176,15 +176,15 @@ class WarningRules:
             }
             observed = r.get("observed")
             surged = r.get("unforecast_hours") or 0
-            if surged:
-                # seen, not forecast: certain at the lowest level and every level it reached
-                reached = [
-                    lv
-                    for lv in rule.levels
-                    if lv == rule.levels[0]
-                    or (observed is not None and float(observed) >= rule.thresholds[lv])
-                ]
-                probs |= dict.fromkeys(reached, 1.0)
+            # seen, not forecast: certain at every level the count reached; a count above its
+            # forecast but below the lowest level is noise in a quiet series, not a surge
+            reached = [
+                lv
+                for lv in rule.levels
+                if surged and observed is not None and float(observed) >= rule.thresholds[lv]
+            ]
+            probs |= dict.fromkeys(reached, 1.0)
+            surged = surged if reached else 0
             out.append(
                 Assessment(
                     domain=self.task.domain,

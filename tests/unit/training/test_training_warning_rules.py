@@ -37,7 +37,7 @@ def test_an_unforecast_surge_needs_consecutive_hours_above_the_latest_forecasts_
     assert found["unforecast_bound"].to_list() == [5.0, 5.0, 5.0]  # the latest forecast's
 
 
-def test_a_surge_seen_is_certain_at_the_lowest_level_and_every_level_it_reached() -> None:
+def test_a_surge_seen_is_certain_at_every_level_it_reached_and_noise_below_them_is_none() -> None:
     rules = WarningRules(load_task("hotline"))
     row = {
         "series_id": "hotline:gulou:water_supply", "area_id": "gulou", "origin": T0,
@@ -58,3 +58,8 @@ def test_a_surge_seen_is_certain_at_the_lowest_level_and_every_level_it_reached(
     assert seen.probabilities == {
         Level.BLUE: 1.0, Level.YELLOW: 1.0, Level.ORANGE: 0.0, Level.RED: 0.0
     }  # fmt: skip
+    # three tickets an hour above a forecast of one, in a quiet series, is not a surge: below
+    # the lowest level it warns nothing and its text says nothing of a surge
+    quiet = surges.with_columns(observed=pl.lit(5.0))
+    (noise,) = rules.assessments(rules.with_unforecast(summary, quiet))
+    assert noise.unforecast_hours == 0 and noise.probabilities[Level.BLUE] == 0.1
