@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -92,6 +93,89 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"root": root, "data": data, "home": home, "task": task, "held": held}
 
 
+# small versions of the shipped rivers and hotline tasks, with their warning rules as shipped
+SMALL_RIVERS = """
+name: e2e_rivers
+domain: rivers
+target: {signal: water_level_m}
+frequency: 10m
+horizons: [1h, 3h, 6h]
+features:
+  target_lags: [10m, 1h, 3h]
+  target_maxes: [6h]
+  target_changes: [1h, 3h]
+  season_ref: 10m
+  observed:
+    - {name: upstream, signal: water_level_m, link: "members:upstream", level: true}
+    - {name: rain_gauge, signal: rain_mm, link: rain_gauge, sums: [1h, 6h, 24h]}
+  known_ahead:
+    - {name: fcst_rain, variable: rain_mm, aggregate: sum}
+model:
+  family: lightgbm
+  params: {n_estimators: 40, learning_rate: 0.1, min_child_samples: 20}
+baseline: {family: seasonal_naive}
+train: {origin_stride: 2h}
+backtest: {folds: 2, fold_length: 2d, origin_stride: 2h, min_train: 4d}
+warning:
+  probability: 0.4
+  clear_margin: 0.15
+  min_event: 30m
+  levels:
+    - {level: blue, attr: warning_level_m, offset: -0.3}
+    - {level: yellow, attr: warning_level_m}
+    - {level: orange, attr: warning_level_m, offset: 0.4}
+    - {level: red, attr: guarantee_level_m}
+"""
+
+SMALL_HOTLINE = """
+name: e2e_hotline
+domain: hotline
+target:
+  signal: hotline_count
+  events: {source: hotline, by_category: true}
+frequency: 1h
+horizons: [1h, 2h, 3h]
+features:
+  target_lags: [1h, 2h, 24h]
+  target_stats: [{stat: mean, window: 24h}]
+  season_ref: 1d
+  calendar: [hour, weekday]
+model:
+  family: lightgbm
+  params: {n_estimators: 40, learning_rate: 0.1, min_child_samples: 20}
+baseline: {family: seasonal_naive}
+train: {origin_stride: 2h}
+backtest: {folds: 2, fold_length: 2d, origin_stride: 2h, min_train: 4d}
+warning:
+  kind: surge
+  probability: 0.5
+  min_event: 2h
+  surge: {weeks: 1, min_norm: 4}
+  levels:
+    - {level: blue, factor: 2}
+    - {level: yellow, factor: 3}
+    - {level: orange, factor: 4}
+    - {level: red, factor: 6}
+"""
+
+
+@pytest.fixture(scope="session")
+def trained_domains(trained: dict) -> dict:
+    """The ``trained`` city with small rivers and hotline tasks trained beside its
+    waterlogging one (same data, same MLflow), so a server can warn in three domains."""
+    env = {"CITYBRAIN_HOME": str(trained["home"])}
+    tasks = []
+    for text in (SMALL_RIVERS, SMALL_HOTLINE):
+        name = text.split("name: ", 1)[1].split("\n", 1)[0]
+        path = trained["root"] / f"{name}.yaml"
+        path.write_text(text)
+        args = ["train", "--data", str(trained["data"]), "--task", str(path)]
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+        tasks.append(path)
+    return trained | {"rivers": tasks[0], "hotline": tasks[1]}
+
+
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test"
 
@@ -116,3 +200,12 @@ def database() -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The warning ledger a served test keeps: an embedded SQLite file, or a throwaway database
+    on the real PostgreSQL (``database``): every warning test over HTTP runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'warnings.db'}"
+    return str(request.getfixturevalue("database"))

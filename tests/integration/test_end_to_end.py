@@ -8,22 +8,10 @@ observations are posted and the warning must arrive.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
 import polars as pl
+from live_server import copy_city, live_server, wait_for
 
 from serving import WebhookReceiver
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion(trained):
@@ -59,39 +47,24 @@ rosters:
 """
 
 
-def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(trained):
-    port = _free_port()
+def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(
+    trained, ledger_url, tmp_path
+):
+    """The duty officer's whole workflow over HTTP on a real server, on either ledger: the
+    storm opens a warning that reaches the webhook, nobody acknowledges so the next tier is
+    paged, an officer acknowledges, silences the area and resolves, and the history says so."""
     receiver = WebhookReceiver().start()
     roster = trained["home"] / "roster.yaml"
     roster.write_text(ROSTER, encoding="utf-8")
-    env = {
-        **os.environ,
-        "CITYBRAIN_HOME": str(trained["home"]),
-        "CITYBRAIN_TASKS": str(trained["task"]),
-        "CITYBRAIN_DISPATCH_INTERVAL_S": "0.2",
-        "CITYBRAIN_ROSTER": str(roster),
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "serving",
-            "serve",
-            "--port",
-            str(port),
-            "--data",
-            str(trained["data"]),
-            "--webhook",
-            receiver.url,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=api, timeout=60) as client:
-            _wait_ready(client, server)
+        with live_server(
+            home=trained["home"],
+            data=copy_city(trained["data"], tmp_path / "data"),
+            tasks=[trained["task"]],
+            ledger_url=ledger_url,
+            webhook_url=receiver.url,
+            roster=roster,
+        ) as client:
             assert client.get("/v1/models").json()["models"][0]["version"] == "1"
             held = trained["held"].filter(
                 pl.col("series_id").str.starts_with("ponding")
@@ -108,10 +81,7 @@ def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(train
                 assert answer.status_code == 200, answer.text
                 if receiver.received:
                     break
-            deadline = time.monotonic() + 20
-            while not receiver.received and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert receiver.received, "no warning reached the webhook during the storm"
+            assert wait_for(lambda: receiver.received), "no warning reached the webhook"
             first = receiver.received[0]
             assert first["action"] == "opened"
             assert first["domain"] == "waterlogging"
@@ -122,13 +92,14 @@ def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(train
             risk = client.get("/v1/risk", params={"domain": "waterlogging"}).json()
             assert risk["items"] and {"q10", "q50", "q90"} <= set(risk["items"][0]["forecast"][0])
             # nobody acknowledges: the shift leader is paged (after 2 s in this roster)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not any(
-                m["action"] == "paged" and m["id"] == first["id"] for m in receiver.received
-            ):
-                time.sleep(0.2)
+            assert wait_for(
+                lambda: any(
+                    m["action"] == "paged" and m["id"] == first["id"] for m in receiver.received
+                )
+            )
             paged = [m for m in receiver.received if m["action"] == "paged"]
             assert paged and paged[0]["tier"] == "值班领导" and paged[0]["contacts"] == ["李强"]
+            assert paged[0]["message_zh"].startswith("【已升级至值班领导")
             ack = client.post(f"/v1/warnings/{first['id']}/ack", json={"by": "duty officer Lin"})
             assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
             silence = client.post(
@@ -149,21 +120,4 @@ def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(train
             # the area is silenced: the resolution is recorded but not sent
             assert history[-1]["silenced_by"] == silence.json()["id"]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         receiver.stop()
-
-
-def _wait_ready(client: httpx.Client, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            out = server.stdout.read().decode() if server.stdout else ""
-            raise AssertionError(f"server exited early:\n{out}")
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("server did not become ready within 90 s")

@@ -1,0 +1,100 @@
+"""``citybrain serve`` as a real uvicorn process for integration tests: started on a free port
+with the given tasks, ledger and webhook, and stopped however the test ends."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import polars as pl
+
+from features import Store
+
+
+def copy_city(source: Path, target: Path, *, until: datetime | None = None) -> Path:
+    """A private copy of a city's data folder (what a served test posts must not reach other
+    tests), its observations and events cut at ``until`` when given."""
+    shutil.copytree(source, target)
+    if until is not None:
+        store = Store(target)
+        for table in ("observations", "events"):
+            store.write(table, store.read(table).filter(pl.col("ts") <= until))
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    *,
+    home: Path,
+    data: Path,
+    tasks: list[Path],
+    ledger_url: str,
+    webhook_url: str,
+    roster: Path | None = None,
+) -> Iterator[httpx.Client]:
+    """A client of a real server serving ``tasks`` once it answers ``/readyz``."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CITYBRAIN_HOME": str(home),
+        "CITYBRAIN_TASKS": ",".join(str(t) for t in tasks),
+        "CITYBRAIN_DISPATCH_INTERVAL_S": "0.2",
+        "CITYBRAIN_LEDGER_URL": ledger_url,
+    }
+    if roster is not None:
+        env["CITYBRAIN_ROSTER"] = str(roster)
+    args = ["serve", "--port", str(port), "--data", str(data), "--webhook", webhook_url]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "serving", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            _wait_ready(client, server)
+            yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def wait_for(predicate: object, seconds: float = 20.0) -> bool:
+    """Poll ``predicate()`` every 0.2 s until it holds or ``seconds`` pass; its last answer."""
+    assert callable(predicate)
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _wait_ready(client: httpx.Client, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            out = server.stdout.read().decode() if server.stdout else ""
+            raise AssertionError(f"server exited early:\n{out}")
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server did not become ready within 90 s")
