@@ -27,7 +27,7 @@ from typing import Any
 from alerts.assessment import Assessment, to_utc
 from alerts.escalation import tier_channels
 from alerts.ledger import Ledger, WarningPlan
-from alerts.levels import Level, next_level
+from alerts.levels import Level, grade, next_level
 from alerts.messages import Cause, render
 from alerts.records import Action, TargetState, Warning
 from alerts.roster import Roster
@@ -108,9 +108,17 @@ class WarningEngine:
         for a in batch:
             groups[(a.domain, a.area_id or NO_AREA)].append(a)
         causing = {d for ds in self.causes.values() for d in ds}
+        # an area with nothing open where nothing rises has nothing to change: skipped without
+        # reading its warnings (most areas on most passes)
+        open_now = self.ledger.open_areas()
         changes = []
         for domain, area in sorted(groups, key=lambda k: (k[0] not in causing, k)):
-            change = self._group(domain, area, groups[(domain, area)], now)
+            batch = groups[(domain, area)]
+            if (domain, area) not in open_now and all(
+                grade(a.probabilities, a.rule) == Level.NONE for a in batch
+            ):
+                continue
+            change = self._group(domain, area, batch, now)
             if change is not None:
                 changes.append(change)
         return changes

@@ -227,6 +227,14 @@ class Ledger(OutboxStore, SilenceStore):
         with self.engine.connect() as conn:
             return self._latest(conn, domain, area_id, closed=False)
 
+    def open_areas(self) -> set[tuple[str, str]]:
+        """``(domain, area_id)`` of every warning not closed: one query, so a scoring pass
+        touches only the areas where something is open or something rises."""
+        w = self.tables.warnings
+        q = select(w.c.domain, w.c.area_id).where(w.c.status != "closed").distinct()
+        with self.engine.connect() as conn:
+            return {(d, a) for d, a in conn.execute(q)}
+
     def last_closed(self, domain: str, area_id: str) -> Warning | None:
         """The domain's most recently closed warning in the area, if any."""
         with self.engine.connect() as conn:

@@ -44,6 +44,10 @@ class WarningRules:
         self.task = task
         self.unit = target_unit(task)
         self.below = task.warning is not None and task.warning.direction == "below"
+        # each level of the rule with its threshold column, parsed once (a backtest's replay
+        # grades hundreds of thousands of rows)
+        levels = task.warning.levels if task.warning is not None else []
+        self._levels = [(Level.parse(lv.level), f"t_{lv.level}") for lv in levels]
 
     def summary(self, forecast: pl.DataFrame) -> pl.DataFrame:
         """One row per target and origin: ``area_id``, each level's highest probability, the
@@ -137,9 +141,7 @@ class WarningRules:
         if warning is None:
             return None
         thresholds = {
-            Level.parse(lv.level): row[f"t_{lv.level}"]
-            for lv in warning.levels
-            if row.get(f"t_{lv.level}") is not None
+            level: row[column] for level, column in self._levels if row.get(column) is not None
         }
         if not thresholds:
             return None
@@ -165,14 +167,15 @@ class WarningRules:
         them: :meth:`with_unforecast`)."""
         labels = labels or {}
         out = []
+        pcols = [(c, Level.parse(c[2:])) for c in summary.columns if c.startswith("p_")]
         for r in summary.iter_rows(named=True):
             rule = self.rule_for(r)
             if rule is None:
                 continue
             probs = {
-                Level.parse(c[2:]): float(r[c])
-                for c in r
-                if c.startswith("p_") and r[c] is not None and Level.parse(c[2:]) in rule.levels
+                level: float(r[c])
+                for c, level in pcols
+                if r[c] is not None and level in rule.levels
             }
             observed = r.get("observed")
             surged = r.get("unforecast_hours") or 0
