@@ -37,6 +37,7 @@ from models.quantiles import (
     with_exceedance,
 )
 from models.registry import FAMILIES, build_forecaster, covariates_read, family_class
+from models.series_pool import close_pools
 
 if TYPE_CHECKING:
     from models.baseline import HistoricalAverageForecaster, SeasonalNaiveForecaster
@@ -73,6 +74,7 @@ __all__ = [
     "blend",
     "build_forecaster",
     "cdf_bounds",
+    "close_pools",
     "covariates_read",
     "event_probability",
     "exceedance_probability",

@@ -65,6 +65,15 @@ def _close_pools() -> None:
     _POOLS.clear()
 
 
+def close_pools() -> None:
+    """Stop the per-series worker pools and wait for them. A multiprocessing worker that fitted
+    statistical models must call this before it returns: such a process exits without running
+    ``atexit`` hooks, and its exit then waits forever on the pool it never stopped."""
+    for pool in _POOLS.values():
+        pool.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
+
+
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     """BLAS on one thread: the matrices here are tiny, and OpenBLAS threads fighting over
     busy cores made a statsmodels likelihood ten times slower (measured)."""

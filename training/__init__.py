@@ -21,7 +21,14 @@ from training.backtest import (
 from training.cli import backtest as backtest_command
 from training.cli import print_backtest, print_warning_skill
 from training.cli import train as train_command
-from training.metrics import EventSkill, by_horizon, event_skill, mae_by_horizon, score_table
+from training.metrics import (
+    EventSkill,
+    WarningSkill,
+    by_horizon,
+    event_skill,
+    mae_by_horizon,
+    score_table,
+)
 from training.promotion import champion_config
 from training.registry_cli import models as models_command
 from training.registry_cli import promote as promote_command
@@ -51,6 +58,7 @@ __all__ = [
     "TrainOutcome",
     "TuningRequest",
     "WarningRules",
+    "WarningSkill",
     "backtest_command",
     "by_horizon",
     "champion_config",
