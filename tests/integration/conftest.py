@@ -158,14 +158,45 @@ warning:
     - {level: red, factor: 6}
 """
 
+SMALL_TRAFFIC = """
+name: e2e_traffic
+domain: traffic
+target: {signal: speed_kmh}
+frequency: 5m
+horizons: [15m, 30m]
+features:
+  target_lags: [5m, 15m, 30m]
+  target_changes: [15m]
+  season_ref: 5m
+  observed:
+    - {name: ponding, signal: ponding_cm, link: ponding_sensor, level: true, maxes: [1h]}
+    - {name: rain_area, signal: rain_mm, link: area, sums: [30m, 1h]}
+model:
+  family: lightgbm
+  params: {n_estimators: 30, learning_rate: 0.2, min_child_samples: 20}
+baseline: {family: seasonal_naive}
+train: {origin_stride: 2h}
+backtest: {folds: 2, fold_length: 2d, origin_stride: 2h, min_train: 4d}
+warning:
+  kind: congestion
+  direction: below
+  probability: 0.5
+  clear_margin: 0.15
+  levels:
+    - {level: blue, share: 0.4}
+    - {level: yellow, share: 0.3}
+    - {level: orange, share: 0.2}
+    - {level: red, share: 0.1}
+"""
+
 
 @pytest.fixture(scope="session")
 def trained_domains(trained: dict) -> dict:
-    """The ``trained`` city with small rivers and hotline tasks trained beside its
-    waterlogging one (same data, same MLflow), so a server can warn in three domains."""
+    """The ``trained`` city with small rivers, hotline and traffic tasks trained beside its
+    waterlogging one (same data, same MLflow), so a server can warn in every domain."""
     env = {"CITYBRAIN_HOME": str(trained["home"])}
     tasks = []
-    for text in (SMALL_RIVERS, SMALL_HOTLINE):
+    for text in (SMALL_RIVERS, SMALL_HOTLINE, SMALL_TRAFFIC):
         name = text.split("name: ", 1)[1].split("\n", 1)[0]
         path = trained["root"] / f"{name}.yaml"
         path.write_text(text)
@@ -173,7 +204,7 @@ def trained_domains(trained: dict) -> dict:
         result = CliRunner().invoke(main, args, env=env)
         assert result.exit_code == 0, result.output
         tasks.append(path)
-    return trained | {"rivers": tasks[0], "hotline": tasks[1]}
+    return trained | {"rivers": tasks[0], "hotline": tasks[1], "traffic": tasks[2]}
 
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432

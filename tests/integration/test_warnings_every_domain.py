@@ -61,6 +61,8 @@ def test_river_levels_warn_at_each_gauges_own_levels_over_http(
             for batch in sorted(feed.partition_by("ts"), key=lambda b: b["ts"][0]):
                 answer = client.post("/v1/observations", json={"observations": _rows(batch)})
                 assert answer.status_code == 200, answer.text
+                if receiver.received:
+                    break
             assert wait_for(lambda: any(m["domain"] == "rivers" for m in receiver.received))
             river = next(m for m in receiver.received if m["domain"] == "rivers")
             assert river["action"] == "opened" and river["unit"] == "m"
@@ -109,5 +111,44 @@ def test_a_burst_of_calls_nobody_forecast_warns_over_http(trained_domains, ledge
             assert hit["series_id"] not in hit["message_zh"]
             shown = client.get(f"/v1/warnings/{hit['id']}").json()
             assert shown["domain"] == "hotline" and shown["status"] == "open"
+    finally:
+        receiver.stop()
+
+
+def test_congestion_in_a_flooded_district_names_the_ponding_as_its_likely_cause(
+    trained_domains, ledger_url, tmp_path
+):
+    """Waterlogging and traffic served together on the storm: roads slow where streets flood,
+    and a congestion warning in a district with an open ponding warning names it as the likely
+    cause (the coupling no single-domain tool has); speeds are named and in km/h."""
+    receiver = WebhookReceiver().start()
+    feed = trained_domains["held"]
+    try:
+        with live_server(
+            home=trained_domains["home"],
+            data=copy_city(trained_domains["data"], tmp_path / "data"),
+            tasks=[trained_domains["task"], trained_domains["traffic"]],
+            ledger_url=ledger_url,
+            webhook_url=receiver.url,
+        ) as client:
+
+            def caused() -> list[dict]:
+                return [m for m in receiver.received if m["domain"] == "traffic" and m["cause"]]
+
+            for batch in sorted(feed.partition_by("ts"), key=lambda b: b["ts"][0]):
+                answer = client.post("/v1/observations", json={"observations": _rows(batch)})
+                assert answer.status_code == 200, answer.text
+                if caused():
+                    break
+            assert wait_for(lambda: caused(), 30), [
+                (m["domain"], m["area_id"], m["action"]) for m in receiver.received
+            ]
+            hit = caused()[0]
+            assert hit["cause"]["domain"] == "waterlogging" and hit["unit"] == "km/h"
+            assert "积水" in hit["message_zh"] and "或为诱因" in hit["message_zh"]
+            ponding = client.get(
+                "/v1/warnings", params={"domain": "waterlogging", "area_id": hit["area_id"]}
+            ).json()["warnings"]
+            assert ponding, "the named cause is a ponding warning in the same district"
     finally:
         receiver.stop()
