@@ -22,6 +22,7 @@ from features.cli import (
 )
 from features.cli import features as features_command
 from features.cli import ingest as ingest_command
+from features.coverage import SparseFeature, describe_sparse, feature_null_shares, sparse_features
 from features.durations import Duration, format_duration, parse_duration
 from features.errors import (
     CitybrainError,
@@ -104,6 +105,7 @@ __all__ = [
     "PromotionSpec",
     "QualityReport",
     "SignalSpec",
+    "SparseFeature",
     "Store",
     "SurgeSpec",
     "TargetHistory",
@@ -117,6 +119,8 @@ __all__ = [
     "conform",
     "data_option",
     "data_span",
+    "describe_sparse",
+    "feature_null_shares",
     "features_command",
     "floor_to_grid",
     "format_duration",
@@ -139,6 +143,7 @@ __all__ = [
     "reports_errors",
     "select_targets",
     "shipped_tasks_dir",
+    "sparse_features",
     "steps",
     "target_history",
     "task_option",

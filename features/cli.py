@@ -172,7 +172,8 @@ def out_option(what: str) -> Callable[[F], F]:
 @reports_errors
 def features(data: Path, task_name: str, out: Path) -> None:
     """Build the task's feature frame: one row per series, origin and horizon, with ``y``."""
-    from features.pipeline import build_features, lookback, origin_range
+    from features.coverage import describe_sparse, sparse_features
+    from features.pipeline import KEY_COLUMNS, build_features, lookback, origin_range
     from features.tables import CityTables
     from features.task_tables import LATEST, data_span, task_tables
     from features.tasks import load_task
@@ -189,3 +190,6 @@ def features(data: Path, task_name: str, out: Path) -> None:
         f"{out}: {frame.height} rows x {frame.width} columns "
         f"({frame['series_id'].n_unique()} series, {origins.len()} origins)"
     )
+    columns = [c for c in frame.columns if c not in (*KEY_COLUMNS, "y", "area_id")]
+    if (said := describe_sparse(sparse_features(frame, columns))) is not None:
+        click.secho(f"warning: {said}", fg="yellow")

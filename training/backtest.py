@@ -8,6 +8,7 @@ inside the fold leaks into training), then forecast every origin in the fold.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,13 +24,16 @@ from features import (
     DataError,
     FeatureSpec,
     ModelSpec,
+    SparseFeature,
     TargetHistory,
     TaskConfig,
     build_features,
     data_span,
+    describe_sparse,
     lookback,
     observed_targets,
     origin_range,
+    sparse_features,
     target_history,
     task_tables,
     warning_thresholds,
@@ -56,6 +60,8 @@ from training.metrics import (
 )
 from training.selection import ENSEMBLE, Selection, ensemble_predictions, select
 from training.warning_replay import replay_warnings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class BacktestResult:
     warning_skill: dict[str, dict[str, WarningSkill]] = field(default_factory=dict)
     # the fits the backtest made, for the final model's calibration probe
     fits: FitCache = field(default_factory=FitCache)
+    # feature columns null on most rows (:func:`features.sparse_features`)
+    sparse: list[SparseFeature] = field(default_factory=list)
 
     @property
     def chosen(self) -> str:
@@ -168,6 +176,8 @@ class BacktestData:
     history: TargetHistory
     observed: pl.DataFrame
     fits: FitCache = field(default_factory=FitCache)
+    # feature columns null on most rows: reported, never swallowed
+    sparse: list[SparseFeature] = field(default_factory=list)
 
 
 def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
@@ -185,7 +195,10 @@ def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
     covariates = covariates_read([task.model, *task.candidates], task=task, spec=spec)
     history = target_history(data, first, last, covariates=covariates)
     observed = observed_targets(data, folds[0].start, folds[-1].end + task.max_horizon)
-    return BacktestData(task, frame, spec, folds, eval_origins, history, observed)
+    sparse = sparse_features(frame, spec.columns)
+    if (said := describe_sparse(sparse)) is not None:
+        log.warning("%s: %s", task.name, said)
+    return BacktestData(task, frame, spec, folds, eval_origins, history, observed, sparse=sparse)
 
 
 def backtest_model(
@@ -267,6 +280,7 @@ def run_backtest(
         selection=selection,
         eval_origins=data.eval_origins,
         fits=data.fits,
+        sparse=data.sparse,
     )
     summarise(result)
     return result

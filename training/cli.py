@@ -14,6 +14,7 @@ from features import (
     Store,
     TaskConfig,
     data_option,
+    describe_sparse,
     load_task,
     out_option,
     reports_errors,
@@ -33,7 +34,10 @@ def _tables(data: Path) -> CityTables:
 
 
 def print_backtest(result: BacktestResult) -> None:
-    """MAE per horizon for model and baseline, and event skill, as a plain table."""
+    """MAE per horizon for model and baseline, and event skill, as a plain table; first, any
+    feature column that came out mostly empty."""
+    if (said := describe_sparse(result.sparse)) is not None:
+        click.secho(f"warning: {said}\n", fg="yellow")
     preds = result.predictions.filter(pl.col("y").is_not_null())
     table = (
         preds.group_by("horizon", "model")

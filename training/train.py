@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from features import CityTables, FeatureSpec, TaskConfig, time_span
+from features import CityTables, FeatureSpec, TaskConfig, feature_null_shares, time_span
 from models import EnsembleForecaster, Forecaster
 from training import plots
 from training.backtest import (
@@ -138,6 +138,7 @@ def train_task(
         result = run_backtest(tables, task, overrides=overrides, progress=progress, data=data)
         mlflow.set_tag("mlflow.runName", f"{task.name}-{result.chosen}")
         _log_params(tables, task, result, overrides=overrides)
+        _log_feature_coverage(result)
         mlflow.set_tag("code_version", code_version())
         _log_fold_metrics(result)
         mlflow.log_metrics({k: v for k, v in result.summary.items() if v == v})
@@ -214,6 +215,18 @@ def _log_params(
             "task_hash": result.spec.task_hash,
         }
     )
+
+
+def _log_feature_coverage(result: BacktestResult) -> None:
+    """Every feature column's null share (``config/feature_null_shares.json``) and the mostly
+    empty ones as the tag ``sparse_features``, so a model that trained without its rain is
+    visible in the run, not only in the console."""
+    import mlflow
+
+    shares = feature_null_shares(result.frame, result.spec.columns)
+    mlflow.log_dict(shares, "config/feature_null_shares.json")
+    listed = ", ".join(f"{f.column} ({f.null_share:.0%})" for f in result.sparse)
+    mlflow.set_tag("sparse_features", listed or "none")
 
 
 def _log_final_model(final: Forecaster, result: BacktestResult, task: TaskConfig) -> str:
