@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from features.dense import TargetGrid, Window, features_at, forward_fill
+from features.dense import TargetGrid, Window, features_at, fill_between_readings, forward_fill
 from features.grid import Readings, dense_values, steps
 from features.links import attr_values, member_lists, source_keys
 from features.schemas import SIGNALS
@@ -93,6 +93,8 @@ def _source_rows(
         )
     if sig is None or sig.aggregation != "sum":
         values = forward_fill(values, steps(task.features.fill_limit, step))
+    else:  # an accumulation read less often than the grid covers the bins between readings
+        values = fill_between_readings(values)
     return _sources(values, ids, members, targets, cov)
 
 

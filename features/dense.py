@@ -35,6 +35,7 @@ __all__ = [
     "Window",
     "bin_index",
     "features_at",
+    "fill_between_readings",
     "forward_fill",
     "min_present",
     "target_grid",
@@ -49,6 +50,26 @@ def bin_index(ts: pl.Series, start: datetime, step: timedelta) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- grids as matrices
+
+
+def fill_between_readings(values: np.ndarray) -> np.ndarray:
+    """An accumulation read less often than the grid (10-minute rain on a 5-minute grid): the
+    bins after each reading up to the next expected one add nothing (0), so window sums count
+    the readings the series has rather than failing the 80 %-present rule in every window. A
+    row's cadence is the median gap between its readings; longer gaps stay missing. Only bins
+    after a reading are filled, never before it, so nothing is known before it was reported.
+    A new array."""
+    out = values.copy()
+    for i, row in enumerate(values):
+        idx = np.flatnonzero(~np.isnan(row))
+        if idx.size < 2:
+            continue
+        cadence = int(np.median(np.diff(idx)))
+        for j in range(1, cadence):
+            pos = idx + j
+            pos = pos[pos < row.size]
+            out[i, pos[np.isnan(out[i, pos])]] = 0.0
+    return out
 
 
 def forward_fill(values: np.ndarray, limit: int) -> np.ndarray:
