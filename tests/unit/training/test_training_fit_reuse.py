@@ -4,13 +4,11 @@ model; the forecasts are exactly those of fitting every probe afresh."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 from threadpoolctl import threadpool_limits
+from tiny_task import tiny_city, tiny_task_dict
 
 from features import TaskConfig, parse_task
 from training.backtest import (
@@ -24,47 +22,18 @@ from training.train import fit_final
 
 
 def _task() -> TaskConfig:
+    # folds as long as the calibration holdout: each fold's model is the next's probe
     return parse_task(
-        {
-            "name": "tiny-reuse",
-            "domain": "waterlogging",
-            "target": {"signal": "ponding_cm"},
-            "frequency": "10m",
-            "horizons": ["10m", "1h"],
-            "features": {
-                "target_lags": ["10m", "30m"],
-                "target_maxes": ["1h"],
-                "target_changes": [],
-                "observed": [
-                    {"name": "rain", "signal": "rain_mm", "link": "rain_gauge", "sums": ["1h"]}
-                ],
-                "calendar": ["hour"],
-                "season_ref": "10m",
-            },
-            "model": {
-                "family": "lightgbm",
-                "params": {"n_estimators": 20, "min_child_samples": 5},
-            },
-            "train": {"origin_stride": "30m", "quiet_fraction": 1.0},
-            # folds as long as the calibration holdout: each fold's model is the next's probe
-            "backtest": {
-                "folds": 3,
-                "fold_length": "6h",
-                "origin_stride": "1h",
-                "min_train": "12h",
-            },
-            "calibration": {"method": "scale", "holdout": "6h"},
-        }
+        tiny_task_dict(
+            "tiny-reuse",
+            backtest={"folds": 3, "fold_length": "6h", "origin_stride": "1h", "min_train": "12h"},
+            calibration={"method": "scale", "holdout": "6h"},
+        )
     )
 
 
 def _tiny_city():
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_citybrain_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_tiny_city(days=3, seed=0)
+    return tiny_city(days=3, seed=0)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import optuna
 import pytest
 from threadpoolctl import threadpool_limits
+from tiny_task import tiny_city, tiny_task_dict
 
 from features import ConfigError, TaskConfig, parse_task
 from training.backtest import BacktestData, backtest_model, prepare_backtest
@@ -31,47 +31,18 @@ SPACE = {
 
 
 def tiny_task(space: dict[str, Any] | None = None) -> TaskConfig:
-    return parse_task(
-        {
-            "name": "tiny-tune",
-            "domain": "waterlogging",
-            "target": {"signal": "ponding_cm"},
-            "frequency": "10m",
-            "horizons": ["10m", "1h"],
-            "features": {
-                "target_lags": ["10m", "30m"],
-                "target_maxes": ["1h"],
-                "target_changes": [],
-                "observed": [
-                    {"name": "rain", "signal": "rain_mm", "link": "rain_gauge", "sums": ["1h"]}
-                ],
-                "calendar": ["hour"],
-            },
-            "model": {
-                "family": "lightgbm",
-                "params": {"n_estimators": 20, "min_child_samples": 5, "target": "level"},
-                "search_space": SPACE if space is None else space,
-            },
-            "train": {"origin_stride": "30m", "quiet_fraction": 1.0},
-            # two folds of 6 h: the first holds the storm, the second is dry
-            "backtest": {
-                "folds": 2,
-                "fold_length": "6h",
-                "origin_stride": "1h",
-                "min_train": "12h",
-            },
-        }
-    )
+    # two folds of 6 h: the first holds the storm, the second is dry
+    model = {
+        "family": "lightgbm",
+        "params": {"n_estimators": 20, "min_child_samples": 5, "target": "level"},
+        "search_space": SPACE if space is None else space,
+    }
+    return parse_task(tiny_task_dict("tiny-tune", season_ref=None, model=model))
 
 
 @functools.cache
 def tiny_data() -> BacktestData:
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_citybrain_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return prepare_backtest(module.make_tiny_city(days=2, seed=0), tiny_task())
+    return prepare_backtest(tiny_city(days=2, seed=0), tiny_task())
 
 
 @pytest.fixture(autouse=True)
