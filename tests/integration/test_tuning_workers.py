@@ -26,7 +26,9 @@ import importlib.util, json, sys, time
 from pathlib import Path
 
 tests, url, name, total, ready, go = sys.argv[1:7]
-path = Path(tests) / "unit" / "training" / "test_training_tuning.py"
+here = Path(tests) / "unit" / "training"
+sys.path.insert(0, str(here))  # the tuning tests' shared tiny task
+path = here / "test_training_tuning.py"
 spec = importlib.util.spec_from_file_location("tuning_tests", path)
 tuning_tests = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tuning_tests)
