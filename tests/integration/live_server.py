@@ -1,5 +1,6 @@
 """``citybrain serve`` as a real uvicorn process for integration tests: started on a free port
-with the given tasks, ledger and webhook, and stopped however the test ends."""
+over a private copy of the city with the given tasks and ledger, its warnings reaching a real
+webhook receiver, and both stopped however the test ends."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import httpx
 import polars as pl
 
 from features import Store
+from serving import WebhookReceiver
 
 
 def copy_city(source: Path, target: Path, *, until: datetime | None = None) -> Path:
@@ -41,13 +43,17 @@ def free_port() -> int:
 def live_server(
     *,
     home: Path,
-    data: Path,
+    city: Path,
+    workdir: Path,
     tasks: list[Path],
     ledger_url: str,
-    webhook_url: str,
     roster: Path | None = None,
-) -> Iterator[httpx.Client]:
-    """A client of a real server serving ``tasks`` once it answers ``/readyz``."""
+    until: datetime | None = None,
+) -> Iterator[tuple[httpx.Client, WebhookReceiver]]:
+    """A client of a real server serving ``tasks`` on a private copy of ``city`` (cut at
+    ``until``) once it answers ``/readyz``, and the webhook receiver its warnings reach."""
+    data = copy_city(city, workdir / "data", until=until)
+    receiver = WebhookReceiver().start()
     port = free_port()
     env = {
         **os.environ,
@@ -58,7 +64,7 @@ def live_server(
     }
     if roster is not None:
         env["CITYBRAIN_ROSTER"] = str(roster)
-    args = ["serve", "--port", str(port), "--data", str(data), "--webhook", webhook_url]
+    args = ["serve", "--port", str(port), "--data", str(data), "--webhook", receiver.url]
     server = subprocess.Popen(
         [sys.executable, "-m", "serving", *args],
         env=env,
@@ -68,15 +74,31 @@ def live_server(
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             _wait_ready(client, server)
-            yield client
+            yield client, receiver
     finally:
         server.terminate()
         server.wait(timeout=10)
+        receiver.stop()
 
 
-def wait_for(predicate: object, seconds: float = 20.0) -> bool:
-    """Poll ``predicate()`` every 0.2 s until it holds or ``seconds`` pass; its last answer."""
-    assert callable(predicate)
+def post_until(
+    client: httpx.Client, observations: pl.DataFrame, done: Callable[[], object]
+) -> None:
+    """Post ``observations`` one time stamp at a time, as they would arrive, until ``done()``
+    holds (or all are posted); every post must be accepted."""
+    for batch in sorted(observations.partition_by("ts"), key=lambda b: b["ts"][0]):
+        rows = [
+            {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
+            for r in batch.iter_rows(named=True)
+        ]
+        answer = client.post("/v1/observations", json={"observations": rows})
+        assert answer.status_code == 200, answer.text
+        if done():
+            return
+
+
+def wait_for(predicate: Callable[[], object], seconds: float = 20.0) -> bool:
+    """Poll ``predicate()`` every 0.2 s until it holds or ``seconds`` pass; whether it held."""
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:

@@ -9,9 +9,7 @@ observations are posted and the warning must arrive.
 from __future__ import annotations
 
 import polars as pl
-from live_server import copy_city, live_server, wait_for
-
-from serving import WebhookReceiver
+from live_server import live_server, post_until, wait_for
 
 
 def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion(trained):
@@ -53,71 +51,58 @@ def test_a_storm_posted_to_a_real_server_delivers_a_warning_to_the_webhook(
     """The duty officer's whole workflow over HTTP on a real server, on either ledger: the
     storm opens a warning that reaches the webhook, nobody acknowledges so the next tier is
     paged, an officer acknowledges, silences the area and resolves, and the history says so."""
-    receiver = WebhookReceiver().start()
     roster = trained["home"] / "roster.yaml"
     roster.write_text(ROSTER, encoding="utf-8")
-    try:
-        with live_server(
-            home=trained["home"],
-            data=copy_city(trained["data"], tmp_path / "data"),
-            tasks=[trained["task"]],
-            ledger_url=ledger_url,
-            webhook_url=receiver.url,
-            roster=roster,
-        ) as client:
-            assert client.get("/v1/models").json()["models"][0]["version"] == "1"
-            held = trained["held"].filter(
-                pl.col("series_id").str.starts_with("ponding")
-                | pl.col("series_id").str.starts_with("rain")
-                | pl.col("series_id").str.starts_with("level")
-            )
-            steps = held.partition_by("ts", maintain_order=True)
-            for batch in sorted(steps, key=lambda b: b["ts"][0]):
-                rows = [
-                    {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
-                    for r in batch.iter_rows(named=True)
-                ]
-                answer = client.post("/v1/observations", json={"observations": rows})
-                assert answer.status_code == 200, answer.text
-                if receiver.received:
-                    break
-            assert wait_for(lambda: receiver.received), "no warning reached the webhook"
-            first = receiver.received[0]
-            assert first["action"] == "opened"
-            assert first["domain"] == "waterlogging"
-            assert "预警" in first["message_zh"]
+    with live_server(
+        home=trained["home"],
+        city=trained["data"],
+        workdir=tmp_path,
+        tasks=[trained["task"]],
+        ledger_url=ledger_url,
+        roster=roster,
+    ) as (client, receiver):
+        assert client.get("/v1/models").json()["models"][0]["version"] == "1"
+        held = trained["held"].filter(
+            pl.col("series_id").str.starts_with("ponding")
+            | pl.col("series_id").str.starts_with("rain")
+            | pl.col("series_id").str.starts_with("level")
+        )
+        post_until(client, held, lambda: receiver.received)
+        assert wait_for(lambda: receiver.received), "no warning reached the webhook"
+        first = receiver.received[0]
+        assert first["action"] == "opened"
+        assert first["domain"] == "waterlogging"
+        assert "预警" in first["message_zh"]
 
-            listed = client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
-            assert any(w["id"] == first["id"] for w in listed)
-            risk = client.get("/v1/risk", params={"domain": "waterlogging"}).json()
-            assert risk["items"] and {"q10", "q50", "q90"} <= set(risk["items"][0]["forecast"][0])
-            # nobody acknowledges: the shift leader is paged (after 2 s in this roster)
-            assert wait_for(
-                lambda: any(
-                    m["action"] == "paged" and m["id"] == first["id"] for m in receiver.received
-                )
+        listed = client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
+        assert any(w["id"] == first["id"] for w in listed)
+        risk = client.get("/v1/risk", params={"domain": "waterlogging"}).json()
+        assert risk["items"] and {"q10", "q50", "q90"} <= set(risk["items"][0]["forecast"][0])
+        # nobody acknowledges: the shift leader is paged (after 2 s in this roster)
+        assert wait_for(
+            lambda: any(
+                m["action"] == "paged" and m["id"] == first["id"] for m in receiver.received
             )
-            paged = [m for m in receiver.received if m["action"] == "paged"]
-            assert paged and paged[0]["tier"] == "值班领导" and paged[0]["contacts"] == ["李强"]
-            assert paged[0]["message_zh"].startswith("【已升级至值班领导")
-            ack = client.post(f"/v1/warnings/{first['id']}/ack", json={"by": "duty officer Lin"})
-            assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
-            silence = client.post(
+        )
+        paged = [m for m in receiver.received if m["action"] == "paged"]
+        assert paged and paged[0]["tier"] == "值班领导" and paged[0]["contacts"] == ["李强"]
+        assert paged[0]["message_zh"].startswith("【已升级至值班领导")
+        ack = client.post(f"/v1/warnings/{first['id']}/ack", json={"by": "duty officer Lin"})
+        assert ack.status_code == 200 and ack.json()["status"] == "acknowledged"
+        silence = client.post(
                 "/v1/silences",
                 json={"matchers": {"area_id": first["area_id"]}, "hours": 1,
                       "created_by": "duty officer Lin", "comment": "crews on site"},
             )  # fmt: skip
-            assert silence.status_code == 201 and silence.json()["state"] == "active"
-            done = client.post(
-                f"/v1/warnings/{first['id']}/resolve",
-                json={"by": "duty officer Lin", "note": "pumped dry"},
-            )
-            assert done.status_code == 200 and done.json()["status"] == "closed"
-            history = client.get(f"/v1/warnings/{first['id']}/history").json()["history"]
-            actions = [h["action"] for h in history]
-            assert actions[0] == "opened" and actions[-2:] == ["acknowledged", "resolved"]
-            assert "paged" in actions and history[-1]["actor"] == "duty officer Lin"
-            # the area is silenced: the resolution is recorded but not sent
-            assert history[-1]["silenced_by"] == silence.json()["id"]
-    finally:
-        receiver.stop()
+        assert silence.status_code == 201 and silence.json()["state"] == "active"
+        done = client.post(
+            f"/v1/warnings/{first['id']}/resolve",
+            json={"by": "duty officer Lin", "note": "pumped dry"},
+        )
+        assert done.status_code == 200 and done.json()["status"] == "closed"
+        history = client.get(f"/v1/warnings/{first['id']}/history").json()["history"]
+        actions = [h["action"] for h in history]
+        assert actions[0] == "opened" and actions[-2:] == ["acknowledged", "resolved"]
+        assert "paged" in actions and history[-1]["actor"] == "duty officer Lin"
+        # the area is silenced: the resolution is recorded but not sent
+        assert history[-1]["silenced_by"] == silence.json()["id"]

@@ -8,18 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import polars as pl
-from live_server import copy_city, live_server, wait_for
-
-from serving import WebhookReceiver
+from live_server import live_server, post_until, wait_for
 
 HOUR = timedelta(hours=1)
-
-
-def _rows(batch: pl.DataFrame) -> list[dict]:
-    return [
-        {"series_id": r["series_id"], "ts": r["ts"].isoformat(), "value": r["value"]}
-        for r in batch.iter_rows(named=True)
-    ]
 
 
 def _burst(end: datetime) -> list[dict]:
@@ -46,35 +37,27 @@ def test_river_levels_warn_at_each_gauges_own_levels_over_http(
 ):
     """The storm's river levels and rain, posted as they arrive: a gauge warns at its own
     catalog levels, named for people and in metres, with every level's probability."""
-    receiver = WebhookReceiver().start()
     feed = trained_domains["held"].filter(
         pl.col("series_id").str.starts_with("level") | pl.col("series_id").str.starts_with("rain")
     )
-    try:
-        with live_server(
-            home=trained_domains["home"],
-            data=copy_city(trained_domains["data"], tmp_path / "data"),
-            tasks=[trained_domains["rivers"]],
-            ledger_url=ledger_url,
-            webhook_url=receiver.url,
-        ) as client:
-            for batch in sorted(feed.partition_by("ts"), key=lambda b: b["ts"][0]):
-                answer = client.post("/v1/observations", json={"observations": _rows(batch)})
-                assert answer.status_code == 200, answer.text
-                if receiver.received:
-                    break
-            assert wait_for(lambda: any(m["domain"] == "rivers" for m in receiver.received))
-            river = next(m for m in receiver.received if m["domain"] == "rivers")
-            assert river["action"] == "opened" and river["unit"] == "m"
-            assert "水位" in river["message_zh"] and river["series_id"] not in river["message_zh"]
-            risk = client.get("/v1/risk", params={"domain": "rivers"}).json()
-            item = risk["items"][0]
-            assert risk["unit"] == "m" and item["label"] and item["series_id"] not in item["label"]
-            assert set(item["probabilities"]) == {"blue", "yellow", "orange", "red"}
-            listed = client.get("/v1/warnings", params={"domain": "rivers"}).json()["warnings"]
-            assert river["id"] in [w["id"] for w in listed]
-    finally:
-        receiver.stop()
+    with live_server(
+        home=trained_domains["home"],
+        city=trained_domains["data"],
+        workdir=tmp_path,
+        tasks=[trained_domains["rivers"]],
+        ledger_url=ledger_url,
+    ) as (client, receiver):
+        post_until(client, feed, lambda: receiver.received)
+        assert wait_for(lambda: any(m["domain"] == "rivers" for m in receiver.received))
+        river = next(m for m in receiver.received if m["domain"] == "rivers")
+        assert river["action"] == "opened" and river["unit"] == "m"
+        assert "水位" in river["message_zh"] and river["series_id"] not in river["message_zh"]
+        risk = client.get("/v1/risk", params={"domain": "rivers"}).json()
+        item = risk["items"][0]
+        assert risk["unit"] == "m" and item["label"] and item["series_id"] not in item["label"]
+        assert set(item["probabilities"]) == {"blue", "yellow", "orange", "red"}
+        listed = client.get("/v1/warnings", params={"domain": "rivers"}).json()["warnings"]
+        assert river["id"] in [w["id"] for w in listed]
 
 
 def test_a_burst_of_calls_nobody_forecast_warns_over_http(trained_domains, ledger_url, tmp_path):
@@ -84,35 +67,32 @@ def test_a_burst_of_calls_nobody_forecast_warns_over_http(trained_domains, ledge
     the quiet districts stay quiet."""
     calm = trained_domains["held"]["ts"].min() - timedelta(days=2)
     hour = calm.replace(minute=0, second=0, microsecond=0)  # the last complete hour's end
-    receiver = WebhookReceiver().start()
-    try:
-        with live_server(
-            home=trained_domains["home"],
-            data=copy_city(trained_domains["data"], tmp_path / "data", until=calm),
-            tasks=[trained_domains["hotline"]],
-            ledger_url=ledger_url,
-            webhook_url=receiver.url,
-        ) as client:
-            before = client.get("/v1/risk", params={"domain": "hotline"}).json()
-            assert before["unit"] == "tickets/h"
-            assert all(i["level"] == "none" for i in before["items"]), "not a calm day"
-            answer = client.post("/v1/events", json={"events": _burst(hour)})
-            assert answer.status_code == 200 and answer.json()["inserted"] == 120, answer.text
+    with live_server(
+        home=trained_domains["home"],
+        city=trained_domains["data"],
+        workdir=tmp_path,
+        until=calm,
+        tasks=[trained_domains["hotline"]],
+        ledger_url=ledger_url,
+    ) as (client, receiver):
+        before = client.get("/v1/risk", params={"domain": "hotline"}).json()
+        assert before["unit"] == "tickets/h"
+        assert all(i["level"] == "none" for i in before["items"]), "not a calm day"
+        answer = client.post("/v1/events", json={"events": _burst(hour)})
+        assert answer.status_code == 200 and answer.json()["inserted"] == 120, answer.text
 
-            def surge() -> list[dict]:
-                return [m for m in receiver.received if m["domain"] == "hotline"]
+        def surge() -> list[dict]:
+            return [m for m in receiver.received if m["domain"] == "hotline"]
 
-            assert wait_for(lambda: surge(), 60), "no hotline warning after the burst"
-            (hit,) = surge()
-            assert hit["action"] == "opened" and hit["area_id"] == "gulou"
-            assert hit["series_id"] == "hotline:gulou:water_supply" and hit["level"] == "red"
-            assert "预测外激增" in hit["message_zh"], hit["message_zh"]
-            assert "件/小时" in hit["message_zh"] and "鼓楼区 water supply" in hit["message_zh"]
-            assert hit["series_id"] not in hit["message_zh"]
-            shown = client.get(f"/v1/warnings/{hit['id']}").json()
-            assert shown["domain"] == "hotline" and shown["status"] == "open"
-    finally:
-        receiver.stop()
+        assert wait_for(lambda: surge(), 60), "no hotline warning after the burst"
+        (hit,) = surge()
+        assert hit["action"] == "opened" and hit["area_id"] == "gulou"
+        assert hit["series_id"] == "hotline:gulou:water_supply" and hit["level"] == "red"
+        assert "预测外激增" in hit["message_zh"], hit["message_zh"]
+        assert "件/小时" in hit["message_zh"] and "鼓楼区 water supply" in hit["message_zh"]
+        assert hit["series_id"] not in hit["message_zh"]
+        shown = client.get(f"/v1/warnings/{hit['id']}").json()
+        assert shown["domain"] == "hotline" and shown["status"] == "open"
 
 
 def test_congestion_in_a_flooded_district_names_the_ponding_as_its_likely_cause(
@@ -121,34 +101,26 @@ def test_congestion_in_a_flooded_district_names_the_ponding_as_its_likely_cause(
     """Waterlogging and traffic served together on the storm: roads slow where streets flood,
     and a congestion warning in a district with an open ponding warning names it as the likely
     cause (the coupling no single-domain tool has); speeds are named and in km/h."""
-    receiver = WebhookReceiver().start()
     feed = trained_domains["held"]
-    try:
-        with live_server(
-            home=trained_domains["home"],
-            data=copy_city(trained_domains["data"], tmp_path / "data"),
-            tasks=[trained_domains["task"], trained_domains["traffic"]],
-            ledger_url=ledger_url,
-            webhook_url=receiver.url,
-        ) as client:
+    with live_server(
+        home=trained_domains["home"],
+        city=trained_domains["data"],
+        workdir=tmp_path,
+        tasks=[trained_domains["task"], trained_domains["traffic"]],
+        ledger_url=ledger_url,
+    ) as (client, receiver):
 
-            def caused() -> list[dict]:
-                return [m for m in receiver.received if m["domain"] == "traffic" and m["cause"]]
+        def caused() -> list[dict]:
+            return [m for m in receiver.received if m["domain"] == "traffic" and m["cause"]]
 
-            for batch in sorted(feed.partition_by("ts"), key=lambda b: b["ts"][0]):
-                answer = client.post("/v1/observations", json={"observations": _rows(batch)})
-                assert answer.status_code == 200, answer.text
-                if caused():
-                    break
-            assert wait_for(lambda: caused(), 30), [
-                (m["domain"], m["area_id"], m["action"]) for m in receiver.received
-            ]
-            hit = caused()[0]
-            assert hit["cause"]["domain"] == "waterlogging" and hit["unit"] == "km/h"
-            assert "积水" in hit["message_zh"] and "或为诱因" in hit["message_zh"]
-            ponding = client.get(
-                "/v1/warnings", params={"domain": "waterlogging", "area_id": hit["area_id"]}
-            ).json()["warnings"]
-            assert ponding, "the named cause is a ponding warning in the same district"
-    finally:
-        receiver.stop()
+        post_until(client, feed, caused)
+        assert wait_for(lambda: caused(), 30), [
+            (m["domain"], m["area_id"], m["action"]) for m in receiver.received
+        ]
+        hit = caused()[0]
+        assert hit["cause"]["domain"] == "waterlogging" and hit["unit"] == "km/h"
+        assert "积水" in hit["message_zh"] and "或为诱因" in hit["message_zh"]
+        ponding = client.get(
+            "/v1/warnings", params={"domain": "waterlogging", "area_id": hit["area_id"]}
+        ).json()["warnings"]
+        assert ponding, "the named cause is a ponding warning in the same district"

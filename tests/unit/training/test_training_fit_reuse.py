@@ -32,10 +32,6 @@ def _task() -> TaskConfig:
     )
 
 
-def _tiny_city():
-    return tiny_city(days=3, seed=0)
-
-
 @pytest.fixture(autouse=True)
 def _one_thread():
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -43,7 +39,7 @@ def _one_thread():
 
 
 def test_each_fold_model_is_the_next_folds_probe_and_forecasts_are_unchanged() -> None:
-    tables, task = _tiny_city(), _task()
+    tables, task = tiny_city(days=3), _task()
     data = prepare_backtest(tables, task)
     result = run_backtest(tables, task, data=data, progress=False)
     # two of the three probes were the previous fold's model, for the model and the baseline
@@ -65,7 +61,7 @@ def test_each_fold_model_is_the_next_folds_probe_and_forecasts_are_unchanged() -
 
 
 def test_the_final_models_probe_is_the_last_folds_model() -> None:
-    tables, task = _tiny_city(), _task()
+    tables, task = tiny_city(days=3), _task()
     result = run_backtest(tables, task, progress=False)
     before = result.fits.hits
     final = fit_final(result)
