@@ -63,6 +63,7 @@ from features.tasks import (
     parse_task,
     shipped_tasks_dir,
 )
+from features.travel import estimate_travel
 from features.validation import validate
 from features.warning_config import (
     CongestionSpec,
@@ -120,6 +121,7 @@ __all__ = [
     "data_option",
     "data_span",
     "describe_sparse",
+    "estimate_travel",
     "feature_null_shares",
     "features_command",
     "floor_to_grid",

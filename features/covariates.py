@@ -38,6 +38,8 @@ def covariate_features(
 
     ``shared``: the target grid, reused when it holds exactly the covariate's series.
     """
+    if cov.each:
+        return _member_features(readings, series, targets, cov, task, first, last, origin_bins)
     sources, source_values = _source_rows(readings, series, targets, cov, task, first, last, shared)
     windows = covariate_windows(cov, task)
     feats = features_at(source_values, origin_bins, windows)
@@ -69,7 +71,7 @@ def covariate_steps(
     return _take_rows(source_values, _target_rows(targets, cov, sources))
 
 
-def _source_rows(
+def _member_features(
     readings: Readings,
     series: pl.DataFrame,
     targets: pl.DataFrame,
@@ -77,12 +79,62 @@ def _source_rows(
     task: TaskConfig,
     first: datetime,
     last: datetime,
+    origin_bins: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """``each`` members one by one: the k-th listed member of every target, its window
+    features under ``<name><k>_``, its level above its own attr, and its reading one travel
+    time before the origin (NaN where a target has no k-th member or no travel time)."""
+    ids, values = covariate_grid(readings, series, cov, task, first, last, None)
+    row_of = {sid: i for i, sid in enumerate(ids)}
+    listed: dict[str, list[str]] = {}
+    for source, member in member_lists(targets, cov.link.removeprefix("members:")).iter_rows():
+        listed.setdefault(source, []).append(member)
+    attr_of: dict[str, float | None] = {}
+    if cov.relative_to_attr and cov.level:
+        attrs = attr_values(series, cov.relative_to_attr)
+        attr_of = dict(
+            zip(attrs["source"].to_list(), attrs[cov.relative_to_attr].to_list(), strict=True)
+        )
+    travel = cov.travel if isinstance(cov.travel, dict) else {}
+    target_ids = targets["series_id"].to_list()
+    out: dict[str, np.ndarray] = {}
+    assert cov.each is not None
+    for k in range(1, cov.each + 1):
+        member = [(listed.get(t) or [])[k - 1 : k] for t in target_ids]
+        names = [m[0] if m else None for m in member]
+        rows = [row_of.get(m, -1) if m is not None else -1 for m in names]
+        matrix = _take_rows(values, rows)
+        one = cov.model_copy(update={"name": f"{cov.name}{k}", "each": None, "travel": None})
+        feats = features_at(matrix, origin_bins, covariate_windows(one, task))
+        if cov.relative_to_attr and cov.level:
+            offset = np.array(
+                [attr_of.get(m) if m is not None else None for m in names], dtype=float
+            )
+            feats[f"{one.name}_above_attr"] = feats[f"{one.name}_level"] - offset[:, None]
+        if cov.travel is not None:
+            pairs = zip(target_ids, names, strict=True)
+            known = [travel.get(t, {}).get(m) if m else None for t, m in pairs]
+            lag = np.array([-1 if d is None else d // task.step for d in known], dtype=np.int64)
+            cols = origin_bins[None, :] - lag[:, None]
+            inside = (lag[:, None] >= 0) & (cols >= 0)
+            taken = matrix[np.arange(len(rows))[:, None], np.clip(cols, 0, None)]
+            feats[f"{one.name}_at_travel"] = np.where(inside, taken, np.nan)
+        out |= feats
+    return out
+
+
+def covariate_grid(
+    readings: Readings,
+    series: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
     shared: TargetGrid | None,
 ) -> tuple[list[str], np.ndarray]:
-    """The covariate's series on the grid, filled as its signal allows, one row per source."""
+    """Every series of the covariate's signal on the grid, filled as its signal allows."""
     step = task.step
-    members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
-    ids = sorted(set(members["series_id"].to_list()))
+    ids = sorted(set(series.filter(pl.col("signal") == cov.signal)["series_id"].to_list()))
     sig = SIGNALS.get(cov.signal)
     if shared is not None and list(shared.ids) == ids:
         values = shared.raw  # the target grid of the same signal: no need to bin it twice
@@ -95,6 +147,22 @@ def _source_rows(
         values = forward_fill(values, steps(task.features.fill_limit, step))
     else:  # an accumulation read less often than the grid covers the bins between readings
         values = fill_between_readings(values)
+    return ids, values
+
+
+def _source_rows(
+    readings: Readings,
+    series: pl.DataFrame,
+    targets: pl.DataFrame,
+    cov: LinkedCovariate,
+    task: TaskConfig,
+    first: datetime,
+    last: datetime,
+    shared: TargetGrid | None,
+) -> tuple[list[str], np.ndarray]:
+    """The covariate's series on the grid, filled as its signal allows, one row per source."""
+    members = series.filter(pl.col("signal") == cov.signal).select("series_id", "area_id")
+    ids, values = covariate_grid(readings, series, cov, task, first, last, shared)
     return _sources(values, ids, members, targets, cov)
 
 
@@ -194,4 +262,7 @@ def covariate_memory(cov: LinkedCovariate) -> list[timedelta]:
         out.append(timedelta(days=cov.api_days))
     if cov.dry_hours:
         out.append(cov.dry_hours)
+    if cov.travel is not None:
+        configured = cov.travel.values() if isinstance(cov.travel, dict) else []
+        out += [cov.max_travel, *(d for links in configured for d in links.values())]
     return out

@@ -10,10 +10,12 @@ builds. Everything downstream (``build_features``, ``target_history``, ``observe
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from features.errors import DataError
@@ -22,6 +24,8 @@ from features.grid import floor_to_grid, time_span
 from features.links import select_targets
 from features.tables import CityTables
 from features.tasks import TaskConfig
+
+log = logging.getLogger(__name__)
 
 LATEST: Literal["latest"] = "latest"
 """``live_until=LATEST``: the event feeds are live up to the task's latest target time."""
@@ -80,10 +84,45 @@ def data_clock(tables: CityTables) -> datetime:
 
 
 def data_span(tables: TaskTables) -> tuple[datetime, datetime]:
-    """First and last grid times holding a target observation."""
+    """The first grid time from which the targets have data, and the last holding a target
+    observation.
+
+    The data starts where readings come steadily, not at the earliest stray one: a single
+    reading eight days before the rest once let fold planning count a week of training that did
+    not exist. The start is the first grid time (holding a reading) whose next day of grid times
+    (at least 7 steps) holds readings at no less than half the grid's rate; readings before it
+    are left out, and said so in the log."""
     step = tables.task.step
-    first, last = time_span(_target_times(tables, tables.task, tables.targets))
+    times = _target_times(tables, tables.task, tables.targets)
+    first, last = time_span(times)
+    bins = (
+        times.dt.truncate(step).unique().sort().dt.epoch("us").to_numpy()
+        if step < timedelta(days=1)
+        else np.unique(np.array([floor_to_grid(t, step).timestamp() * 1e6 for t in times]))
+    )
+    start = _steady_start(bins, int(step / timedelta(microseconds=1)))
+    if start > 0:
+        steady = datetime.fromtimestamp(bins[start] / 1e6, tz=first.tzinfo)
+        log.warning(
+            "%s: %d grid time(s) of target readings from %s stand apart from the data, "
+            "which runs steadily from %s; the data span counts from there",
+            tables.task.name,
+            start,
+            f"{first:%Y-%m-%d %H:%M}",
+            f"{steady:%Y-%m-%d %H:%M}",
+        )
+        first = steady
     return floor_to_grid(first, step) + step, floor_to_grid(last, step)
+
+
+def _steady_start(bins: np.ndarray, step_us: int) -> int:
+    """Index of the first bin whose following day (>= 7 steps) of bins is at least half full."""
+    window = max(7, int(timedelta(days=1) / timedelta(microseconds=step_us)))
+    for i in range(len(bins)):
+        ahead = min(window, len(bins) - 1 - i)
+        if ahead == 0 or bins[i + ahead] - bins[i] <= 2 * ahead * step_us:
+            return i
+    return 0
 
 
 def _target_times(tables: CityTables, task: TaskConfig, targets: pl.DataFrame) -> pl.Series:

@@ -66,6 +66,17 @@ class LinkedCovariate(StrictModel):
     ``api_days``: antecedent precipitation index, the daily rain totals of the last
     ``api_days`` days weighted ``api_k ** d``; ``dry_hours``: hours since the value last
     exceeded 0.1, capped at that duration. Both have finite memory, so batch and online agree.
+
+    ``each``: with a ``members:`` link, the first ``each`` members one by one, as listed (the
+    nearest upstream gauge first), instead of their mean: a headwater gauge at 0.5 m and a
+    middle one at 1.7 m are two signals, not one number. Their features are named
+    ``<name><k>_...`` (``upstream1_level``), ``relative_to_attr`` reads each member's own attr
+    (its level above its own warning level), and ``travel`` adds ``<name><k>_at_travel``, the
+    member's reading one travel time before the origin: the water arriving at the target now,
+    against which the member's level now says what is on its way. ``travel`` is configured per
+    link (``{target: {member: 90m}}``) or ``estimate``: the lag up to ``max_travel`` at which the
+    member's hourly change best correlates with the target's, on the data before the first
+    evaluated origin, recorded with the run.
     """
 
     name: str
@@ -80,6 +91,17 @@ class LinkedCovariate(StrictModel):
     api_days: int | None = Field(None, ge=1, le=60)
     api_k: float = Field(0.85, gt=0.0, lt=1.0)
     dry_hours: Duration | None = None
+    each: int | None = Field(None, ge=1, le=8)
+    travel: Literal["estimate"] | dict[str, dict[str, Duration]] | None = None
+    max_travel: Duration = Duration("6h")
+
+    @model_validator(mode="after")
+    def _members_each(self) -> LinkedCovariate:
+        if self.each is not None and not self.link.startswith("members:"):
+            raise ValueError(f"each reads a members: link one by one; {self.link!r} is not one")
+        if self.travel is not None and self.each is None:
+            raise ValueError("travel is read per member: set each (how many members)")
+        return self
 
 
 class EventCounts(StrictModel):
@@ -170,7 +192,8 @@ class SelectionSpec(StrictModel):
 
 
 class CalibrationSpec(StrictModel):
-    """Quantile recalibration on a held-out tail of the training window.
+    """Quantile recalibration on a held-out tail of the training window (on by default for a
+    task with a ``warning`` section; ``method: none`` turns it off).
 
     ``scale``: each quantile's distance from the median is scaled per horizon so that its
     empirical level on the held-out tail matches the nominal one (a point mass at the median,
@@ -224,6 +247,8 @@ class TaskConfig(StrictModel):
     calibration: CalibrationSpec = CalibrationSpec()
     promotion: PromotionSpec = PromotionSpec()
     baseline: ModelSpec = ModelSpec(family="seasonal_naive")
+    # the rule a warning task's model must beat at warning (scored by the same engine)
+    warning_baseline: ModelSpec = ModelSpec(family="rate_of_rise")
     train: TrainSpec = TrainSpec()
     backtest: BacktestSpec = BacktestSpec()
     warning: WarningSpec | None = None
@@ -231,11 +256,43 @@ class TaskConfig(StrictModel):
     @model_validator(mode="after")
     def _distinct_labels(self) -> TaskConfig:
         labels = [m.label for m in (self.model, *self.candidates, self.baseline)]
+        if self.warning is not None:
+            labels.append(self.warning_baseline.label)
         if len(set(labels)) != len(labels) or "ensemble" in labels:
             raise ValueError(
-                f"model, candidates and baseline need distinct names (got {labels}; 'ensemble' "
-                "is reserved): give repeated families a `name`"
+                f"model, candidates, baseline and warning_baseline need distinct names (got "
+                f"{labels}; 'ensemble' is reserved): give repeated families a `name`"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _skill_horizons(self) -> TaskConfig:
+        given = self.warning.skill_horizons if self.warning is not None else None
+        for h in given or ():
+            if not (self.step <= h <= max(self.horizons)):
+                raise ValueError(
+                    f"warning.skill_horizons: {h} is outside the task's horizons "
+                    f"({self.frequency} .. {max(self.horizons)})"
+                )
+        return self
+
+    @property
+    def lead_horizons(self) -> list[timedelta]:
+        """The horizons lead skill is reported at (``warning.skill_horizons``, else the task's
+        1 h, 3 h and 6 h where it has them, and its longest)."""
+        given = self.warning.skill_horizons if self.warning is not None else None
+        if given:
+            return sorted(set(given))
+        usual = {timedelta(hours=h) for h in (1, 3, 6)}
+        return sorted({h for h in self.horizons if h in usual} | {max(self.horizons)})
+
+    @model_validator(mode="after")
+    def _warnings_calibrate(self) -> TaskConfig:
+        """A task that warns calibrates unless its config says otherwise: its warnings are read
+        from exceedance probabilities, and uncalibrated intervals were too narrow (70 % held
+        for a nominal 80 %), which makes every probability overconfident."""
+        if self.warning is not None and "calibration" not in self.model_fields_set:
+            object.__setattr__(self, "calibration", CalibrationSpec(method="scale"))
         return self
 
     @model_validator(mode="after")

@@ -99,6 +99,10 @@ class WarningSpec(StrictModel):
     # an observed episode shorter than this is no event in the backtest's warning skill (one
     # implausible reading, a sensor spike, is not water anyone could have warned of)
     min_event: Duration | None = None
+    # the horizons H at which the backtest reports "reaches the level within H" skill against
+    # the rate-of-rise rule (default: the task's 1 h, 3 h and 6 h where it has them, and its
+    # longest horizon)
+    skill_horizons: tuple[Duration, ...] | None = None
     surge: SurgeSpec | None = None
     congestion: CongestionSpec | None = None
 

@@ -7,7 +7,8 @@ history, ``predict`` a Forecast frame of a median and quantile columns) and is n
 - baselines: ``seasonal_naive`` (persistence for a one-step season), ``historical_average``;
 - statsmodels per series: ``ets``, ``sarimax`` (with calendar, Fourier and rain regressors);
 - LightGBM: ``lightgbm``, one global direct multi-horizon model;
-- PyTorch: ``sequence`` and ``graph`` (CPU, or a GPU where one is present).
+- PyTorch: ``sequence`` and ``graph`` (CPU, or a GPU where one is present);
+- the warning baseline ``rate_of_rise``: the last hour's trend extrapolated, a rule, not a fit.
 
 Around them: the inverse-error ensemble, quantile calibration, and the one reading of
 exceedance probabilities from quantiles. The families import their libraries (statsmodels,
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from models.ets_forecaster import EtsForecaster
     from models.gbm import GradientBoostedForecaster
     from models.graph import GraphForecaster
+    from models.rate_of_rise import RateOfRiseForecaster
     from models.sarimax_forecaster import SarimaxForecaster
     from models.sequence import SequenceForecaster
 
@@ -67,6 +69,7 @@ __all__ = [
     "GradientBoostedForecaster",
     "GraphForecaster",
     "HistoricalAverageForecaster",
+    "RateOfRiseForecaster",
     "SarimaxForecaster",
     "SeasonalNaiveForecaster",
     "SequenceForecaster",

@@ -12,7 +12,9 @@ scored there, and each horizon learns the change where that probe's MAE was lowe
 elsewhere, each group with its own boosters.
 
 Quiet rows (target flat and staying flat) may be down-sampled in training with their weight
-raised to match, which keeps hours of dry weather from drowning the storms.
+raised to match, which keeps hours of dry weather from drowning the storms; ``rise_weight``
+weighs the rows whose target rose by the horizon up to that much more (event-weighted training
+for a task whose warnings must lead rising water).
 
 For counts (12345 tickets per hour) ``objective: poisson`` fits one booster for the expected
 count with LightGBM's Poisson loss (log link: it never forecasts a negative count) and reads the
@@ -50,6 +52,7 @@ _ALLOWED = {
     "min_split_gain",
     "objective",
     "n_jobs",
+    "rise_weight",
 }
 
 
@@ -90,11 +93,23 @@ class GradientBoostedForecaster:
             )
         if self.objective == "poisson":
             self.target = "level"  # a log-link count model learns the count itself
+        # rows whose target rose by the horizon weigh up to this much more (1: all alike)
+        self.rise_weight = float(self._params.pop("rise_weight", 1.0))
+        if not self.rise_weight >= 1.0:
+            raise ConfigError(
+                f"rise_weight must be at least 1, got {self.rise_weight!r}",
+                key="model.params.rise_weight",
+            )
         self.boosters_: dict[float, lgb.Booster] | None = None
         self.dispersion_: dict[int, float] = {}
 
     def params(self) -> dict[str, Any]:
-        return {**self._params, "target": self.target, "objective": self.objective}
+        return {
+            **self._params,
+            "target": self.target,
+            "objective": self.objective,
+            "rise_weight": self.rise_weight,
+        }
 
     def _base(self, frame: pl.DataFrame, target: str | None = None) -> np.ndarray:
         """What the boosters' output is added to: the current value (0 if unknown) for
@@ -179,6 +194,8 @@ class GradientBoostedForecaster:
     def fit(self, frame: pl.DataFrame, history: TargetHistory | None = None) -> Self:
         rows = training_rows(frame)
         rows, weight = _down_sample_quiet(rows, self.task)
+        if self.rise_weight > 1.0:
+            weight = weight * _rise_weights(rows, self.rise_weight)
         rounds = int(self._params.get("n_estimators", 300))
         if self.target == "auto" and self.objective == "quantile":
             self._choose_targets(rows, weight, rounds)
@@ -286,6 +303,22 @@ class GradientBoostedForecaster:
                 "gain": booster.feature_importance(importance_type="gain"),
             }
         ).sort("gain", descending=True)
+
+
+def _rise_weights(rows: pl.DataFrame, most: float) -> np.ndarray:
+    """Event-weighted training for warning tasks: a row weighs ``1 + (most - 1) * r``, where
+    ``r`` is its rise by the horizon (``y - target_now``, 0 for a fall) as a share of the 95th
+    percentile of the training rises (capped at 1). The trees then spend their splits on rising
+    water, where a warning has to lead, rather than on the calm that fills most rows; the
+    quantiles of a rising situation move up with it (the price: more warnings, counted by the
+    backtest's false alarms)."""
+    rise = (rows["y"] - rows["target_now"].fill_null(rows["y"])).to_numpy().astype(np.float64)
+    rise = np.nan_to_num(np.maximum(rise, 0.0))
+    positive = rise[rise > 0]
+    if positive.size == 0:
+        return np.ones(rows.height)
+    scale = float(np.percentile(positive, 95)) or float(positive.max())
+    return 1.0 + (most - 1.0) * np.minimum(rise / scale, 1.0)
 
 
 def _down_sample_quiet(rows: pl.DataFrame, task: TaskConfig) -> tuple[pl.DataFrame, np.ndarray]:

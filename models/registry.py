@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "sarimax": "models.sarimax_forecaster:SarimaxForecaster",
     "sequence": "models.sequence:SequenceForecaster",
     "graph": "models.graph:GraphForecaster",
+    "rate_of_rise": "models.rate_of_rise:RateOfRiseForecaster",
 }
 
 

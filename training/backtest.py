@@ -30,6 +30,7 @@ from features import (
     build_features,
     data_span,
     describe_sparse,
+    estimate_travel,
     lookback,
     observed_targets,
     origin_range,
@@ -50,9 +51,11 @@ from models import (
 )
 from training.metrics import (
     EventSkill,
+    LeadSkill,
     WarningSkill,
     brier_score,
     event_skill,
+    lead_skill,
     mae_by_horizon,
     mase_scale,
     score_table,
@@ -132,6 +135,11 @@ class BacktestResult:
     # the service's engine replayed over the forecasts: its changes, and their skill per level
     warnings: dict[str, pl.DataFrame] = field(default_factory=dict)
     warning_skill: dict[str, dict[str, WarningSkill]] = field(default_factory=dict)
+    # whether warnings come before the water: per tag, level, the task's lead horizons
+    lead_skill: dict[str, dict[str, list[LeadSkill]]] = field(default_factory=dict)
+    # per tag and level: the forecasts whose probability of the level was >= 0.9 (the top
+    # decile, where warnings live) and those that warned: (n, mean probability, observed share)
+    reliability: dict[str, dict[str, dict[str, Reliability]]] = field(default_factory=dict)
     # the fits the backtest made, for the final model's calibration probe
     fits: FitCache = field(default_factory=FitCache)
     # feature columns null on most rows (:func:`features.sparse_features`)
@@ -145,6 +153,21 @@ class BacktestResult:
     @property
     def baseline(self) -> str:
         return self.task.baseline.label
+
+    @property
+    def rule(self) -> str | None:
+        """The warning baseline's label (the rate-of-rise rule), for a task that warns."""
+        return self.task.warning_baseline.label if self.task.warning is not None else None
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Forecasts in a band of the level's probability: how many, their mean probability and
+    the share of them that reached the level (a calibrated band has the two equal)."""
+
+    n: int
+    p_mean: float | None
+    observed: float | None
 
 
 def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
@@ -187,6 +210,10 @@ def prepare_backtest(tables: CityTables, task: TaskConfig) -> BacktestData:
     data = task_tables(tables, task)
     first, last = data_span(data)
     folds = plan_folds(task, first, last)
+    # travel times asked to be estimated: on the data before the first evaluated origin; the
+    # task carries them from here on (the run records them, the model serves with them)
+    data = estimate_travel(data, folds[0].start)
+    task = data.task
     train_start = first + lookback(task)
     origins = origin_range(train_start, folds[-1].end, task.train.origin_stride)
     eval_origins = origin_range(folds[0].start, folds[-1].end, task.backtest.origin_stride)
@@ -237,11 +264,15 @@ def run_backtest(
     """Backtest the task's model, candidates and baseline; predictions carry ``model`` and
     ``fold``; the selection picks what ships."""
     data = data or prepare_backtest(tables, task)
+    task = data.task  # as prepared (estimated travel times resolved)
     folds = data.folds
     outputs: list[pl.DataFrame] = []
     specs = [task.model, *task.candidates]
     runs = [(m, overrides if m is task.model else None) for m in specs]
     runs.append((task.baseline, None))
+    if task.warning is not None:
+        # the warning baseline: scored by the same engine and rules, never selected
+        runs.append((task.warning_baseline, None))
     bar = tqdm(
         [(f, m, x) for f in folds for m, x in runs],
         desc=f"backtest {task.name}",
@@ -404,6 +435,9 @@ def summarise(result: BacktestResult) -> None:
     warning = task.warning
     max_lead = task.max_horizon
     chosen = result.chosen
+    tags = {chosen: "model", task.baseline.label: "baseline"}
+    if result.rule is not None:
+        tags[result.rule] = "rule"
     scale = _mase_scale(result)
     sig = SIGNALS.get(task.target.signal)
     lower = sig.low if sig is not None and sig.low == 0.0 else None
@@ -417,12 +451,12 @@ def summarise(result: BacktestResult) -> None:
             lower_bound=lower,
             discrete=bool(sig is not None and sig.discrete),
         )
-        if model not in (chosen, task.baseline.label):
+        if model not in tags:
             for k, v in scores.items():
                 if k != "n":
                     result.summary[f"candidate_{model}_{k}"] = v
             continue
-        tag = "model" if model == chosen else "baseline"
+        tag = tags[model]
         for k, v in scores.items():
             if k != "n":
                 result.summary[f"{tag}_{k}"] = v
@@ -461,6 +495,14 @@ def summarise(result: BacktestResult) -> None:
                     value = getattr(skill, name)
                     if value is not None and np.isfinite(value):
                         result.summary[f"{tag}_{level}_{name}"] = float(value)
+            _lead(result, tag, rows, observed_at)
+            result.reliability[tag] = _reliability(rows, task)
+            for level, bands in result.reliability[tag].items():
+                for band, held in bands.items():
+                    result.summary[f"{tag}_{level}_{band}_n"] = float(held.n)
+                    if held.p_mean is not None and held.observed is not None:
+                        result.summary[f"{tag}_{level}_{band}_p"] = held.p_mean
+                        result.summary[f"{tag}_{level}_{band}_observed"] = held.observed
             _replay(result, tag, rows, observed_at)
 
 
@@ -490,7 +532,63 @@ def _replay(result: BacktestResult, tag: str, rows: pl.DataFrame, observed: pl.D
                 result.summary[f"{tag}_warn_{level}_{name}"] = float(value)
 
 
-_LEVEL_METRICS = ("pod", "far", "csi", "events", "events_detected", "median_lead_time_min")
+_LEVEL_METRICS = (
+    "pod",
+    "far",
+    "csi",
+    "events",
+    "events_detected",
+    "events_ahead",
+    "median_lead_time_min",
+)
+
+
+def _lead(result: BacktestResult, tag: str, rows: pl.DataFrame, observed: pl.DataFrame) -> None:
+    """Lead skill per level at the task's lead horizons; summary keys
+    ``{tag}_lead_{level}_{minutes}m_{metric}``."""
+    task = result.task
+    warning = task.warning
+    assert warning is not None
+    result.lead_skill[tag] = {}
+    for lv in warning.levels:
+        skills = lead_skill(
+            rows,
+            observed,
+            level=lv.level,
+            horizons=task.lead_horizons,
+            probability=warning.probability,
+            below=warning.direction == "below",
+            min_duration=warning.min_event or timedelta(0),
+        )
+        result.lead_skill[tag][lv.level] = skills
+        for s in skills:
+            minutes = int(s.horizon / timedelta(minutes=1))
+            for name, value in s.to_dict().items():
+                if value is not None and np.isfinite(value):
+                    result.summary[f"{tag}_lead_{lv.level}_{minutes}m_{name}"] = float(value)
+
+
+def _reliability(rows: pl.DataFrame, task: TaskConfig) -> dict[str, dict[str, Reliability]]:
+    """Per level, the top decile of the level's probability (>= 0.9) and the warned band
+    (>= the rule's probability): how often the level was then reached."""
+    warning = task.warning
+    assert warning is not None
+    below = warning.direction == "below"
+    out: dict[str, dict[str, Reliability]] = {}
+    for lv in warning.levels:
+        p, t = pl.col(f"p_{lv.level}"), pl.col(f"t_{lv.level}")
+        scored = rows.filter(pl.col("y").is_not_null() & p.is_not_null() & t.is_not_null())
+        reached = (pl.col("y") < t) if below else (pl.col("y") >= t)
+        bands = {}
+        for band, floor in (("top_decile", 0.9), ("warned", warning.probability)):
+            inside = scored.filter(p >= floor)
+            if inside.is_empty():
+                bands[band] = Reliability(0, None, None)
+                continue
+            agg = inside.select(p.mean().alias("p"), reached.cast(pl.Float64).mean().alias("o"))
+            bands[band] = Reliability(inside.height, float(agg["p"][0]), float(agg["o"][0]))
+        out[lv.level] = bands
+    return out
 
 
 def _observed_thresholds(result: BacktestResult) -> pl.DataFrame:

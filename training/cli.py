@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+import numpy as np
 import polars as pl
 
 from features import (
@@ -59,7 +60,10 @@ def print_backtest(result: BacktestResult) -> None:
         skill = 1 - r[model] / r[base] if r[base] else float("nan")
         rest = "".join(f" {r[c]:>14.3f}" for c in others)
         click.echo(f"{h:>6}min {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}{rest}")
-    rest = "".join(f" {result.summary[f'candidate_{c}_mae']:>14.3f}" for c in others)
+    rest = "".join(
+        f" {result.summary['rule_mae' if c == result.rule else f'candidate_{c}_mae']:>14.3f}"
+        for c in others
+    )
     click.echo(
         f"{'all':>8} {result.summary['model_mae']:>14.3f} "
         f"{result.summary['baseline_mae']:>16.3f} {'':>7}{rest}"
@@ -86,20 +90,20 @@ def print_backtest(result: BacktestResult) -> None:
             f"{warning.probability:g}):"
         )
         click.echo(
-            f"{'':>10} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'detected':>9} "
-            f"{'median lead':>12}"
+            f"{'':>10} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} {'ahead':>6} "
+            f"{'at onset':>9} {'median lead':>12}"
         )
-        for tag in ("model", "baseline"):
+        for tag in _TAGS:
             s = result.event_skill.get(tag)
             if s is None:
                 continue
-            lead = f"{s.median_lead_time_min:.0f} min" if s.median_lead_time_min else "-"
             click.echo(
                 f"{tag:>10} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} {s.events:>7} "
-                f"{s.events_detected:>9} {lead:>12}"
+                f"{s.events_ahead:>6} {s.events_at_onset:>9} {_minutes(s.median_lead_time_min):>12}"
             )
     if result.level_skill and warning is not None:
         _print_level_skill(result, warning.kind, warning.probability)
+        print_lead_skill(result)
     if result.warning_skill:
         print_warning_skill(result.task.domain, result.warning_skill)
 
@@ -138,15 +142,82 @@ def _print_level_skill(result: BacktestResult, kind: str, probability: float) ->
     )
     click.echo(
         f"{'':>10} {'level':>7} {'POD':>6} {'FAR':>6} {'CSI':>6} {'events':>7} "
-        f"{'detected':>9} {'median lead':>12}"
+        f"{'ahead':>6} {'at onset':>9} {'median lead':>12}"
     )
-    for tag in ("model", "baseline"):
+    for tag in _TAGS:
         for level, s in result.level_skill.get(tag, {}).items():
-            lead = f"{s.median_lead_time_min:.0f} min" if s.median_lead_time_min else "-"
             click.echo(
                 f"{tag:>10} {level:>7} {s.pod:>6.2f} {s.far:>6.2f} {s.csi:>6.2f} "
-                f"{s.events:>7} {s.events_detected:>9} {lead:>12}"
+                f"{s.events:>7} {s.events_ahead:>6} {s.events_at_onset:>9} "
+                f"{_minutes(s.median_lead_time_min):>12}"
             )
+
+
+_TAGS = ("model", "baseline", "rule")
+
+
+def _minutes(value: float | None) -> str:
+    """A lead in minutes; ``-`` only where there is none (a 0-minute lead is a lead of 0)."""
+    return "-" if value is None else f"{value:.0f} min"
+
+
+def print_lead_skill(result: BacktestResult) -> None:
+    """Whether warnings come before the water: per level and horizon H, "will it reach the
+    level within H" at origins not yet there (POD, FAR, CSI), episodes warned ahead, at onset
+    or missed, and the quartiles of the lead, for the model, persistence and the rate-of-rise
+    rule; the model's CSI as a multiple of the rule's."""
+    if not result.lead_skill:
+        return
+    warning = result.task.warning
+    assert warning is not None
+    click.echo(
+        f"\nWarned before the water (at origins not yet at the level: does it reach it within "
+        f"H; warn when P >= {warning.probability:g}; rule = rate of rise over the last hour):"
+    )
+    click.echo(
+        f"{'level':>7} {'H':>6} {'':>9} {'POD':>6} {'FAR':>6} {'CSI':>6} {'x rule':>7} "
+        f"{'events':>7} {'ahead':>6} {'onset':>6} {'missed':>7} {'lead p25/median/p75 (min)':>26}"
+    )
+    model = result.lead_skill.get("model", {})
+    rule = result.lead_skill.get("rule", {})
+    for level, skills in model.items():
+        for i, s in enumerate(skills):
+            against = rule.get(level, [])
+            r = against[i] if i < len(against) else None
+            for tag in _TAGS:
+                row = result.lead_skill.get(tag, {}).get(level, [])
+                x = row[i] if i < len(row) else None
+                if x is None:
+                    continue
+                ratio = (
+                    f"{x.csi / r.csi:.2f}"
+                    if r is not None and r.csi > 0 and np.isfinite(x.csi)
+                    else "-"
+                )
+                q = x.lead_quartiles()
+                leads = "-" if q is None else f"{q[0]:.0f}/{q[1]:.0f}/{q[2]:.0f}"
+                h = int(s.horizon / timedelta(minutes=1))
+                click.echo(
+                    f"{level:>7} {h:>4}m {tag:>9} {x.pod:>6.2f} {x.far:>6.2f} {x.csi:>6.2f} "
+                    f"{ratio:>7} {x.events:>7} {x.ahead:>6} {x.at_onset:>6} {x.missed:>7} "
+                    f"{leads:>26}"
+                )
+    top = result.reliability.get("model", {})
+    if top:
+        click.echo(
+            "Reliability where warnings live (model's P of the level; share that reached it):"
+        )
+        for level, bands in top.items():
+            parts = []
+            for band, name in (("top_decile", "P >= 0.9"), ("warned", "warned")):
+                b = bands[band]
+                if b.n and b.p_mean is not None and b.observed is not None:
+                    parts.append(
+                        f"{name}: {b.n} forecasts, P {b.p_mean:.2f}, reached {b.observed:.2f}"
+                    )
+                else:
+                    parts.append(f"{name}: none")
+            click.echo(f"{level:>7}  " + "; ".join(parts))
 
 
 def print_ablation(effects: list[GroupEffect], full_mae: float) -> None:

@@ -124,6 +124,7 @@ def train_task(
     client = configure(settings)
     exp = experiment_id(client, settings, task)
     data = prepare_backtest(tables, task)
+    task = data.task  # as prepared: estimated travel times are part of what is recorded
     with mlflow.start_run(experiment_id=exp, run_name=f"{task.name}-{task.model.label}") as run:
         if tuning is not None:
             overrides = _tuned_overrides(

@@ -17,7 +17,8 @@ latitude, longitude and a sequence number) and null for 8-10 digit ones.
 
 ``upstream``: gauges on the same stream (the name before ``_at_``) are ordered by USGS
 downstream order number (the 8-10 digit number padded right; numbers grow downstream within a
-basin), and each lists the series of the gauge just above it. ``rain_gauge``: when exactly one
+basin), and each lists the series of the gauge just above it; ``upstream_all`` lists every gauge
+above it, the nearest first (for per-gauge features, ``each``). ``rain_gauge``: when exactly one
 rain gauge comes in the same call, every stream gauge links to it. One area per stream; the rain
 gauge joins it when exactly one stream comes with it (it is assumed to lie in that watershed).
 """
@@ -177,6 +178,7 @@ def _catalog(gauges: list[Gauge], options: AdapterOptions) -> tuple[pl.DataFrame
     streams = sorted({g.stream for g in gauges if g.stream})
     rains = [g for g in gauges if g.parameter == "00045"]
     upstream: dict[str, list[str]] = {}
+    upstream_all: dict[str, list[str]] = {}
     for stream in streams:
         on_it = [g for g in gauges if g.stream == stream and len(g.site) <= 10]
         sites = sorted({g.site for g in on_it}, key=lambda s: s.ljust(10, "0"))
@@ -185,6 +187,12 @@ def _catalog(gauges: list[Gauge], options: AdapterOptions) -> tuple[pl.DataFrame
             for g in on_it:
                 if g.site == below:
                     upstream[g.series_id] = ids
+        for i, site in enumerate(sites):
+            # every gauge above, the nearest first
+            above_all = [g.series_id for s in reversed(sites[:i]) for g in on_it if g.site == s]
+            for g in on_it:
+                if g.site == site:
+                    upstream_all[g.series_id] = above_all
         if len(sites) > 1:
             options.note(
                 f"usgs: {stream}: gauges ordered downstream by site number: {' -> '.join(sites)}"
@@ -196,6 +204,7 @@ def _catalog(gauges: list[Gauge], options: AdapterOptions) -> tuple[pl.DataFrame
         if g.stream:
             attrs["river"] = g.stream
             attrs["upstream"] = upstream.get(g.series_id, [])
+            attrs["upstream_all"] = upstream_all.get(g.series_id, [])
             if len(rains) == 1:
                 attrs["rain_gauge"] = rains[0].series_id
         area = g.stream or (streams[0] if len(streams) == 1 else None)

@@ -203,6 +203,10 @@ def trained_domains(trained: dict) -> dict:
         args = ["train", "--data", str(trained["data"]), "--task", str(path)]
         result = CliRunner().invoke(main, args, env=env)
         assert result.exit_code == 0, result.output
+        # every warning task is judged against the rate-of-rise rule, ahead of the water
+        assert "Warned before the water" in result.output, result.output
+        assert " rule " in result.output
+        assert "Reliability where warnings live" in result.output
         tasks.append(path)
     return trained | {"rivers": tasks[0], "hotline": tasks[1], "traffic": tasks[2]}
 

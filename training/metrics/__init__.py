@@ -37,6 +37,9 @@ Families, one module each:
   detection, false alarm ratio, critical success index) and per event (each episode of
   observed exceedance: was it forecast in advance, and how long before its onset), in
   :func:`event_skill`;
+* :mod:`~training.metrics.lead`: whether a warning comes before the water, per level and
+  horizon: the "will it reach the level within H" contingency at origins not yet there, and
+  each episode warned ahead, at onset or missed, with the lead's quartiles (:func:`lead_skill`);
 * :mod:`~training.metrics.warnings`: the warnings an officer would have received (one per
   domain and area, replayed through the service's engine) against observed episodes per
   level, in :func:`warning_skill`;
@@ -49,6 +52,7 @@ Import from here, not from the modules.
 
 from training.metrics.efficiency import efficiency_by_series, kge, nse
 from training.metrics.events import Contingency, EventSkill, contingency, event_skill
+from training.metrics.lead import LeadSkill, lead_skill
 from training.metrics.point import mae, mase, mase_scale, masked_mae, rmse
 from training.metrics.probability import brier_score, brier_skill, reliability_table
 from training.metrics.quantile import (
@@ -65,6 +69,7 @@ __all__ = [
     "HORIZON_METRICS",
     "Contingency",
     "EventSkill",
+    "LeadSkill",
     "WarningSkill",
     "brier_score",
     "brier_skill",
@@ -75,6 +80,7 @@ __all__ = [
     "event_skill",
     "interval_coverage",
     "kge",
+    "lead_skill",
     "mae",
     "mae_by_horizon",
     "mase",

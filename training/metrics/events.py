@@ -83,6 +83,13 @@ class EventSkill:
     events_detected: int
     event_pod: float
     median_lead_time_min: float | None
+    # detected episodes warned before their onset (lead > 0); the rest were warned at onset
+    events_ahead: int = 0
+
+    @property
+    def events_at_onset(self) -> int:
+        """Detected episodes whose first warning came at the onset origin (lead 0)."""
+        return self.events_detected - self.events_ahead
 
     def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -113,7 +120,8 @@ def event_skill(
     threshold`` with ``below``) over the rows with an observed target. Per event: an episode
     counts as detected when some origin at or before its onset (and no more than ``max_lead``
     before) warned for a time inside the episode; its lead time is onset minus the earliest
-    such origin.
+    such origin. ``events_ahead`` counts the detected ones warned before the onset: a warning
+    at the onset origin is a hit, but it came with the water.
     """
     rows = preds.filter(pl.col("y").is_not_null()).with_columns(
         warn.alias("_warn"), _crossed("y", threshold, below).alias("_obs")
@@ -155,6 +163,7 @@ def event_skill(
         events_detected=detected,
         event_pod=ratio(detected, n_events),
         median_lead_time_min=median,
+        events_ahead=sum(lead > 0 for lead in leads),
     )
 
 

@@ -68,6 +68,8 @@ def test_real_slice_units_times_and_upstream(shared_data, tmp_path):
     assert by_id["usgs-0208735460-stage"]["signal"] == "water_level_m"
     stage = json.loads(by_id["usgs-0208735460-stage"]["attrs"])
     assert stage["upstream"] == ["usgs-0208734795-discharge"]
+    # every gauge above, the nearest first
+    assert stage["upstream_all"] == ["usgs-0208734795-discharge", "usgs-0208734210-discharge"]
     assert stage["rain_gauge"] == "usgs-354546078422045-rain"
     assert json.loads(by_id["usgs-0208734210-discharge"]["attrs"])["upstream"] == []
     rain = by_id["usgs-354546078422045-rain"]

@@ -203,3 +203,45 @@ def test_a_task_without_target_observations_is_a_data_error(city: CityTables) ->
         task_tables(empty, task, live_until=LATEST)
     with pytest.raises(DataError, match="no observations"):
         data_span(task_tables(empty, task))
+
+
+def test_the_data_span_counts_from_steady_data_not_a_stray_early_reading(
+    city: CityTables, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One reading eight days before the rest once let fold planning count a week of training
+    that did not exist; the span starts where readings come steadily, and says so."""
+    task = load_task("waterlogging")
+    steady = data_span(task_tables(city, task))
+    sensor = city.observations.filter(pl.col("series_id").str.starts_with("pond"))["series_id"][0]
+    early = START - timedelta(days=8)
+    stray = pl.DataFrame(
+        {"series_id": [sensor], "ts": [early], "value": [0.0], "received_at": [early]},
+        schema=city.observations.schema,
+    )
+    with_stray = city.with_observations(pl.concat([stray, city.observations]))
+    with caplog.at_level("WARNING"):
+        assert data_span(task_tables(with_stray, task)) == steady
+    assert "stand apart from the data" in caplog.text
+
+
+def test_a_task_that_warns_calibrates_unless_its_config_says_not() -> None:
+    raw = _raw("rivers")
+    raw.pop("calibration", None)
+    assert parse_task(raw).calibration.method == "scale"
+    assert parse_task({**raw, "calibration": {"method": "none"}}).calibration.method == "none"
+    quiet = {k: v for k, v in raw.items() if k != "warning"}
+    assert parse_task(quiet).calibration.method == "none"
+    # what was parsed is what reloads: the dump carries the choice
+    again = parse_task(parse_task(raw).model_dump(mode="json"))
+    assert again.calibration.method == "scale"
+
+
+def test_lead_horizons_default_to_1_3_6_hours_and_the_longest() -> None:
+    task = load_task("rivers")
+    assert [h // HOUR for h in task.lead_horizons] == [1, 3, 6, 12]
+    raw = _raw("rivers")
+    raw["warning"]["skill_horizons"] = ["2h"]
+    assert parse_task(raw).lead_horizons == [2 * HOUR]
+    raw["warning"]["skill_horizons"] = ["13h"]
+    with pytest.raises(ConfigError, match="skill_horizons: 13h is outside"):
+        parse_task(raw)

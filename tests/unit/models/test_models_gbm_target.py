@@ -81,3 +81,40 @@ def test_an_unknown_target_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as err:
         GradientBoostedForecaster(task=TASK, spec=SPEC, target="ratio")
     assert "model.params.target" in str(err.value) and "auto" in str(err.value)
+
+
+def test_rise_weight_weighs_rising_rows_up_to_its_factor_and_lifts_their_quantiles() -> None:
+    """Event-weighted training: a row weighs 1 + (w - 1) x its rise as a share of the 95th
+    percentile rise (falls weigh 1), so the boosters' quantiles in a situation where the target
+    sometimes surges move up toward the surges (the price, counted as false alarms)."""
+    from models.gbm import _rise_weights
+
+    rows = pl.DataFrame({"y": [1.0, 0.5, 2.0, 11.0], "target_now": [1.0, 1.0, 1.0, 1.0]})
+    weights = _rise_weights(rows, 4.0)
+    # rises 0, fall, 1, 10: the 95th percentile of the rises (1, 10) is 9.55
+    assert weights[:2].tolist() == [1.0, 1.0]
+    assert weights[2] == pytest.approx(1 + 3 * 1 / 9.55)
+    assert weights[3] == 4.0
+    rng = np.random.default_rng(0)
+    now = rng.uniform(0, 1, 4000)
+    surge = rng.random(4000) < 0.2  # one row in five rises by 5, the rest stay put
+    train = pl.DataFrame(
+        {
+            "series_id": "s",
+            "origin": [datetime(2025, 6, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(4000)],
+            "horizon": timedelta(hours=1),
+            "target_now": now,
+            "profile": 0.0,
+            "horizon_min": 60,
+            "y": now + np.where(surge, 5.0, 0.0),
+        }
+    ).with_columns((pl.col("origin") + pl.col("horizon")).alias("ts"))
+    plain = GradientBoostedForecaster(task=TASK, spec=SPEC, n_estimators=30).fit(train)
+    weighted = GradientBoostedForecaster(
+        task=TASK, spec=SPEC, n_estimators=30, rise_weight=8.0
+    ).fit(train)
+    # surges are a fifth of the rows but two thirds of the weight: the median follows them
+    q50 = [m.predict(train.head(200))["q50"].mean() for m in (plain, weighted)]
+    assert q50[1] > q50[0] + 2.0
+    with pytest.raises(ConfigError, match="rise_weight must be at least 1"):
+        GradientBoostedForecaster(task=TASK, spec=SPEC, rise_weight=0.5)

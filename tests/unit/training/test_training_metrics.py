@@ -114,6 +114,8 @@ def test_event_skill_matches_a_hand_worked_contingency_table_and_episodes() -> N
     assert (skill.events, skill.events_detected) == (3, 2)
     assert skill.event_pod == pytest.approx(2 / 3)
     assert skill.median_lead_time_min == pytest.approx(15.0)  # median of 30 and 0
+    # the 0-minute lead was a hit at onset, not a warning ahead
+    assert (skill.events_ahead, skill.events_at_onset) == (1, 1)
     assert skill.to_dict()["threshold"] == 5.0
 
 
