@@ -14,7 +14,8 @@ elsewhere, each group with its own boosters.
 Quiet rows (target flat and staying flat) may be down-sampled in training with their weight
 raised to match, which keeps hours of dry weather from drowning the storms; ``rise_weight``
 weighs the rows whose target rose by the horizon up to that much more (event-weighted training
-for a task whose warnings must lead rising water).
+for a task whose warnings must lead rising water), by keeping calmer rows with a seeded
+probability rather than by LightGBM weights, which double its time per tree.
 
 For counts (12345 tickets per hour) ``objective: poisson`` fits one booster for the expected
 count with LightGBM's Poisson loss (log link: it never forecasts a negative count) and reads the
@@ -195,7 +196,7 @@ class GradientBoostedForecaster:
         rows = training_rows(frame)
         rows, weight = _down_sample_quiet(rows, self.task)
         if self.rise_weight > 1.0:
-            weight = weight * _rise_weights(rows, self.rise_weight)
+            rows, weight = _weigh_rises(rows, weight, self.rise_weight, self.task.train.seed)
         rounds = int(self._params.get("n_estimators", 300))
         if self.target == "auto" and self.objective == "quantile":
             self._choose_targets(rows, weight, rounds)
@@ -319,6 +320,18 @@ def _rise_weights(rows: pl.DataFrame, most: float) -> np.ndarray:
         return np.ones(rows.height)
     scale = float(np.percentile(positive, 95)) or float(positive.max())
     return 1.0 + (most - 1.0) * np.minimum(rise / scale, 1.0)
+
+
+def _weigh_rises(
+    rows: pl.DataFrame, weight: np.ndarray, most: float, seed: int
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """Rise weights (:func:`_rise_weights`) realised by seeded sampling: each row is kept with
+    probability its rise weight over ``most``, so that rising rows count up to ``most`` times
+    more in expectation while the weights passed to LightGBM stay as they were. Weighted
+    quantile leaves cost LightGBM about twice the time (rivers: 61 s against 29 s a fit);
+    sampling instead trains on fewer, calm-thinned rows."""
+    keep = np.random.default_rng(seed).random(rows.height) < _rise_weights(rows, most) / most
+    return rows.filter(pl.Series(keep)), weight[keep]
 
 
 def _down_sample_quiet(rows: pl.DataFrame, task: TaskConfig) -> tuple[pl.DataFrame, np.ndarray]:
