@@ -79,8 +79,9 @@ def reports_errors(command: F) -> F:
     "--start",
     default=None,
     help=(
-        "metr-la only: local time of the speed matrix's first row, which has no time column "
-        "(default 2012-03-01T00:00, in --tz); rows follow at 5-minute steps."
+        "metr-la: local time of the speed matrix's first row, which has no time column "
+        "(default 2012-03-01T00:00, in --tz); rows follow at 5-minute steps. floodnet: the "
+        "first day rebuilt (dry readings before it are not written)."
     ),
 )
 @click.option(
@@ -131,8 +132,8 @@ def ingest(
     else:
         if table is not None:
             raise ConfigError("applies only to --format canonical", key="--table")
-        if start is not None and fmt != "metr-la":
-            raise ConfigError("applies only to --format metr-la", key="--start")
+        if start is not None and fmt not in ("metr-la", "floodnet"):
+            raise ConfigError("applies only to --format metr-la or floodnet", key="--start")
         if forcing is not None and fmt != "camels":
             raise ConfigError("applies only to --format camels", key="--forcing")
         options = AdapterOptions(tz=tz, start=start, forcing=forcing)

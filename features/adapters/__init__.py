@@ -9,7 +9,8 @@ raw origin, so a validation problem (a value out of range) is also reported agai
 
 Formats (``citybrain ingest --format NAME``): ``metr-la`` road speeds with their sensor graph,
 ``usgs`` NWIS instantaneous values, ``camels`` CAMELS-US daily basin data, ``calls311`` hotline
-call records (LA MyLA311, NYC Council constituent cases).
+call records (LA MyLA311, NYC Council constituent cases), ``floodnet`` NYC FloodNet street-flood
+events rebuilt into depth series.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from pathlib import Path
 
 import polars as pl
 
-from features.adapters import asos, calls311, camels, daily_counts, metr_la, metro_traffic, usgs
+from features.adapters import (
+    asos,
+    calls311,
+    camels,
+    daily_counts,
+    floodnet,
+    metr_la,
+    metro_traffic,
+    usgs,
+)
 from features.adapters.common import COLUMN, FILE, PROVENANCE, ROW, AdapterOptions
 from features.errors import DataError
 from features.ingest import IngestReport, ingest_frames
@@ -36,6 +46,7 @@ ADAPTERS: dict[str, Adapter] = {
     "metro-traffic": metro_traffic.adapt,
     "asos": asos.adapt,
     "daily-counts": daily_counts.adapt,
+    "floodnet": floodnet.adapt,
 }
 
 __all__ = ["ADAPTERS", "AdapterOptions", "adapt", "ingest_format", "ingest_tables"]
