@@ -260,9 +260,15 @@ def run_backtest(
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
     data: BacktestData | None = None,
+    replay: tuple[str, ...] = ("model", "rule"),
 ) -> BacktestResult:
     """Backtest the task's model, candidates and baseline; predictions carry ``model`` and
-    ``fold``; the selection picks what ships."""
+    ``fold``; the selection picks what ships.
+
+    ``replay``: whose forecasts the service's engine is replayed over (``model``, ``rule``,
+    ``baseline``). The engine writes a ledger at every origin, and the rate-of-rise rule opens
+    many warnings: on traffic its replay costs minutes, so training replays the model only and
+    ``citybrain backtest`` the model and the rule; every tag's lead skill is computed anyway."""
     data = data or prepare_backtest(tables, task)
     task = data.task  # as prepared (estimated travel times resolved)
     folds = data.folds
@@ -313,7 +319,7 @@ def run_backtest(
         fits=data.fits,
         sparse=data.sparse,
     )
-    summarise(result)
+    summarise(result, replay=replay)
     return result
 
 
@@ -423,7 +429,7 @@ def training_window(frame: pl.DataFrame, end: datetime, task: TaskConfig) -> pl.
     return frame.filter((pl.col("ts") < end) & (pl.col("origin") >= end - task.train.history))
 
 
-def summarise(result: BacktestResult) -> None:
+def summarise(result: BacktestResult, replay: tuple[str, ...] = ("model", "rule")) -> None:
     """Fill ``summary`` (flat metrics for MLflow) and ``event_skill`` per model.
 
     Every model gets the headline scores of ``training.metrics.score_table`` (MAE, RMSE, MASE
@@ -503,7 +509,8 @@ def summarise(result: BacktestResult) -> None:
                     if held.p_mean is not None and held.observed is not None:
                         result.summary[f"{tag}_{level}_{band}_p"] = held.p_mean
                         result.summary[f"{tag}_{level}_{band}_observed"] = held.observed
-            _replay(result, tag, rows, observed_at)
+            if tag in replay:
+                _replay(result, tag, rows, observed_at)
 
 
 def _replay(result: BacktestResult, tag: str, rows: pl.DataFrame, observed: pl.DataFrame) -> None:

@@ -136,7 +136,9 @@ def train_task(
                 parent_run_id=run.info.run_id,
                 progress=progress,
             )
-        result = run_backtest(tables, task, overrides=overrides, progress=progress, data=data)
+        result = run_backtest(
+            tables, task, overrides=overrides, progress=progress, data=data, replay=("model",)
+        )
         mlflow.set_tag("mlflow.runName", f"{task.name}-{result.chosen}")
         _log_params(tables, task, result, overrides=overrides)
         _log_feature_coverage(result)

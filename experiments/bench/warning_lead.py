@@ -7,11 +7,13 @@ the model and for the rate-of-rise rule scored by the same code on the same orig
 (the warnings-ahead issue): CSI at least 1.5x the rule's, FAR no higher, median lead at least
 half the horizon.
 
-Datasets: ``walnut`` (USGS Walnut Creek stage, ``../shared/data/walnut-creek-usgs``, skipped
-with a reason where absent), and the simulated city's ``rivers`` and ``waterlogging`` (150
-days, two typhoons, generated in the run). Results go to ``results/warning_lead.md``.
+Datasets: ``walnut`` (USGS Walnut Creek stage, ``../shared/data/walnut-creek-usgs``),
+``floodnet`` (NYC FloodNet street floods, ``../shared/data/nyc-floodnet``, rebuilt by the
+``floodnet`` adapter; each real dataset skipped with a reason where absent), and the simulated
+city's ``rivers`` and ``waterlogging`` (150 days, two typhoons, generated in the run). Results go
+to ``results/warning_lead.md``.
 
-    .venv/bin/python experiments/bench/warning_lead.py                 # all three (~10 min)
+    .venv/bin/python experiments/bench/warning_lead.py                 # all four (~6 min)
     .venv/bin/python experiments/bench/warning_lead.py --only walnut --no-record
 """
 
@@ -31,7 +33,14 @@ import time  # noqa: E402
 from datetime import date, datetime  # noqa: E402
 
 import citysim  # noqa: E402
-from features import CityTables, Store, TaskConfig, load_task  # noqa: E402
+from features import (  # noqa: E402
+    AdapterOptions,
+    CityTables,
+    Store,
+    TaskConfig,
+    ingest_format,
+    load_task,
+)
 from training import BacktestResult, print_backtest, run_backtest  # noqa: E402
 
 sys.path.append(str(_HERE))
@@ -53,6 +62,18 @@ def _walnut(work: Path) -> tuple[CityTables, TaskConfig] | str:
     return CityTables.from_store(Store(store)), load_task(HERE / "tasks/walnut-creek-warning.yaml")
 
 
+def _floodnet(work: Path) -> tuple[CityTables, TaskConfig] | str:
+    folder = SHARED / "nyc-floodnet"
+    if not folder.is_dir():
+        return f"no {folder}"
+    store = work / "floodnet"
+    options = AdapterOptions(start=FLOODNET_START)
+    ingest_format(Store(store), "floodnet", [folder], options)
+    return CityTables.from_store(Store(store)), load_task(HERE / "tasks/floodnet-warning.yaml")
+
+
+# FloodNet rebuilt from here on (its 8 most flood-prone sensors since)
+FLOODNET_START = "2025-01-01"
 _CITY: dict[str, CityTables] = {}
 # the demo's and the README's city: 150 days from 2025-05-01 with two typhoons
 TYPHOONS = ("2025-07-20T06:00", "2025-09-10T12:00")
@@ -116,16 +137,19 @@ def rows(name: str, result: BacktestResult) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["walnut", "rivers", "waterlogging"], action="append")
+    parser.add_argument(
+        "--only", choices=["walnut", "floodnet", "rivers", "waterlogging"], action="append"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    names = args.only or ["walnut", "rivers", "waterlogging"]
+    names = args.only or ["walnut", "floodnet", "rivers", "waterlogging"]
     table: list[str] = []
     notes: list[str] = []
     timings: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            got = _walnut(Path(tmp)) if name == "walnut" else _simulated(name)
+            real = {"walnut": _walnut, "floodnet": _floodnet}
+            got = real[name](Path(tmp)) if name in real else _simulated(name)
             if isinstance(got, str):
                 notes.append(f"{name}: skipped ({got})")
                 print(f"{name}: skipped ({got})")
