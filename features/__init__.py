@@ -49,7 +49,7 @@ from features.quality import QualityReport, quality_report
 from features.schemas import KEYS, LOCAL_TZ, SCHEMAS, SIGNALS, TABLES, UTC_TS, SignalSpec, conform
 from features.store import Store
 from features.tables import CityTables
-from features.task_tables import LATEST, TaskTables, data_span, task_tables
+from features.task_tables import LATEST, TaskTables, data_end, data_span, task_tables
 from features.tasks import (
     EventCounts,
     FeatureRecipe,
@@ -118,6 +118,7 @@ __all__ = [
     "build_features",
     "calendar_columns",
     "conform",
+    "data_end",
     "data_option",
     "data_span",
     "describe_sparse",

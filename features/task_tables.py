@@ -115,6 +115,12 @@ def data_span(tables: TaskTables) -> tuple[datetime, datetime]:
     return floor_to_grid(first, step) + step, floor_to_grid(last, step)
 
 
+def data_end(tables: TaskTables) -> datetime:
+    """The last grid time holding a target observation: serving's origin, read at every scoring
+    without :func:`data_span`'s scan for where the data starts."""
+    return _last_target_time(tables, tables.task, tables.targets)
+
+
 def _steady_start(bins: np.ndarray, step_us: int) -> int:
     """Index of the first bin whose following day (>= 7 steps) of bins is at least half full."""
     window = max(7, int(timedelta(days=1) / timedelta(microseconds=step_us)))

@@ -25,7 +25,7 @@ from features import (
     TaskConfig,
     TaskTables,
     build_features,
-    data_span,
+    data_end,
     lookback,
     task_tables,
     warning_memory,
@@ -123,7 +123,7 @@ class OnlineState:
             tables = task_tables(self._tables, self.task, live_until=LATEST)
         except DataError:
             return None
-        return tables, data_span(tables)[1]
+        return tables, data_end(tables)
 
     def features_at(self, origin: datetime, *, spec: FeatureSpec | None = None) -> pl.DataFrame:
         """Features at ``origin``, the event feeds live up to it."""

@@ -20,13 +20,14 @@ each origin: *will this target reach the level within the next H?*
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from training.metrics.events import contingency, ratio
+from training.metrics.events import Contingency, _crossed, contingency, ratio
+from training.metrics.warnings import _grid_step
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,23 @@ class LeadSkill:
 
     level: str
     horizon: timedelta
-    hits: int
-    misses: int
-    false_alarms: int
-    pod: float
-    far: float
-    csi: float
+    table: Contingency
     events: int
     ahead: int
     at_onset: int
     leads_min: tuple[float, ...]
+
+    @property
+    def pod(self) -> float:
+        return self.table.pod
+
+    @property
+    def far(self) -> float:
+        return self.table.far
+
+    @property
+    def csi(self) -> float:
+        return self.table.csi
 
     @property
     def missed(self) -> int:
@@ -63,10 +71,19 @@ class LeadSkill:
 
     def to_dict(self) -> dict[str, float | int | None]:
         """Flat numbers for MLflow (no level, horizon or lead list)."""
+        t = self.table
         out: dict[str, float | int | None] = {
-            k: v for k, v in asdict(self).items() if k not in ("level", "horizon", "leads_min")
+            "hits": t.hits,
+            "misses": t.misses,
+            "false_alarms": t.false_alarms,
+            "pod": t.pod,
+            "far": t.far,
+            "csi": t.csi,
+            "events": self.events,
+            "ahead": self.ahead,
+            "at_onset": self.at_onset,
+            "missed": self.missed,
         }
-        out["missed"] = self.missed
         out["event_ahead_share"] = ratio(self.ahead, self.events)
         out["median_lead_min"] = self.median_lead_min
         return out
@@ -95,7 +112,7 @@ def lead_skill(
     """
     p, t = f"p_{level}", f"t_{level}"
     grid = _grid(observed, t, below)
-    step = _step(grid)
+    step = _grid_step(grid)
     origins = (
         preds.filter(pl.col(t).is_not_null())
         .select("series_id", "origin")
@@ -108,7 +125,7 @@ def lead_skill(
     )
     if origins.is_empty():
         return [_empty(level, h) for h in horizons]
-    stride = _step(origins.select("origin").unique().rename({"origin": "ts"}))
+    stride = _grid_step(origins.select(pl.col("origin").alias("ts")))
     first, last = origins["origin"].min(), origins["origin"].max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     episodes = _episodes(grid, step, min_duration).filter(
@@ -137,12 +154,7 @@ def lead_skill(
             LeadSkill(
                 level=level,
                 horizon=horizon,
-                hits=table.hits,
-                misses=table.misses,
-                false_alarms=table.false_alarms,
-                pod=table.pod,
-                far=table.far,
-                csi=table.csi,
+                table=table,
                 events=episodes.height,
                 ahead=len(leads),
                 at_onset=at_onset,
@@ -155,19 +167,13 @@ def lead_skill(
 def _grid(observed: pl.DataFrame, t: str, below: bool) -> pl.DataFrame:
     """``series_id, ts, _on, _cum``: whether each grid time is at the level, and the running
     count of such times per series (so "reached within (a, b]" is ``cum(b) > cum(a)``)."""
-    bound = pl.col(t)
-    on = (pl.col("value") < bound) if below else (pl.col("value") >= bound)
+    on = _crossed("value", t, below).fill_null(False)
     return (
-        observed.select("series_id", "ts", on.fill_null(False).alias("_on"))
+        observed.select("series_id", "ts", on.alias("_on"))
         .unique(["series_id", "ts"])
         .sort("series_id", "ts")
         .with_columns(pl.col("_on").cast(pl.Int64).cum_sum().over("series_id").alias("_cum"))
     )
-
-
-def _step(frame: pl.DataFrame) -> timedelta:
-    gap = frame.select(pl.col("ts").unique().sort().diff().drop_nulls().min()).item()
-    return gap if isinstance(gap, timedelta) else timedelta(0)
 
 
 def _episodes(grid: pl.DataFrame, step: timedelta, min_duration: timedelta) -> pl.DataFrame:
@@ -220,5 +226,4 @@ def _episode_leads(
 
 
 def _empty(level: str, horizon: timedelta) -> LeadSkill:
-    nan = float("nan")
-    return LeadSkill(level, horizon, 0, 0, 0, nan, nan, nan, 0, 0, 0, ())
+    return LeadSkill(level, horizon, Contingency(0, 0, 0, 0), 0, 0, 0, ())

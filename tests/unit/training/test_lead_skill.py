@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from training.metrics import lead_skill
+from training.metrics import Contingency, lead_skill
 
 T0 = datetime(2025, 7, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -55,7 +55,7 @@ def test_episodes_are_warned_ahead_at_onset_or_missed_with_their_leads() -> None
     # per origin (not yet at the level): within 2 h, origins 2:00 and 3:00 warned and the
     # water came (hits), 5:00 (6:00 in reach), 7:00 and 8:00 (9:00) missed, no false alarm;
     # origins 4:00 and 6:00 were already at the level: no decision, not counted
-    assert (two.hits, two.misses, two.false_alarms) == (2, 3, 0)
+    assert (two.table.hits, two.table.misses, two.table.false_alarms) == (2, 3, 0)
     assert two.csi == pytest.approx(2 / 5)
 
 
@@ -69,12 +69,12 @@ def test_a_warning_for_water_that_never_comes_is_a_false_alarm_and_episodes_too_
         min_duration=timedelta(minutes=30),
     )  # fmt: skip
     assert skill.events == 0 and skill.median_lead_min is None
-    assert skill.false_alarms == 1 and skill.far == 1.0
+    assert skill.table.false_alarms == 1 and skill.far == 1.0
     # the spike still counts per origin as water within 2 h of 2:00 and 3:00: both missed
-    assert skill.misses == 2
+    assert skill.table.misses == 2
 
 
 def test_a_level_that_does_not_apply_is_no_skill_at_all() -> None:
     preds = _preds({}).with_columns(pl.lit(None, pl.Float64).alias("t_red"))
     (skill,) = lead_skill(preds, _observed([]), level="red", horizons=[HOUR], probability=0.4)
-    assert skill.events == 0 and skill.hits + skill.misses + skill.false_alarms == 0
+    assert skill.events == 0 and skill.table == Contingency(0, 0, 0, 0)
