@@ -16,7 +16,7 @@ from alerts.channels import (
     DispatchResult,
     WebhookChannel,
 )
-from alerts.engine import CAUSES, WarningChange, WarningEngine
+from alerts.engine import CAUSES, PlannedChange, WarningChange, WarningEngine
 from alerts.escalation import Escalator
 from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import PONDING_CM, Level, LevelRule, grade, next_level
@@ -41,6 +41,7 @@ __all__ = [
     "Level",
     "LevelRule",
     "OutboxItem",
+    "PlannedChange",
     "Roster",
     "Silence",
     "Status",

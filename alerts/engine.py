@@ -65,6 +65,34 @@ class WarningChange:
         }
 
 
+@dataclass(frozen=True)
+class PlannedChange:
+    """A lifecycle step an evaluation would make, not recorded (``WarningEngine.preview``)."""
+
+    domain: str
+    area_id: str
+    warning_id: str | None
+    action: Action
+    from_level: Level
+    to_level: Level
+    targets: int
+    message_zh: str
+    message_en: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "area_id": self.area_id,
+            "warning_id": self.warning_id,
+            "action": self.action,
+            "from_level": self.from_level.colour,
+            "to_level": self.to_level.colour,
+            "targets": self.targets,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
+        }
+
+
 class WarningEngine:
     """Groups assessments by domain and area, grades each target with hysteresis and hold, and
     records opens, level changes, closes and reopens in the ledger.
@@ -123,9 +151,62 @@ class WarningEngine:
                 changes.append(change)
         return changes
 
+    def preview(self, assessments: Iterable[Assessment], now: datetime) -> list[PlannedChange]:
+        """What :meth:`evaluate` would change, written nowhere: for a batch held for review
+        when it would change too much, and for what-if scenarios. A cause that the same pass
+        would open is not named (the ledger does not hold it yet)."""
+        now = to_utc(now, "now")
+        groups: dict[tuple[str, str], list[Assessment]] = defaultdict(list)
+        for a in assessments:
+            groups[(a.domain, a.area_id or NO_AREA)].append(a)
+        open_now = self.ledger.open_areas()
+        planned = []
+        for (domain, area), batch in sorted(groups.items()):
+            if (domain, area) not in open_now and all(
+                grade(a.probabilities, a.rule) == Level.NONE for a in batch
+            ):
+                continue
+            found = self._plan(domain, area, batch, now)
+            action = found[0].action if found is not None else None
+            if found is None or action is None:
+                continue
+            plan, before, _ = found
+            planned.append(
+                PlannedChange(
+                    domain=domain,
+                    area_id=area,
+                    warning_id=plan.warning_id,
+                    action=action,
+                    from_level=before,
+                    to_level=Level.NONE if plan.action == "closed" else plan.level,
+                    targets=sum(1 for t in plan.targets if t.level > Level.NONE),
+                    message_zh=plan.message_zh,
+                    message_en=plan.message_en,
+                )
+            )
+        return planned
+
     def _group(
         self, domain: str, area: str, batch: list[Assessment], now: datetime
     ) -> WarningChange | None:
+        found = self._plan(domain, area, batch, now)
+        if found is None:
+            return None
+        plan, before, base = found
+        action = plan.action
+        tier = base.tier if base is not None and action != "reopened" else 0
+        channels = self.channels_for(domain, area, tier)
+        warning, silence = self.ledger.save(plan, now=now, channels=channels)
+        if action is None:
+            return None
+        to_level = Level.NONE if action == "closed" else plan.level
+        return WarningChange(warning, action, before, to_level, silence.id if silence else None)
+
+    def _plan(
+        self, domain: str, area: str, batch: list[Assessment], now: datetime
+    ) -> tuple[WarningPlan, Level, Warning | None] | None:
+        """The change one scoring makes to a domain and area (None: nothing to record), the
+        warning's level before it, and the warning it continues."""
         current = self.ledger.current(domain, area)
         closed = None if current is not None else self.ledger.last_closed(domain, area)
         quiet = max(a.rule.quiet for a in batch)
@@ -194,13 +275,7 @@ class WarningEngine:
             message_en=texts["en"],
             details=_details(subject, level, len(on), cause_warning),
         )
-        tier = base.tier if base is not None and action != "reopened" else 0
-        channels = self.channels_for(domain, area, tier)
-        warning, silence = self.ledger.save(plan, now=now, channels=channels)
-        if action is None:
-            return None
-        to_level = Level.NONE if action == "closed" else level
-        return WarningChange(warning, action, before, to_level, silence.id if silence else None)
+        return plan, before, base
 
     def _cause_warning(self, domain: str, area: str) -> Warning | None:
         for other in self.causes.get(domain, ()):

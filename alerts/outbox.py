@@ -69,6 +69,14 @@ class OutboxStore:
         with self.engine.connect() as conn:
             return [OutboxItem.from_row(r) for r in conn.execute(q).mappings()]
 
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """(channel, status) -> messages: the outbox's depth and every channel's deliveries, in
+        one grouped query (what the service's metrics report at each scrape)."""
+        o = self.tables.outbox
+        q = select(o.c.channel, o.c.status, func.count()).group_by(o.c.channel, o.c.status)
+        with self.engine.connect() as conn:
+            return {(c, s): int(n) for c, s, n in conn.execute(q)}
+
     def mark_sent(self, outbox_id: str, *, now: datetime | None = None) -> None:
         self._attempted(outbox_id, status="sent", sent_at=now or datetime.now(UTC))
 

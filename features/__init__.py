@@ -35,7 +35,7 @@ from features.errors import (
 from features.feature_spec import FeatureSpec
 from features.grid import floor_to_grid, punctual, regular_grid, steps, time_span
 from features.history import TargetHistory, target_history
-from features.ingest import IngestReport, MergeCounts, ingest_files, merge
+from features.ingest import IngestReport, MergeCounts, changed_rows, ingest_files, merge
 from features.links import select_targets
 from features.pipeline import (
     KEY_COLUMNS,
@@ -46,7 +46,17 @@ from features.pipeline import (
     origin_range,
 )
 from features.quality import QualityReport, quality_report
-from features.schemas import KEYS, LOCAL_TZ, SCHEMAS, SIGNALS, TABLES, UTC_TS, SignalSpec, conform
+from features.schemas import (
+    EVENT_SOURCES,
+    KEYS,
+    LOCAL_TZ,
+    SCHEMAS,
+    SIGNALS,
+    TABLES,
+    UTC_TS,
+    SignalSpec,
+    conform,
+)
 from features.store import Store
 from features.tables import CityTables
 from features.task_tables import LATEST, TaskTables, data_end, data_span, task_tables
@@ -76,6 +86,7 @@ from features.warning_thresholds import threshold_column, warning_memory, warnin
 __all__ = [
     "ADAPTERS",
     "CALENDAR_FEATURES",
+    "EVENT_SOURCES",
     "KEYS",
     "KEY_COLUMNS",
     "LATEST",
@@ -117,6 +128,7 @@ __all__ = [
     "WindowStat",
     "build_features",
     "calendar_columns",
+    "changed_rows",
     "conform",
     "data_end",
     "data_option",

@@ -107,21 +107,48 @@ def _infer_table(path: Path, columns: list[str]) -> str:
     )
 
 
+# A column that says when a row arrived: kept from the first arrival, never erased or moved
+# earlier by a repeat, so point-in-time history does not change under a re-post.
+_ARRIVAL = {"observations": "received_at"}
+
+
+def changed_rows(store: Store, table: str, frame: pl.DataFrame) -> tuple[MergeCounts, pl.DataFrame]:
+    """What merging ``frame`` would do, without writing: the counts and the rows that are new
+    or differ from the stored ones (their arrival time already resolved against the store).
+
+    A row equal to the stored one in every value but its arrival time is unchanged: a re-post
+    of what was already received changes nothing.
+    """
+    key = list(KEYS[table])
+    frame = conform(table, frame).unique(subset=key, keep="last", maintain_order=True)
+    stored = store.read_overlapping(table, frame)
+    arrival = _ARRIVAL.get(table)
+    compared = [c for c in SCHEMAS[table] if c != arrival]
+    inserted = frame.join(stored, on=key, how="anti").height
+    changed = frame.join(stored, on=compared, how="anti", nulls_equal=True)
+    if arrival is not None and changed.height:
+        was = stored.select(*key, pl.col(arrival).alias("_was"))
+        changed = (
+            changed.join(was, on=key, how="left", maintain_order="left")
+            .with_columns(pl.max_horizontal(arrival, "_was").alias(arrival))
+            .drop("_was")
+        )
+    counts = MergeCounts(table, inserted, changed.height - inserted, frame.height - changed.height)
+    return counts, changed
+
+
 def merge(store: Store, table: str, frame: pl.DataFrame) -> MergeCounts:
     """Upsert validated rows into ``table`` on its key and write it back sorted by key.
 
     A repeated key replaces the stored row, never adds one; within ``frame`` the last row of a
     key wins. Nothing is written when nothing changes, so the file stays byte-identical.
     """
-    key = list(KEYS[table])
-    frame = conform(table, frame).unique(subset=key, keep="last", maintain_order=True)
-    stored = store.read_overlapping(table, frame)
-    inserted = frame.join(stored, on=key, how="anti").height
-    unchanged = frame.join(stored, on=list(SCHEMAS[table]), how="semi", nulls_equal=True).height
-    counts = MergeCounts(table, inserted, frame.height - inserted - unchanged, unchanged)
-    if counts.inserted or counts.updated:
-        kept = stored.join(frame, on=key, how="anti")
-        store.replace_overlapping(table, pl.concat([kept, frame]).sort(key, maintain_order=True))
+    counts, changed = changed_rows(store, table, frame)
+    if changed.height:
+        key = list(KEYS[table])
+        stored = store.read_overlapping(table, changed)
+        kept = stored.join(changed, on=key, how="anti")
+        store.replace_overlapping(table, pl.concat([kept, changed]).sort(key, maintain_order=True))
     return counts
 
 

@@ -109,6 +109,22 @@ SIGNALS: dict[str, SignalSpec] = {
 }
 
 
+EVENT_SOURCES: dict[str, str] = {
+    "hotline": "12345 citizen hotline tickets",
+    "urban_mgmt": "urban management (城管) reports",
+    "utility": "utility outages and repairs",
+    "traffic": "traffic incidents and closures",
+    "weather": "weather service signals (rainstorm, typhoon)",
+    "holiday": "declared holidays and special days",
+}
+"""The event feeds the product knows; an event from any other source is refused, so a typo
+cannot start a feed that no task reads."""
+
+FORECAST_MAX_LEAD_DAYS = 16
+"""A weather forecast valid more than this long after its issue is refused (no service issues
+one; a wrong date is likelier)."""
+
+
 def empty(table: str) -> pl.DataFrame:
     """An empty frame of a canonical table, with the exact schema."""
     return pl.DataFrame(schema=SCHEMAS[table])

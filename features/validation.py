@@ -13,12 +13,22 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from features.errors import DataError
-from features.schemas import KEYS, OPTIONAL_COLUMNS, SCHEMAS, SIGNALS, UTC_TS, conform
+from features.schemas import (
+    EVENT_SOURCES,
+    FORECAST_MAX_LEAD_DAYS,
+    KEYS,
+    OPTIONAL_COLUMNS,
+    SCHEMAS,
+    SIGNALS,
+    UTC_TS,
+    conform,
+)
 
 MAX_PROBLEMS = 20
 ROW = "_row"
@@ -88,6 +98,7 @@ def validate(
     source: str,
     catalog: pl.DataFrame | None = None,
     tz: str | None = None,
+    not_after: datetime | None = None,
 ) -> pl.DataFrame:
     """Check ``frame`` as input to ``table`` and return it conformed to the canonical schema.
 
@@ -100,6 +111,8 @@ def validate(
             unknown: observations then skip the series, unit and range checks; events skip the
             area check.
         tz: IANA zone for timestamps written without an offset; without it they are refused.
+        not_after: the latest plausible time of a reading, an event or a forecast's issue (the
+            wall clock plus the allowed skew, for live data); later ones are refused.
 
     Exact repeated rows are dropped (the caller counts them as the height difference); the
     same key with different values, and every other problem, raises one ``DataError``.
@@ -125,7 +138,10 @@ def validate(
         else:
             column = column.cast(pl.String)
         typed.append(column)
-    out = _TABLE_CHECKS[table](pl.DataFrame(typed), catalog, problems)
+    typed_frame = pl.DataFrame(typed)
+    if not_after is not None:
+        _check_not_after(table, typed_frame, not_after, problems)
+    out = _TABLE_CHECKS[table](typed_frame, catalog, problems)
     out = out.select(ROW, *[c for c in SCHEMAS[table] if c in out.columns])
     out = _drop_repeats(table, out, problems)
     problems.raise_if_any()
@@ -175,7 +191,7 @@ def _to_float(column: pl.Series, rows: pl.Series, problems: Problems) -> pl.Seri
         return pl.Series(column.name, [None] * column.len(), dtype=pl.Float64)
     parsed = column.str.strip_chars().cast(pl.Float64, strict=False)
     bad = pl.DataFrame([rows, column]).filter(column.is_not_null() & parsed.is_null())
-    problems.add_rows(bad, column.name, lambda r: f"{r[column.name]!r} is not a number")
+    problems.add_rows(bad, column.name, lambda r: f"{_clip(r[column.name])!r} is not a number")
     return parsed
 
 
@@ -207,15 +223,19 @@ def _to_utc(column: pl.Series, rows: pl.Series, zone: str | None, problems: Prob
         & pl.all_horizontal(pl.col("aware").is_null(), pl.col("naive").is_null())
     )
     problems.add_rows(
-        unparsed, name, lambda r: f"{r['text']!r} is not a timestamp; write {_EXAMPLE_TS}"
+        unparsed, name, lambda r: f"{_clip(r['text'])!r} is not a timestamp; write {_EXAMPLE_TS}"
     )
     if zone is None:
         hint = f"write it with an offset ({_EXAMPLE_TS}) or pass --tz ZONE (such as Asia/Shanghai)"
         naive_rows = checks.filter(pl.col("naive").is_not_null())
-        problems.add_rows(naive_rows, name, lambda r: f"{r['text']!r} has no time zone; {hint}")
+        problems.add_rows(
+            naive_rows, name, lambda r: f"{_clip(r['text'])!r} has no time zone; {hint}"
+        )
         return aware
     gap = checks.filter(pl.col("naive").is_not_null() & pl.col("local").is_null())
-    problems.add_rows(gap, name, lambda r: f"{r['text']!r} does not exist in time zone {zone}")
+    problems.add_rows(
+        gap, name, lambda r: f"{_clip(r['text'])!r} does not exist in time zone {zone}"
+    )
     return aware.fill_null(local.dt.convert_time_zone("UTC"))
 
 
@@ -281,7 +301,7 @@ def _check_observations(
         unknown,
         "series_id",
         lambda r: (
-            f"series {r['series_id']!r} is not in the series catalog; "
+            f"series {_clip(r['series_id'])!r} is not in the series catalog; "
             "ingest its series row first or in the same call"
         ),
     )
@@ -356,20 +376,112 @@ def _check_series(
 def _check_events(
     frame: pl.DataFrame, catalog: pl.DataFrame | None, problems: Problems
 ) -> pl.DataFrame:
-    """Coordinates, attrs, and the area when an areas table is known."""
+    """A known source; coordinates, attrs, and the area when an areas table is known."""
     _check_place(frame, problems)
-    if catalog is not None and catalog.height and "area_id" in frame.columns:
-        known = pl.col("area_id").is_in(catalog["area_id"].implode())
-        unknown = frame.filter(pl.col("area_id").is_not_null() & ~known)
-        problems.add_rows(unknown, "area_id", lambda r: f"area {r['area_id']!r} is not known")
+    if "source" in frame.columns:
+        odd = frame.filter(
+            pl.col("source").is_not_null() & ~pl.col("source").is_in(list(EVENT_SOURCES))
+        )
+        problems.add_rows(
+            odd,
+            "source",
+            lambda r: (
+                f"source {_clip(r['source'])!r} is not a known event feed; known: "
+                f"{', '.join(EVENT_SOURCES)}"
+            ),
+        )
+    _check_area(frame, catalog, problems)
     return frame
 
 
 def _check_forecasts(
     frame: pl.DataFrame, catalog: pl.DataFrame | None, problems: Problems
 ) -> pl.DataFrame:
+    """Issued before valid and not too far ahead; a known variable within its range; a known
+    area when an areas table is given (``catalog``)."""
     _check_order(frame, "issued_at", "valid_at", problems)
+    if "issued_at" in frame.columns and "valid_at" in frame.columns:
+        lead = pl.col("valid_at") - pl.col("issued_at")
+        far = frame.filter(lead > timedelta(days=FORECAST_MAX_LEAD_DAYS))
+        problems.add_rows(
+            far,
+            "valid_at",
+            lambda r: (
+                f"valid_at {r['valid_at']} is more than {FORECAST_MAX_LEAD_DAYS} days after "
+                f"issued_at {r['issued_at']}"
+            ),
+        )
+    if "variable" not in frame.columns:
+        return frame
+    joined = frame.join(
+        _signals(), left_on="variable", right_on="signal", how="left", maintain_order="left"
+    )
+    unknown = joined.filter(pl.col("variable").is_not_null() & pl.col("_unit").is_null())
+    problems.add_rows(
+        unknown,
+        "variable",
+        lambda r: f"variable {_clip(r['variable'])!r} is not known; known: {', '.join(SIGNALS)}",
+    )
+    if "value" in frame.columns:
+        finite = pl.col("value").is_finite()
+        problems.add_rows(
+            joined.filter(pl.col("value").is_not_null() & ~finite),
+            "value",
+            lambda r: f"value {r['value']} is not a finite number",
+        )
+        outside = joined.filter(
+            finite & pl.col("_low").is_not_null() & ~pl.col("value").is_between("_low", "_high")
+        )
+        problems.add_rows(
+            outside,
+            "value",
+            lambda r: (
+                f"value {r['value']:g} is outside the range of {r['variable']} "
+                f"({r['_low']:g} to {r['_high']:g} {r['_unit']})"
+            ),
+        )
+    _check_area(frame, catalog, problems)
     return frame
+
+
+def _check_area(frame: pl.DataFrame, catalog: pl.DataFrame | None, problems: Problems) -> None:
+    if catalog is not None and catalog.height and "area_id" in frame.columns:
+        known = pl.col("area_id").is_in(catalog["area_id"].implode())
+        unknown = frame.filter(pl.col("area_id").is_not_null() & ~known)
+        problems.add_rows(
+            unknown, "area_id", lambda r: f"area {_clip(r['area_id'])!r} is not known"
+        )
+
+
+def _check_not_after(
+    table: str, frame: pl.DataFrame, not_after: datetime, problems: Problems
+) -> None:
+    """Readings, events and forecast issues must not lie in the future (beyond the skew)."""
+    limit = f"{not_after:%Y-%m-%d %H:%M:%S} UTC"
+
+    def describe(column: str, record: dict[str, Any]) -> str:
+        return (
+            f"{column} {record[column]} is in the future (later than {limit}, the clock plus "
+            "the allowed skew); check the sender's clock and time zone"
+        )
+
+    for column in _MUST_BE_PAST.get(table, ()):
+        if column in frame.columns:
+            late = frame.filter(pl.col(column) > not_after)
+            problems.add_rows(late, column, functools.partial(describe, column))
+
+
+_MUST_BE_PAST: dict[str, tuple[str, ...]] = {
+    "observations": ("ts", "received_at"),
+    "events": ("ts",),
+    "weather_forecasts": ("issued_at",),
+}
+
+
+def _clip(text: object, limit: int = 40) -> str:
+    """A value for an error message, cut short: errors name the input, never echo it whole."""
+    shown = str(text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def _check_areas(

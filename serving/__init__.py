@@ -4,20 +4,27 @@
 keeps each task's recent data in memory (:class:`OnlineState`), rescores as live data arrives
 (:class:`TaskScorer`, the same feature pipeline as training), hands the forecasts to ``alerts``
 as assessments on its :class:`ServiceClock` (the data's time), and answers HTTP
-(:func:`create_app`). :func:`main` is the ``citybrain`` command line, mounting every package's
-commands. Import from here, not from the modules.
+(:func:`create_app`) to callers with an API key (:class:`KeyStore`, the ``HEADER`` it travels
+in). :func:`main` is the ``citybrain`` command line, mounting every package's commands. Import
+from here, not from the modules.
 """
 
 from serving.app import create_app
+from serving.auth import HEADER
 from serving.cli import main
 from serving.clock import ServiceClock
+from serving.keys import ROLES, ApiKey, KeyStore
 from serving.online import MARGIN, OnlineState, online_window
 from serving.receiver import WebhookReceiver
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
 
 __all__ = [
+    "HEADER",
     "MARGIN",
+    "ROLES",
+    "ApiKey",
+    "KeyStore",
     "OnlineState",
     "ServiceClock",
     "Settings",

@@ -9,6 +9,7 @@ import click
 from citysim import simulate_command
 from features import features_command, ingest_command
 from serving.demo import demo
+from serving.keys_command import keys_command
 from serving.serve import serve
 from training import (
     backtest_command,
@@ -36,6 +37,7 @@ for command in (
     backtest_command,
     train_command,
     serve,
+    keys_command,
     demo,
 ):
     main.add_command(command)

@@ -33,6 +33,7 @@ import uvicorn
 from features import LOCAL_TZ, CityTables, Store, load_task, reports_errors, shipped_tasks_dir
 from models import close_pools
 from serving.app import create_app
+from serving.keys import KeyStore
 from serving.receiver import WebhookReceiver
 from serving.settings import Settings
 from training import WarningSkill, print_warning_skill
@@ -125,6 +126,7 @@ def demo(
     roster = shipped_tasks_dir().parent / "rosters" / REPLAY_ROSTER
     _step(4, f"serving {', '.join(TASKS)} with the duty roster {roster.name}; replaying the "
           "held-back hours into POST /v1/observations and /v1/events")  # fmt: skip
+    keys = _make_keys(settings)
     app = create_app(
         settings.model_copy(
             update={
@@ -138,11 +140,13 @@ def demo(
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     api = f"http://127.0.0.1:{port}"
     replay = threading.Thread(
-        target=_replay, args=(api, held, replay_interval, server, exit_after_replay), daemon=True
+        target=_replay,
+        args=(api, keys, held, replay_interval, server, exit_after_replay),
+        daemon=True,
     )
     replay.start()
     mlflow_url = f"http://127.0.0.1:{mlflow_port}" if mlflow_proc is not None else None
-    _print_addresses(api, mlflow_url=mlflow_url, webhook_url=receiver.url)
+    _print_addresses(api, mlflow_url=mlflow_url, webhook_url=receiver.url, keys=keys)
     try:
         server.run()
     finally:
@@ -315,14 +319,35 @@ def _print_trained(t: Trained) -> None:
     click.echo(f"  {t.model_name} v{t.version} is {t.alias}: {t.reason}", err=True)
 
 
-def _print_addresses(api: str, *, mlflow_url: str | None, webhook_url: str) -> None:
-    """Where to look while the demo runs; the MLflow UI only when it was started."""
+def _make_keys(settings: Settings) -> dict[str, str]:
+    """One API key per role for the demo's people: the dashboard reads, the replay ingests, the
+    duty officer acknowledges, the admin reloads models (``citybrain keys create`` does the
+    same for a city)."""
+    store = KeyStore(settings.keys)
+    holders = {
+        "read": "指挥大屏 command-hall screen",
+        "ingest": "数据接入 live feed",
+        "officer": "值班员 duty officer",
+        "admin": "管理员 admin",
+    }
+    keys = {role: store.create(name, [role])[1] for role, name in holders.items()}
+    store.dispose()
+    return keys
+
+
+def _print_addresses(
+    api: str, *, mlflow_url: str | None, webhook_url: str, keys: dict[str, str]
+) -> None:
+    """Where to look while the demo runs, and the keys to call with; the MLflow UI only when
+    it was started."""
     click.secho(
         f"\n  API        {api}   (docs {api}/docs, risk {api}/v1/risk?domain=waterlogging,"
         f" warnings {api}/v1/warnings)",
         fg="green",
         err=True,
     )
+    for role, token in keys.items():
+        click.secho(f"  key {role:<8} {token}   (header X-API-Key)", fg="green", err=True)
     if mlflow_url is not None:
         click.secho(f"  MLflow UI  {mlflow_url}", fg="green", err=True)
     click.secho(
@@ -354,11 +379,18 @@ def _start_mlflow(settings: Settings, port: int) -> subprocess.Popen | None:
 
 
 def _replay(
-    api: str, held: Held, interval: float, server: uvicorn.Server, exit_after: bool
+    api: str,
+    keys: dict[str, str],
+    held: Held,
+    interval: float,
+    server: uvicorn.Server,
+    exit_after: bool,
 ) -> None:
     """Post the held-back observations and events (hotline calls, outages) step by step, like
-    a live feed, then print what the duty room saw."""
-    with httpx.Client(base_url=api, timeout=120) as client:
+    a live feed (with the ingest key), then print what the duty room saw (with the read
+    key)."""
+    feed = {"X-API-Key": keys["ingest"]}
+    with httpx.Client(base_url=api, timeout=120, headers={"X-API-Key": keys["read"]}) as client:
         for _ in range(600):
             if server.started:
                 break
@@ -370,8 +402,11 @@ def _replay(
                 ("/v1/observations", "observations", observations),
             ):
                 if rows:
-                    answer = client.post(path, json={key: rows})
-                    if answer.status_code != 200:
+                    answer = client.post(path, json={key: rows}, headers=feed)
+                    if answer.status_code == 202:
+                        why = answer.json()["quarantined"]["reason"]
+                        click.echo(f"  replay: batch held for review: {why}", err=True)
+                    elif answer.status_code != 200:
                         click.echo(f"  replay: {answer.status_code} {answer.text[:200]}", err=True)
             if i % 6 == 0:
                 open_now = client.get("/v1/warnings", params={"status": "open"}).json()

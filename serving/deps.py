@@ -21,6 +21,7 @@ from serving.runtime import Runtime
 from serving.scorers import Scorers
 from serving.scoring import TaskScorer
 from serving.settings import Settings
+from serving.views import RiskViews
 
 
 def provide(state: State, runtime: Runtime) -> None:
@@ -31,6 +32,9 @@ def provide(state: State, runtime: Runtime) -> None:
     state.engine = runtime.engine
     state.scorers = runtime.scorers
     state.ingest = runtime.ingest
+    state.guard = runtime.guard
+    state.views = runtime.views
+    state.metrics = runtime.metrics
 
 
 def get_settings(request: Request) -> Settings:
@@ -57,6 +61,10 @@ def get_ingest(request: Request) -> Ingest:
     return request.app.state.ingest
 
 
+def get_views(request: Request) -> RiskViews:
+    return request.app.state.views
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -72,6 +80,7 @@ def get_clock(scorers: ScorersDep) -> ServiceClock:
 
 ClockDep = Annotated[ServiceClock, Depends(get_clock)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
+ViewsDep = Annotated[RiskViews, Depends(get_views)]
 
 
 DEFAULT_DOMAIN = "waterlogging"

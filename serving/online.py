@@ -50,10 +50,29 @@ class OnlineState:
         self._lock = threading.Lock()
         self._tables = tables
         self._earliest: datetime | None = None  # the earliest time of rows added since taken
+        # what the task's features read: rows of anything else never call for a new forecast
+        signals = {task.target.signal, *(c.signal for c in task.features.observed)}
+        self._reads = tables.series.filter(pl.col("signal").is_in(list(signals)))["series_id"]
+        self._reads_events = bool(
+            task.target.events or task.features.events or task.features.rainstorm_signal
+        )
+        self._reads_forecasts = bool(task.features.known_ahead)
 
     @property
     def tables(self) -> CityTables:
         return self._tables
+
+    def copy(self) -> OnlineState:
+        """A state to try rows on: scored, previewed, and kept (or dropped) as a whole. The
+        tables are immutable frames, so the copy shares them until rows are added."""
+        other = OnlineState.__new__(OnlineState)
+        other.task, other.window = self.task, self.window
+        other._reads, other._reads_events = self._reads, self._reads_events
+        other._reads_forecasts = self._reads_forecasts
+        other._lock = threading.Lock()
+        with self._lock:
+            other._tables, other._earliest = self._tables, self._earliest
+        return other
 
     def _note(self, stamps: pl.Series) -> None:
         first = stamps.min()
@@ -72,7 +91,7 @@ class OnlineState:
     def add_observations(self, frame: pl.DataFrame) -> None:
         """Upsert validated observations (a repeated key is an update) and trim the window."""
         with self._lock:
-            self._note(frame["ts"])
+            self._note(frame.filter(pl.col("series_id").is_in(self._reads.implode()))["ts"])
             obs = pl.concat(
                 [self._tables.observations, frame.select(self._tables.observations.columns)]
             )
@@ -83,7 +102,8 @@ class OnlineState:
 
     def add_events(self, frame: pl.DataFrame) -> None:
         with self._lock:
-            self._note(frame["ts"])
+            if self._reads_events:
+                self._note(frame["ts"])
             ev = pl.concat([self._tables.events, frame.select(self._tables.events.columns)])
             ev = ev.unique(subset=list(KEYS["events"]), keep="last", maintain_order=True)
             self._tables = self._trimmed(replace(self._tables, events=ev.sort("ts")))
@@ -91,7 +111,8 @@ class OnlineState:
     def add_forecasts(self, frame: pl.DataFrame) -> None:
         """Add weather forecasts as they are issued (a repeated key is a correction)."""
         with self._lock:
-            self._note(frame["issued_at"])
+            if self._reads_forecasts:
+                self._note(frame["issued_at"])
             fc = pl.concat(
                 [
                     self._tables.weather_forecasts,
@@ -105,7 +126,10 @@ class OnlineState:
             self._tables = replace(self._tables, weather_forecasts=fc)
 
     def _trimmed(self, tables: CityTables) -> CityTables:
-        latest = _latest(tables.observations["ts"], tables.events["ts"])
+        """Drop what lies more than the window before the latest reading. Readings set the
+        window's end, not events: a feed of events stamped ahead of the readings (a holiday
+        declared, a replay's calls) must not trim away the readings the forecast needs."""
+        latest = _latest(tables.observations["ts"]) or _latest(tables.events["ts"])
         if latest is None:
             return tables
         since = latest - self.window

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from alerts import Dispatcher, Escalator, Ledger, WarningEngine, WebhookChannel, load_roster
 from features import ConfigError, Store
-from serving.ingest import Ingest
+from serving.auth import Guard
+from serving.ingest import Bounds, Ingest
+from serving.keys import KeyStore
+from serving.observability import Metrics
+from serving.quarantine import Quarantine
 from serving.scorers import Scorers
+from serving.served import describe
 from serving.settings import Settings
+from serving.views import RiskViews
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +32,7 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Builds the components; :meth:`start` loads and scores, :meth:`stop` releases."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.store = Store(settings.data_dir)
         self.ledger = Ledger(settings.ledger)
@@ -51,8 +59,53 @@ class Runtime:
                 )
         self.escalator = Escalator(self.ledger, roster) if roster is not None else None
         self.engine = WarningEngine(self.ledger, channels=tuple(channels), roster=roster)
-        self.scorers = Scorers(settings, self.store, self.engine, on_changes=self._kick.set)
-        self.ingest = Ingest(self.store, self.scorers)
+        self.metrics = metrics or Metrics()
+        self.scorers = Scorers(
+            settings,
+            self.store,
+            self.engine,
+            on_changes=self._kick.set,
+            on_scored=lambda task, s: self.metrics.rescore.labels(task).observe(s),
+        )
+        bounds = Bounds(
+            max_future=timedelta(seconds=settings.max_future_s),
+            max_origin_jump=timedelta(seconds=settings.max_origin_jump_s),
+            max_warning_changes=settings.max_warning_changes,
+        )
+        self.ingest = Ingest(
+            self.store,
+            self.scorers,
+            Quarantine(settings.home / "quarantine"),
+            bounds,
+            on_rows=lambda t, outcome, n: self.metrics.ingested.labels(t, outcome).inc(n),
+            on_lag=lambda t, s: self.metrics.ingest_lag.labels(t).observe(max(s, 0.0)),
+        )
+        self.keys = KeyStore(settings.keys, refresh_s=settings.key_refresh_s)
+        self.guard = Guard(self.keys, settings.rate_limit, settings.rate_limit_storage)
+        self.views = RiskViews(self.scorers, self.ledger.target_levels)
+        self.scorers.after_apply.append(self.views.rebuild)
+        self.metrics.watch(self._served, self._data_age, self.ledger.outbox_counts)
+
+    def _served(self) -> Iterable[Mapping[str, str]]:
+        return [
+            {
+                "domain": d,
+                "task": s.task.name,
+                "family": str(m["family"]),
+                "calibration": str(m["calibration"] or "none"),
+                "version": s.version,
+            }
+            for d, s in self.scorers.by_domain.items()
+            for m in [describe(s.model.forecaster)]
+        ]
+
+    def _data_age(self) -> Mapping[str, float]:
+        wall = datetime.now(UTC)
+        return {
+            d: (wall - s.snapshot.origin).total_seconds()
+            for d, s in self.scorers.by_domain.items()
+            if s.snapshot is not None
+        }
 
     def start(self) -> None:
         """Load the champions, score once (warnings open before the first request), and start
@@ -79,3 +132,4 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.ledger.dispose()
+        self.keys.dispose()

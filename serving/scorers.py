@@ -9,20 +9,32 @@ dispatcher (``on_changes``) so deliveries do not wait for its next pass.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from alerts import WarningChange, WarningEngine
+from alerts import PlannedChange, WarningChange, WarningEngine
 from features import CitybrainError, CityTables, NotFoundError, Store, load_task
 from serving.clock import ServiceClock
-from serving.online import online_window
-from serving.scoring import TaskScorer
+from serving.online import OnlineState, online_window
+from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
 from training import load_champion
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """Candidate states and snapshots per domain, and the seconds each task took to score."""
+
+    states: dict[str, OnlineState]
+    snaps: dict[str, Snapshot | None]
+    seconds: dict[str, float]
 
 
 class Scorers:
@@ -35,9 +47,13 @@ class Scorers:
         engine: WarningEngine,
         *,
         on_changes: Callable[[], None] = lambda: None,
+        on_scored: Callable[[str, float], None] = lambda task, seconds: None,
     ) -> None:
         self._settings, self._store, self._engine = settings, store, engine
-        self._on_changes = on_changes
+        self._on_changes, self._on_scored = on_changes, on_scored
+        self.generation = 0  # counts applied scorings (and reloads): views rebuild on a change
+        self.lock = threading.RLock()  # one scoring or reload at a time
+        self.after_apply: list[Callable[[], None]] = []  # told after each applied scoring
         self._scorers: dict[str, TaskScorer] = {}
         self._problems: dict[str, str] = {}
         self._catalog = store.read("series")
@@ -83,6 +99,7 @@ class Scorers:
                 problems[name] = str(err)
                 log.warning("task %s not served: %s", name, err)
         self._scorers, self._problems = scorers, problems
+        self.generation += 1
 
     def _window(self, span: timedelta) -> CityTables:
         last = self._store.scan("observations").select(pl.col("ts").max()).collect().item()
@@ -92,17 +109,64 @@ class Scorers:
     def rescore(self) -> list[WarningChange]:
         """Score every domain from its latest data and let the engine open, move or close
         warnings; returns the changes."""
+        with self.lock:
+            return self.apply(self.trial(lambda state: None))
+
+    def trial(self, add: Callable[[OnlineState], None]) -> Trial:
+        """Every domain's state with ``add`` applied to a copy, and the forecasts from it;
+        nothing served changes until :meth:`apply`. A domain whose rows ``add`` leaves alone
+        keeps its snapshot (``TaskScorer.compute``)."""
         wall = datetime.now(UTC)
-        snaps = [(s, s.score(wall)) for s in self._scorers.values()]
-        for _, snap in snaps:
+        states, snaps, seconds = {}, {}, {}
+        for domain, scorer in self._scorers.items():
+            state = scorer.state.copy()
+            add(state)
+            start = time.perf_counter()
+            states[domain] = state
+            snaps[domain] = scorer.compute(state, wall)
+            seconds[scorer.task.name] = time.perf_counter() - start
+        return Trial(states, snaps, seconds)
+
+    def origin_moves(self, trial: Trial) -> dict[str, tuple[datetime, datetime]]:
+        """Domain -> (origin now, origin after the trial), where the trial moves it."""
+        moves = {}
+        for domain, snap in trial.snaps.items():
+            last = self._scorers[domain].snapshot
+            if snap is not None and last is not None and snap.origin != last.origin:
+                moves[domain] = (last.origin, snap.origin)
+        return moves
+
+    def preview(self, trial: Trial) -> list[PlannedChange]:
+        """The warning changes the trial would make, recorded nowhere."""
+        assessments = [
+            a
+            for domain, snap in trial.snaps.items()
+            if snap is not None
+            for a in self._scorers[domain].assessments(snap)
+        ]
+        origins = [snap.origin for snap in trial.snaps.values() if snap is not None]
+        now = max([self.clock.now(), *origins])
+        return self._engine.preview(assessments, now)
+
+    def apply(self, trial: Trial) -> list[WarningChange]:
+        """Serve the trial's states and forecasts and let the engine open, move or close
+        warnings from them; returns the changes."""
+        for domain, state in trial.states.items():
+            self._scorers[domain].commit(state, trial.snaps[domain])
+        for snap in trial.snaps.values():
             if snap is not None:
                 self.clock.observe(snap.origin)
         # the engine runs in the data's time, as the backtest replays it (serving.clock)
         now = self.clock.now()
         changes: list[WarningChange] = []
-        for scorer, snap in snaps:
+        for domain, snap in trial.snaps.items():
             if snap is not None:
-                changes += self._engine.evaluate(scorer.assessments(snap), now)
+                changes += self._engine.evaluate(self._scorers[domain].assessments(snap), now)
+        for task, seconds in trial.seconds.items():
+            self._on_scored(task, seconds)
+        self.generation += 1
+        for listener in self.after_apply:
+            listener()
         if changes:
             self._on_changes()
         return changes

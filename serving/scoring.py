@@ -71,13 +71,28 @@ class TaskScorer:
         return self.state.tables
 
     def score(self, now: datetime) -> Snapshot | None:
-        """Forecast every target from the latest grid time with data; None without data.
+        """Forecast every target from the latest grid time with data and keep it as the
+        current snapshot; None without data."""
+        snap = self.compute(self.state, now)
+        if snap is not None:
+            self.snapshot = snap
+        return snap
+
+    def commit(self, state: OnlineState, snap: Snapshot | None) -> None:
+        """Take a state tried with :meth:`compute` (and its snapshot) as the current one."""
+        self.state = state
+        if snap is not None:
+            self.snapshot = snap
+
+    def compute(self, state: OnlineState, now: datetime) -> Snapshot | None:
+        """The snapshot of ``state`` (this scorer's own, or a copy with rows to try), without
+        keeping it; None without data.
 
         A post that neither moves the origin nor carries anything at or before it (the rest
         of the hour, for an hourly task) cannot change the forecast, so the last snapshot is
-        kept rather than computed again."""
-        changed = self.state.take_earliest()
-        now_state = self.state.latest()
+        returned rather than computed again."""
+        changed = state.take_earliest()
+        now_state = state.latest()
         if now_state is None:
             return None
         last = self.snapshot
@@ -128,9 +143,7 @@ class TaskScorer:
             )
             summary = self.rules.with_unforecast(summary, self.rules.unforecast(outcomes))
         summary = summary.drop("origin")
-        snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
-        self.snapshot = snap
-        return snap
+        return Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
 
     def _thresholds(
         self,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 import uvicorn
 
 from serving.app import create_app
+from serving.observability import configure_logging
 from serving.settings import Settings
 
 
@@ -29,4 +31,15 @@ def serve(host: str, port: int, data: Path | None, webhooks: tuple[str, ...]) ->
     if webhooks:
         overrides["webhook_url"] = ",".join(webhooks)
     settings = Settings(**overrides)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    configure_logging(logging.INFO, json_logs=settings.json_logs)
+    if not settings.access_log:
+        logging.getLogger("citybrain.access").setLevel(logging.WARNING)
+    # uvicorn's own access log would repeat ours without the request id and key: off
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )

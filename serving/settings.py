@@ -28,6 +28,30 @@ class Settings(BaseSettings):
     dispatch_interval_s: float = 1.0
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 1.0
+    # who may call, and how much
+    keys_url: str | None = Field(
+        None, description="database of API keys (SQLAlchemy URL); default: the ledger's"
+    )
+    key_refresh_s: float = Field(5.0, ge=0, description="how soon a revoked key stops working")
+    rate_limit: str = Field("1200/minute", description="requests per key, e.g. 50/second")
+    rate_limit_storage: str = Field(
+        "memory://", description="where rate counts live; redis://host:6379 to share replicas'"
+    )
+    cors_origins: str = Field("", description="comma-separated origins allowed to call (CORS)")
+    # plausible input only
+    max_body_bytes: int = Field(20_000_000, ge=1024, description="413 past this, while reading")
+    max_future_s: float = Field(
+        900.0, ge=0, description="clock skew allowed: later time stamps than now + this refused"
+    )
+    max_origin_jump_s: float = Field(
+        6 * 3600.0, gt=0, description="a batch moving a forecast origin further is quarantined"
+    )
+    max_warning_changes: int = Field(
+        25, ge=1, description="a batch opening, moving or closing more warnings is quarantined"
+    )
+    # logs
+    json_logs: bool = True
+    access_log: bool = True
 
     @property
     def data_dir(self) -> Path:
@@ -44,6 +68,14 @@ class Settings(BaseSettings):
     @property
     def webhooks(self) -> list[str]:
         return [u.strip() for u in (self.webhook_url or "").split(",") if u.strip()]
+
+    @property
+    def keys(self) -> str:
+        return self.keys_url or self.ledger
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def tracking(self) -> TrackingSettings:
         return TrackingSettings(home=self.home, mlflow_uri=self.mlflow_uri)

@@ -1,17 +1,20 @@
-"""Liveness and readiness (models loaded, store reachable); no API key will be needed here."""
+"""Liveness and readiness, the only routes without an API key.
+
+Both run on the event loop (``async``), never in the thread pool where ingest scores, so a
+load balancer's probe answers at once while a storm is being rescored.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from serving.deps import ScorersDep, StoreDep
 from serving.schemas.health import HealthOut, ReadinessOut
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> HealthOut:
+async def healthz() -> HealthOut:
     """The process is up."""
     return HealthOut(status="ok")
 
@@ -19,16 +22,24 @@ def healthz() -> HealthOut:
 @router.get(
     "/readyz",
     responses={
-        503: {"model": ReadinessOut, "description": "Not ready: no model serves, or no data."}
+        503: {
+            "model": ReadinessOut,
+            "description": "Not ready: a configured task has no model serving, or no data.",
+        }
     },
 )
-def readyz(response: Response, scorers: ScorersDep, store: StoreDep) -> ReadinessOut:
-    """Ready to serve: a model serves and the store holds observations (503 otherwise)."""
-    ready = bool(scorers.by_domain) and store.exists("observations")
+async def readyz(request: Request, response: Response) -> ReadinessOut:
+    """Ready when every configured task is served and the store holds observations (503
+    otherwise, naming each task that is not served and why)."""
+    scorers, store = request.app.state.scorers, request.app.state.store
+    problems = dict(scorers.problems)
+    if not store.exists("observations"):
+        problems["store"] = f"no observations in {store.root}; ingest data first"
+    ready = bool(scorers.by_domain) and not problems
     if not ready:
         response.status_code = 503
     return ReadinessOut(
         ready=ready,
         models={d: s.version for d, s in scorers.by_domain.items()},
-        problems=dict(scorers.problems),
+        problems=problems,
     )

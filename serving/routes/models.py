@@ -1,41 +1,54 @@
-"""Which champions serve, and reloading them after a promotion or rollback."""
+"""Which champions serve, as loaded (family, calibration, ensemble members), and reloading
+them after a promotion or rollback (``admin``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from serving.auth import Admin, Reader
 from serving.deps import ScorersDep
-from serving.schemas.models import ModelsOut, ServedModel
+from serving.schemas.errors import error_responses
+from serving.schemas.models import EnsembleMember, ModelsOut, ServedModel
 from serving.scorers import Scorers
+from serving.served import describe
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], responses=error_responses(401, 403, 429))
 
 
 def _served(scorers: Scorers) -> ModelsOut:
-    return ModelsOut(
-        models=[
+    models = []
+    for d, s in scorers.by_domain.items():
+        found = describe(s.model.forecaster)
+        models.append(
             ServedModel(
                 domain=d,
                 task=s.task.name,
-                family=s.task.model.family,
+                family=found["family"],
+                calibration=found["calibration"],
+                members=[EnsembleMember(**m) for m in found["members"]],
                 version=s.version,
                 features=len(s.spec.columns),
             )
-            for d, s in scorers.by_domain.items()
-        ],
-        problems=dict(scorers.problems),
-    )
+        )
+    return ModelsOut(models=models, problems=dict(scorers.problems))
 
 
 @router.get("/models")
-def models(scorers: ScorersDep) -> ModelsOut:
-    """The model version serving each domain, and why any configured task is not served."""
+def models(
+    key: Reader,
+    scorers: ScorersDep,
+) -> ModelsOut:
+    """The model serving each domain as loaded, and why any configured task is not served."""
     return _served(scorers)
 
 
 @router.post("/models/reload")
-def reload(scorers: ScorersDep) -> ModelsOut:
+def reload(
+    key: Admin,
+    scorers: ScorersDep,
+) -> ModelsOut:
     """Load the current champions from the registry and rescore every domain."""
-    scorers.load()
-    scorers.rescore()
+    with scorers.lock:
+        scorers.load()
+        scorers.rescore()
     return _served(scorers)

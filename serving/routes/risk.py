@@ -1,113 +1,89 @@
-"""The dashboard's poll: current forecasts, exceedance probabilities and levels."""
+"""The dashboard's poll: current forecasts, exceedance probabilities and levels.
+
+``GET /v1/risk`` answers the bytes :class:`serving.views.RiskViews` serialised at the last
+rescoring, with an ETag (``If-None-Match`` gets 304) and ``Cache-Control: no-cache`` (a cache
+may keep it but must ask again). It runs on the event loop and never waits for scoring.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import polars as pl
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from alerts import Ledger, Level
+from alerts import Level
 from features import NotFoundError
-from serving.deps import DEFAULT_DOMAIN, DomainQuery, LedgerDep, QueriedScorerDep, ScorerDep
+from serving.auth import Reader
+from serving.deps import DEFAULT_DOMAIN, DomainQuery, LedgerDep, ScorerDep
+from serving.schemas import Colour
 from serving.schemas.errors import error_responses
-from serving.schemas.risk import ForecastStep, RecentValue, RiskDetailOut, RiskItem, RiskOut
-from serving.scoring import TaskScorer
+from serving.schemas.risk import RecentValue, RiskDetailOut, RiskOut
+from serving.views import RiskViews, risk_item
 
-router = APIRouter(prefix="/v1", tags=["risk"], responses=error_responses(404))
+router = APIRouter(prefix="/v1", tags=["risk"], responses=error_responses(401, 403, 404, 429))
 
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value
+_CACHE = "private, no-cache"
 
 
-def _item(scorer: TaskScorer, row: dict[str, Any], level: Level, path: pl.DataFrame) -> RiskItem:
-    probs = {k[2:]: round(float(v), 4) for k, v in row.items() if k.startswith("p_")}
-    return RiskItem(
-        series_id=row["series_id"],
-        area_id=row["area_id"],
-        label=scorer.label(row["series_id"]),
-        observed=row["observed"],
-        observed_ts=_iso(row["observed_ts"]),
-        level=level.colour,
-        level_zh=level.name_zh if level else None,
-        probabilities=probs,
-        peak_value=row["peak_value"],
-        peak_ts=_iso(row["peak_ts"]),
-        forecast=[
-            ForecastStep(
-                ts=_iso(r["ts"]),
-                horizon_min=int(r["horizon"] / timedelta(minutes=1)),
-                **{
-                    k: round(float(v), 3)
-                    for k, v in r.items()
-                    if k == "yhat" or (k.startswith("q") and k[1:2].isdigit())
-                },
-            )
-            for r in path.sort("horizon").iter_rows(named=True)
-        ],
-    )
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
 
 
-def _current_levels(ledger: Ledger, domain: str) -> dict[str, Level]:
-    return ledger.target_levels(domain)
-
-
-@router.get("/risk", response_model_exclude_unset=True)
-def risk(
-    scorer: QueriedScorerDep,
-    ledger: LedgerDep,
+@router.get(
+    "/risk",
+    response_model=RiskOut,
+    response_model_exclude_unset=True,
+    responses={304: {"description": "Not modified: the ETag given in If-None-Match is current."}},
+)
+async def risk(
+    key: Reader,
+    request: Request,
     domain: DomainQuery = DEFAULT_DOMAIN,
     area_id: Annotated[str | None, Query(description="only targets in this area")] = None,
-) -> RiskOut:
+    level: Annotated[Colour | None, Query(description="only targets at this level")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     """Every target of the domain with its forecast path, most severe and most likely first."""
-    snap = scorer.snapshot
-    if snap is None:
-        return RiskOut(domain=domain, origin=None, model_version=scorer.version, items=[])
-    summary = snap.summary
-    if area_id is not None:
-        summary = summary.filter(pl.col("area_id") == area_id)
-    levels = _current_levels(ledger, domain)
-    items = [
-        _item(
-            scorer,
-            r,
-            levels.get(r["series_id"], Level.NONE),
-            snap.forecasts.filter(pl.col("series_id") == r["series_id"]),
-        )
-        for r in summary.sort("series_id").iter_rows(named=True)
-    ]
-    items.sort(
-        key=lambda it: (-Level.parse(it.level), -max(it.probabilities.values(), default=0.0))
-    )
-    return RiskOut(
-        domain=domain,
-        task=scorer.task.name,
-        origin=_iso(snap.origin),
-        scored_at=_iso(snap.scored_at),
-        model_version=scorer.version,
-        unit=scorer.unit or None,
-        items=items,
-    )
+    views: RiskViews = request.app.state.views
+    view = views.get(domain, area_id, level)
+    headers = {"ETag": view.etag, "Cache-Control": _CACHE}
+    if _matches(if_none_match, view.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(view.body, media_type="application/json", headers=headers)
 
 
 @router.get("/risk/{domain}/{series_id}")
-def risk_one(domain: str, series_id: str, scorer: ScorerDep, ledger: LedgerDep) -> RiskDetailOut:
-    """One target's forecast path with quantiles, and its last six hours of observations."""
+def risk_one(
+    key: Reader,
+    domain: str,
+    series_id: str,
+    scorer: ScorerDep,
+    ledger: LedgerDep,
+) -> RiskDetailOut:
+    """One target's forecast path with its quantiles, its thresholds per level, and its last
+    six hours of observations."""
     snap = scorer.snapshot
     if snap is None or series_id not in snap.summary["series_id"]:
-        raise NotFoundError(f"no forecast for series {series_id!r} in domain {domain!r}")
+        raise NotFoundError(f"no forecast for series {series_id[:60]!r} in domain {domain!r}")
     row = snap.summary.filter(pl.col("series_id") == series_id).row(0, named=True)
-    level = _current_levels(ledger, domain).get(series_id, Level.NONE)
-    item = _item(scorer, row, level, snap.forecasts.filter(pl.col("series_id") == series_id))
+    level = ledger.target_levels(domain).get(series_id, Level.NONE)
+    item = risk_item(scorer, row, level, snap.forecasts.filter(pl.col("series_id") == series_id))
     recent = scorer.tables.observations.filter(
         (pl.col("series_id") == series_id) & (pl.col("ts") > snap.origin - timedelta(hours=6))
     ).sort("ts")
+    rule = scorer.rule_for(row)
     return RiskDetailOut(
         **dict(item),
         recent=[
-            RecentValue(ts=_iso(r["ts"]), value=r["value"]) for r in recent.iter_rows(named=True)
+            RecentValue(ts=r["ts"].isoformat(), value=r["value"])
+            for r in recent.iter_rows(named=True)
         ],
-        origin=_iso(snap.origin),
+        origin=snap.origin.isoformat(),
+        thresholds=({lv.colour: value for lv, value in rule.thresholds.items()} if rule else {}),
+        direction=rule.direction if rule else None,
     )

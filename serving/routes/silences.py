@@ -7,16 +7,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from serving.auth import Officer, Reader
 from serving.deps import ClockDep, LedgerDep
 from serving.schemas.errors import error_responses
-from serving.schemas.silences import ExpireIn, SilenceIn, SilenceOut, SilencesOut, SilenceState
+from serving.schemas.silences import SilenceIn, SilenceOut, SilencesOut, SilenceState
 
-router = APIRouter(prefix="/v1/silences", tags=["silences"])
+router = APIRouter(
+    prefix="/v1/silences", tags=["silences"], responses=error_responses(401, 403, 429)
+)
 
 
 @router.post("", status_code=201, responses=error_responses(422))
-def add_silence(ledger: LedgerDep, clock: ClockDep, body: SilenceIn) -> SilenceOut:
-    """Set a silence; it needs a matcher, who sets it, why, and an end in the future."""
+def add_silence(
+    key: Officer,
+    ledger: LedgerDep,
+    clock: ClockDep,
+    body: SilenceIn,
+) -> SilenceOut:
+    """Set a silence (``officer``); it needs a matcher, why, and an end in the future. It is
+    recorded as set by the key's holder."""
     now = clock.now()
     starts_at, ends_at = body.window(now)
     silence = ledger.add_silence(
@@ -25,7 +34,7 @@ def add_silence(ledger: LedgerDep, clock: ClockDep, body: SilenceIn) -> SilenceO
         series_id=body.matchers.series_id,
         starts_at=starts_at,
         ends_at=ends_at,
-        created_by=body.created_by,
+        created_by=key.name,
         comment=body.comment,
         now=now,
     )
@@ -34,7 +43,10 @@ def add_silence(ledger: LedgerDep, clock: ClockDep, body: SilenceIn) -> SilenceO
 
 @router.get("")
 def list_silences(
-    ledger: LedgerDep, clock: ClockDep, state: Annotated[SilenceState | None, Query()] = None
+    key: Reader,
+    ledger: LedgerDep,
+    clock: ClockDep,
+    state: Annotated[SilenceState | None, Query()] = None,
 ) -> SilencesOut:
     """Every silence, newest first; only pending, active or expired ones on ask."""
     now = clock.now()
@@ -44,10 +56,14 @@ def list_silences(
 
 @router.post("/{silence_id}/expire", responses=error_responses(404, 422))
 def expire_silence(
-    ledger: LedgerDep, clock: ClockDep, silence_id: str, body: ExpireIn
+    key: Officer,
+    ledger: LedgerDep,
+    clock: ClockDep,
+    silence_id: str,
 ) -> SilenceOut:
-    """End a silence now; it stays listed, with who ended it."""
+    """End a silence now (``officer``); it stays listed, with the key's holder as who ended
+    it."""
     now = clock.now()
     return SilenceOut.model_validate(
-        ledger.expire_silence(silence_id, by=body.by, now=now).to_dict(now)
+        ledger.expire_silence(silence_id, by=key.name, now=now).to_dict(now)
     )

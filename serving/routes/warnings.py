@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from alerts import Ledger, Status, WarningEngine
-from serving.deps import ClockDep, EngineDep, LedgerDep
+from serving.auth import Officer, Reader
+from serving.deps import ClockDep, EngineDep, LedgerDep, ViewsDep
 from serving.schemas.errors import error_responses
 from serving.schemas.warnings import (
     AckIn,
@@ -20,7 +21,9 @@ from serving.schemas.warnings import (
     WarningsOut,
 )
 
-router = APIRouter(prefix="/v1/warnings", tags=["warnings"])
+router = APIRouter(
+    prefix="/v1/warnings", tags=["warnings"], responses=error_responses(401, 403, 429)
+)
 
 
 def _told(ledger: Ledger, engine: WarningEngine, warning_id: str) -> tuple[str, ...]:
@@ -31,6 +34,7 @@ def _told(ledger: Ledger, engine: WarningEngine, warning_id: str) -> tuple[str, 
 
 @router.get("")
 def list_warnings(
+    key: Reader,
     ledger: LedgerDep,
     status: Annotated[Status | None, Query()] = None,
     domain: Annotated[str | None, Query()] = None,
@@ -43,7 +47,11 @@ def list_warnings(
 
 
 @router.get("/{warning_id}", responses=error_responses(404))
-def get_warning(ledger: LedgerDep, warning_id: str) -> WarningDetailOut:
+def get_warning(
+    key: Reader,
+    ledger: LedgerDep,
+    warning_id: str,
+) -> WarningDetailOut:
     """One warning with its targets and every change of its lifecycle."""
     warning = ledger.get(warning_id)
     history = [HistoryOut.model_validate(h.to_dict()) for h in ledger.history(warning_id)]
@@ -51,7 +59,11 @@ def get_warning(ledger: LedgerDep, warning_id: str) -> WarningDetailOut:
 
 
 @router.get("/{warning_id}/history", responses=error_responses(404))
-def warning_history(ledger: LedgerDep, warning_id: str) -> HistoryListOut:
+def warning_history(
+    key: Reader,
+    ledger: LedgerDep,
+    warning_id: str,
+) -> HistoryListOut:
     """The immutable record of a warning: every change, who made it and why."""
     entries = ledger.history(warning_id)
     return HistoryListOut(history=[HistoryOut.model_validate(h.to_dict()) for h in entries])
@@ -59,24 +71,40 @@ def warning_history(ledger: LedgerDep, warning_id: str) -> HistoryListOut:
 
 @router.post("/{warning_id}/ack", responses=error_responses(404, 422))
 def acknowledge(
-    ledger: LedgerDep, engine: EngineDep, clock: ClockDep, warning_id: str, body: AckIn
+    key: Officer,
+    ledger: LedgerDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    views: ViewsDep,
+    warning_id: str,
+    body: AckIn,
 ) -> WarningOut:
-    """A duty officer takes charge. The first acknowledgement of a level wins; a closed warning
-    cannot be acknowledged (422)."""
+    """A duty officer (the key's holder) takes charge. The first acknowledgement of a level
+    wins; a closed warning cannot be acknowledged (422)."""
     told = _told(ledger, engine, warning_id)
     warning = ledger.acknowledge(
-        warning_id, by=body.by, note=body.note, channels=told, now=clock.now()
+        warning_id, by=key.name, note=body.note, channels=told, now=clock.now()
     )
+    views.touch()
     return WarningOut.model_validate(warning.to_dict())
 
 
 @router.post("/{warning_id}/resolve", responses=error_responses(404, 422))
 def resolve(
-    ledger: LedgerDep, engine: EngineDep, clock: ClockDep, warning_id: str, body: ResolveIn
+    key: Officer,
+    ledger: LedgerDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    views: ViewsDep,
+    warning_id: str,
+    body: ResolveIn,
 ) -> WarningOut:
     """A duty officer lifts a warning (the water has gone, the road is clear), saying why; it
     closes, the channels are told, and the forecast does not reopen it at the same level within
     its quiet period. A closed warning cannot be resolved (422)."""
     told = _told(ledger, engine, warning_id)
-    warning = ledger.resolve(warning_id, by=body.by, note=body.note, channels=told, now=clock.now())
+    warning = ledger.resolve(
+        warning_id, by=key.name, note=body.note, channels=told, now=clock.now()
+    )
+    views.touch()
     return WarningOut.model_validate(warning.to_dict())

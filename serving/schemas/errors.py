@@ -22,23 +22,28 @@ class ErrorOut(BaseModel):
 
 
 class FieldError(BaseModel):
-    """One field the request schema refused (FastAPI's own shape)."""
+    """One field the request schema refused (FastAPI's shape, without the input: an error
+    never echoes what was sent)."""
 
     loc: list[str | int] = Field(description="where: body, query or path, then the field path")
     msg: str
     type: str
-    input: Any = None
-    ctx: dict[str, Any] | None = None
 
 
 class RequestErrorOut(BaseModel):
-    """A request refused by its schema before anything ran."""
+    """A request refused by its schema before anything ran (the first errors, at most 20)."""
 
     detail: list[FieldError]
+    more: int = Field(0, description="further field errors not listed")
 
 
 _WHY = {
     400: "Invalid configuration (ConfigError).",
+    401: "No API key in X-API-Key, or one the service does not know or has revoked.",
+    403: "The API key lacks the role this route needs (read, ingest, officer or admin).",
+    413: "The body is larger than the service's limit (CITYBRAIN_MAX_BODY_BYTES).",
+    415: "A content type the route does not take.",
+    429: "The API key is over its rate limit; Retry-After says when to try again.",
     404: "Not found: the domain, series or warning named does not exist (NotFoundError).",
     422: "Invalid: data that fails validation (DataError, with row and column), or a request "
     "its schema refuses (a list of field errors).",

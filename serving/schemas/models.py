@@ -1,14 +1,21 @@
-"""Which champion serves each domain, and which configured tasks are not served."""
+"""Which model serves each domain, read off the loaded model, and which tasks are not served."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
 
+class EnsembleMember(BaseModel):
+    family: str
+    weight: float
+
+
 class ServedModel(BaseModel):
     domain: str
     task: str = Field(description="the task config's name")
-    family: str = Field(description="the model family, e.g. lightgbm")
+    family: str = Field(description="the family that answers, e.g. lightgbm, sarimax, ensemble")
+    calibration: str | None = Field(description="scale when its quantiles are calibrated")
+    members: list[EnsembleMember] = Field(description="an ensemble's members; else empty")
     version: str = Field(description="the registered model version")
     features: int = Field(description="how many feature columns the model reads")
 

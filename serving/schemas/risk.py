@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,7 +72,13 @@ class RecentValue(BaseModel):
 
 
 class RiskDetailOut(RiskItem):
-    """One target's forecast path with its last six hours of observations."""
+    """One target's forecast path, its thresholds, and its last six hours of observations."""
 
     recent: list[RecentValue]
     origin: IsoTime
+    thresholds: dict[str, float] = Field(
+        description="level colour -> the value that reaches it (this target's own rule)"
+    )
+    direction: Literal["above", "below"] | None = Field(
+        description="which side of a threshold is bad; null where no rule grades the target"
+    )

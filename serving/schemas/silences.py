@@ -23,14 +23,14 @@ class Matchers(BaseModel):
 
 
 class SilenceIn(BaseModel):
-    """A silence from ``starts_at`` (now when not given) until ``ends_at``, or for ``hours``."""
+    """A silence from ``starts_at`` (now when not given) until ``ends_at``, or for ``hours``;
+    set by the API key's holder."""
 
     model_config = ConfigDict(extra="forbid")
     matchers: Matchers
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     hours: float | None = Field(None, gt=0, le=24 * 30)
-    created_by: str = Field(min_length=1, max_length=100, description="who sets it")
     comment: str = Field(min_length=1, max_length=1000, description="why (a sensor under repair)")
 
     @model_validator(mode="after")
@@ -42,11 +42,6 @@ class SilenceIn(BaseModel):
     def window(self, now: datetime) -> tuple[datetime, datetime]:
         start = self.starts_at or now
         return start, self.ends_at or start + timedelta(hours=self.hours or 0)
-
-
-class ExpireIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, description="who ends the silence")
 
 
 class SilenceOut(BaseModel):

@@ -12,14 +12,16 @@ from serving.schemas import Colour, IsoTime
 
 
 class AckIn(BaseModel):
+    """Who acknowledges is the API key's holder, never a name in the body."""
+
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, description="who acknowledges")
     note: str = Field("", max_length=1000)
 
 
 class ResolveIn(BaseModel):
+    """Who lifts the warning is the API key's holder, never a name in the body."""
+
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=100, description="who lifts the warning")
     note: str = Field(min_length=1, max_length=1000, description="why: what was seen or done")
 
 

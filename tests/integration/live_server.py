@@ -4,6 +4,7 @@ webhook receiver, and both stopped however the test ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -64,20 +65,32 @@ def live_server(
     }
     if roster is not None:
         env["CITYBRAIN_ROSTER"] = str(roster)
+    # an admin key, made as an operator would, before the server starts
+    made = subprocess.run(
+        [sys.executable, "-m", "serving", "keys", "create", "--name", "integration test",
+         "--role", "admin", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    token = json.loads(made.stdout)["token"]
     args = ["serve", "--port", str(port), "--data", str(data), "--webhook", receiver.url]
+    # the server's JSON log goes to a file: a pipe nobody reads fills up and stops the server
+    log = (workdir / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "serving", *args],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            _wait_ready(client, server)
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": token}
+        ) as client:
+            _wait_ready(client, server, workdir / "server.log")
             yield client, receiver
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
         receiver.stop()
 
 
@@ -107,11 +120,11 @@ def wait_for(predicate: Callable[[], object], seconds: float = 20.0) -> bool:
     return True
 
 
-def _wait_ready(client: httpx.Client, server: subprocess.Popen) -> None:
+def _wait_ready(client: httpx.Client, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            out = server.stdout.read().decode() if server.stdout else ""
+            out = log.read_text(errors="replace")[-5000:]
             raise AssertionError(f"server exited early:\n{out}")
         try:
             if client.get("/readyz").status_code == 200:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from serving import Settings, create_app
+from serving import KeyStore, Settings, create_app
 
 
 @pytest.fixture
@@ -24,7 +24,8 @@ def client(trained: dict, tmp_path: Path):
         tasks=str(trained["task"]),
         ledger_url=f"sqlite:///{tmp_path / 'warnings.db'}",
     )
-    with TestClient(create_app(settings)) as c:
+    _, token = KeyStore(settings.keys).create("api test", ["admin"])
+    with TestClient(create_app(settings), headers={"X-API-Key": token}) as c:
         c.data_dir = data
         yield c
 
@@ -102,7 +103,7 @@ def test_posting_the_same_observations_twice_is_idempotent(client):
 
 
 def test_acknowledging_an_unknown_warning_is_404(client):
-    answer = client.post("/v1/warnings/nope/ack", json={"by": "Lin"})
+    answer = client.post("/v1/warnings/nope/ack", json={})
     assert answer.status_code == 404
 
 

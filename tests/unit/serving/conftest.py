@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features import TABLES, CityTables, Store
-from serving import Settings, create_app
+from serving import ROLES, KeyStore, Settings, create_app
 
 
 @pytest.fixture
@@ -33,6 +33,19 @@ def settings(tmp_path: Path, tiny_city: CityTables) -> Settings:
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+def tokens(settings: Settings) -> dict[str, str]:
+    """One API key per role (and one revoked), made the way ``citybrain keys create`` does."""
+    store = KeyStore(settings.keys)
+    made = {role: store.create(f"{role} tester", [role])[1] for role in ROLES}
+    revoked, token = store.create("former officer", ["officer"])
+    store.revoke(revoked.id)
+    made["revoked"] = token
+    store.dispose()
+    return made
+
+
+@pytest.fixture
+def client(settings: Settings, tokens: dict[str, str]) -> Iterator[TestClient]:
+    """The app, calling with the admin's key unless a test sends another."""
+    with TestClient(create_app(settings), headers={"X-API-Key": tokens["admin"]}) as c:
         yield c

@@ -83,6 +83,8 @@ def test_posted_observations_reach_the_store_through_the_ingest_dependency(
         "updated": 0,
         "unchanged": 0,
         "warning_changes": 0,
+        "rescored": [],
+        "quarantined": None,
     }
     again = client.post("/v1/observations", json={"observations": rows}).json()
     assert again["unchanged"] == 1 and again["inserted"] == 0
@@ -120,7 +122,7 @@ def _open_warning(settings: Settings) -> Warning:
 
 
 def test_a_warning_in_the_ledger_is_listed_shown_with_history_and_acknowledged(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, tokens: dict[str, str]
 ) -> None:
     opened = _open_warning(settings)
     listed = client.get("/v1/warnings", params={"status": "open"}).json()["warnings"]
@@ -135,45 +137,51 @@ def test_a_warning_in_the_ledger_is_listed_shown_with_history_and_acknowledged(
     assert area == []
     shown = WarningDetailOut.model_validate(client.get(f"/v1/warnings/{opened.id}").json())
     assert [h.action for h in shown.history] == ["opened"]
-    acked = client.post(f"/v1/warnings/{opened.id}/ack", json={"by": "Lin", "note": "on it"})
+    officer = {"X-API-Key": tokens["officer"]}
+    spoofed = client.post(
+        f"/v1/warnings/{opened.id}/ack", json={"by": "anonymous-attacker"}, headers=officer
+    )
+    assert spoofed.status_code == 422  # who acknowledges comes from the key, never the body
+    acked = client.post(f"/v1/warnings/{opened.id}/ack", json={"note": "on it"}, headers=officer)
     assert WarningOut.model_validate(acked.json()).status == "acknowledged"
-    assert acked.json()["acked_by"] == "Lin"
+    assert acked.json()["acked_by"] == "officer tester"
 
 
 def test_an_officer_resolves_a_warning_and_its_history_says_who_and_why(
     client: TestClient, settings: Settings
 ) -> None:
     opened = _open_warning(settings)
-    refused = client.post(f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin"})
+    refused = client.post(f"/v1/warnings/{opened.id}/resolve", json={})
     assert refused.status_code == 422  # a resolution says why
-    done = client.post(
-        f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin", "note": "pumped dry"}
-    )
+    done = client.post(f"/v1/warnings/{opened.id}/resolve", json={"note": "pumped dry"})
     assert done.status_code == 200
-    assert (done.json()["status"], done.json()["resolved_by"]) == ("closed", "Lin")
+    assert (done.json()["status"], done.json()["resolved_by"]) == ("closed", "admin tester")
     history = client.get(f"/v1/warnings/{opened.id}/history").json()["history"]
     assert [(h["action"], h["actor"], h["note"]) for h in history] == [
         ("opened", None, ""),
-        ("resolved", "Lin", "pumped dry"),
+        ("resolved", "admin tester", "pumped dry"),
     ]
-    again = client.post(f"/v1/warnings/{opened.id}/resolve", json={"by": "Lin", "note": "x"})
+    again = client.post(f"/v1/warnings/{opened.id}/resolve", json={"note": "x"})
     assert again.status_code == 422 and "closed" in again.json()["detail"]
 
 
-def test_silences_are_set_listed_and_expired_over_http(client: TestClient) -> None:
+def test_silences_are_set_listed_and_expired_over_http(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
     body = {
         "matchers": {"domain": "waterlogging", "series_id": "pond-1"},
         "hours": 4,
-        "created_by": "值班员 王五",
         "comment": "传感器检修",
     }
-    created = client.post("/v1/silences", json=body)
+    officer = {"X-API-Key": tokens["officer"]}
+    created = client.post("/v1/silences", json=body, headers=officer)
     assert created.status_code == 201
     silence = created.json()
     assert silence["state"] == "active" and silence["matchers"]["series_id"] == "pond-1"
+    assert silence["created_by"] == "officer tester"
     assert [s["id"] for s in client.get("/v1/silences").json()["silences"]] == [silence["id"]]
-    expired = client.post(f"/v1/silences/{silence['id']}/expire", json={"by": "值班员 王五"})
-    assert expired.json()["state"] == "expired" and expired.json()["expired_by"] == "值班员 王五"
+    expired = client.post(f"/v1/silences/{silence['id']}/expire", headers=officer)
+    assert expired.json()["state"] == "expired" and expired.json()["expired_by"] == "officer tester"
     listed = client.get("/v1/silences", params={"state": "active"}).json()["silences"]
     assert listed == []
     for bad in (
@@ -181,18 +189,19 @@ def test_silences_are_set_listed_and_expired_over_http(client: TestClient) -> No
         {**body, "hours": None},  # no end
         {**body, "ends_at": "2025-06-01T00:00:00+00:00", "hours": None},  # in the past
         {**body, "comment": ""},
+        {**body, "created_by": "someone else"},  # who sets it comes from the key
     ):
         answer = client.post("/v1/silences", json=bad)
         assert answer.status_code == 422, bad
     assert len(client.get("/v1/silences").json()["silences"]) == 1
-    missing = client.post("/v1/silences/nope/expire", json={"by": "x"})
+    missing = client.post("/v1/silences/nope/expire")
     assert missing.status_code == 404
 
 
 def test_an_unknown_warning_answers_404_with_the_error_body(client: TestClient) -> None:
     body = {"error": "NotFoundError", "detail": "no warning 'nope'"}
     assert client.get("/v1/warnings/nope").json() == body
-    answer = client.post("/v1/warnings/nope/ack", json={"by": "Lin"})
+    answer = client.post("/v1/warnings/nope/ack", json={})
     assert answer.status_code == 404 and answer.json() == body
 
 
