@@ -153,8 +153,9 @@ class WarningEngine:
 
     def preview(self, assessments: Iterable[Assessment], now: datetime) -> list[PlannedChange]:
         """What :meth:`evaluate` would change, written nowhere: for a batch held for review
-        when it would change too much, and for what-if scenarios. A cause that the same pass
-        would open is not named (the ledger does not hold it yet)."""
+        when it would change too much, and for what-if scenarios. Opens, reopens, level
+        changes and closes, and ``joined`` where targets join a warning whose level stays. A
+        cause that the same pass would open is not named (the ledger does not hold it yet)."""
         now = to_utc(now, "now")
         groups: dict[tuple[str, str], list[Assessment]] = defaultdict(list)
         for a in assessments:
@@ -167,8 +168,11 @@ class WarningEngine:
             ):
                 continue
             found = self._plan(domain, area, batch, now)
-            action = found[0].action if found is not None else None
-            if found is None or action is None:
+            if found is None:
+                continue
+            # a warning whose level stays but that more targets join is a change to show too
+            action = found[0].action or ("joined" if found[0].joined else None)
+            if action is None:
                 continue
             plan, before, _ = found
             planned.append(

@@ -25,7 +25,16 @@ from features import CitybrainError
 from serving.auth import HEADER, Reader
 from serving.deps import provide
 from serving.observability import BodyLimit, Metrics, Observed
-from serving.routes import data, health, models, quarantine, risk, silences, warnings
+from serving.routes import (
+    data,
+    health,
+    models,
+    quarantine,
+    risk,
+    scenarios,
+    silences,
+    warnings,
+)
 from serving.runtime import Runtime
 from serving.schemas.errors import ErrorOut, error_responses
 from serving.settings import Settings
@@ -98,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         warnings.router,
         silences.router,
         quarantine.router,
+        scenarios.router,
     ):
         app.include_router(router)
     if settings.origins:

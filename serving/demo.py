@@ -419,9 +419,44 @@ def _replay(
             time.sleep(interval)
         click.echo("  replay finished; the API stays up (Ctrl-C stops)", err=True)
         _print_summary(client.get("/v1/warnings", params={"limit": 2000}).json()["warnings"])
+        _print_scenario(client, keys["officer"])
     if exit_after:
         time.sleep(2.0)
         server.should_exit = True
+
+
+SCENARIO = {
+    "name": "鼓楼区3小时降雨100毫米 (100 mm in 3 h over Gulou), red rainstorm signal",
+    "storms": [{"areas": ["gulou"], "mm": 100, "hours": 3, "signal": "red"}],
+}
+
+
+def _print_scenario(client: httpx.Client, officer_key: str) -> None:
+    """A what-if for the planners: the storm scored through every champion, nothing written."""
+    answer = client.post("/v1/scenarios", json=SCENARIO, headers={"X-API-Key": officer_key})
+    if answer.status_code != 200:
+        click.echo(f"  scenario: {answer.status_code} {answer.text[:200]}", err=True)
+        return
+    body = answer.json()
+    click.secho(f"\n  what-if (POST /v1/scenarios): {body['name']}", fg="cyan", err=True)
+    for domain, found in body["domains"].items():
+        worst = found["targets"][0] if found["targets"] else None
+        peak = (
+            f"; worst {worst['label']} {worst['peak_value']:g} {found['unit'] or ''}"
+            if worst
+            else ""
+        )
+        click.echo(
+            f"    {domain:<13} {found['targets_at_level']:>3} targets would be at a level{peak}",
+            err=True,
+        )
+    for w in body["warnings"]:
+        click.echo(f"    would {w['action']}: {w['message_zh']}", err=True)
+    if not body["warnings"]:
+        click.echo("    no warning would open or change beyond those open now", err=True)
+    click.echo(
+        "    (nothing was written: store, forecasts and warnings are as they were)", err=True
+    )
 
 
 def _batches(held: Held) -> list[tuple[datetime, tuple[list[dict], list[dict]]]]:

@@ -114,6 +114,17 @@ class Runtime:
         self.scorers.rescore()
         self._thread = threading.Thread(target=self._dispatch_loop, name="dispatcher", daemon=True)
         self._thread.start()
+        self._poller = threading.Thread(target=self._poll_champions, name="champions", daemon=True)
+        self._poller.start()
+
+    def _poll_champions(self) -> None:
+        """Ask the registry for new champions now and then; a new one serves without a
+        restart (``Scorers.refresh``)."""
+        while not self._stop.wait(self.settings.champion_poll_s):
+            try:
+                self.scorers.refresh()
+            except Exception:
+                log.exception("asking the registry for new champions failed")
 
     def _dispatch_loop(self) -> None:
         while not self._stop.is_set():

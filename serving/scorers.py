@@ -23,7 +23,12 @@ from serving.clock import ServiceClock
 from serving.online import OnlineState, online_window
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
-from training import load_champion
+from training import (
+    LoadedChampion,
+    RegistryUnreachableError,
+    champion_version,
+    load_champion,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +61,11 @@ class Scorers:
         self.after_apply: list[Callable[[], None]] = []  # told after each applied scoring
         self._scorers: dict[str, TaskScorer] = {}
         self._problems: dict[str, str] = {}
+        self._notices: dict[str, str] = {}
+        self._sources: dict[str, str] = {}
+        self._cache = settings.home / "model-cache"
         self._catalog = store.read("series")
+        self._areas: list[str] = store.read("areas")["area_id"].to_list()
         self.clock = ServiceClock()
 
     @property
@@ -74,6 +83,10 @@ class Scorers:
         so a series added to the store is accepted once the models are reloaded."""
         return self._catalog
 
+    def areas(self) -> list[str]:
+        """The city's area ids (what scenarios may name)."""
+        return self._areas
+
     def get(self, domain: str) -> TaskScorer:
         """The scorer serving ``domain``.
 
@@ -85,21 +98,92 @@ class Scorers:
             raise NotFoundError(f"no model serves domain {domain!r}; served domains: {served}")
         return self._scorers[domain]
 
+    @property
+    def notices(self) -> Mapping[str, str]:
+        """Task name -> what an operator should know of how it is served (a model from the
+        local copy while the registry is away)."""
+        return self._notices
+
+    def source(self, domain: str) -> str:
+        """Where the domain's model came from: ``registry`` or ``cache``."""
+        return self._sources.get(domain, "registry")
+
     def load(self) -> None:
-        """(Re)load every configured task's champion; a task without one is reported, not fatal."""
-        self._catalog = self._store.read("series")
-        scorers, problems = {}, {}
+        """(Re)load every configured task's champion; a task without one is reported, not
+        fatal, and a registry that does not answer leaves the kept copy serving."""
+        with self.lock:
+            self._catalog = self._store.read("series")
+            self._areas = self._store.read("areas")["area_id"].to_list()
+            scorers, problems, notices, sources = {}, {}, {}, {}
+            for name in self._settings.task_names:
+                try:
+                    task = load_task(name)
+                    loaded = load_champion(self._settings.tracking(), task.name, cache=self._cache)
+                    scorers[task.domain] = self._scorer(loaded)
+                    sources[task.domain] = "cache" if loaded.cached else "registry"
+                    if loaded.cached:
+                        notices[name] = _cached_notice(loaded)
+                        log.warning("task %s: %s", name, notices[name])
+                except CitybrainError as err:
+                    problems[name] = str(err)
+                    log.warning("task %s not served: %s", name, err)
+            self._scorers, self._problems = scorers, problems
+            self._notices, self._sources = notices, sources
+            self.generation += 1
+
+    def refresh(self) -> list[str]:
+        """Serve a new champion of any task without a restart: each is loaded and scored
+        beside the one serving, then swapped in whole, so no request fails or sees an empty
+        answer. A registry that does not answer leaves what serves serving (and says so).
+        Returns the tasks swapped."""
+        swapped = []
         for name in self._settings.task_names:
             try:
                 task = load_task(name)
-                model, version = load_champion(self._settings.tracking(), task.name)
-                tables = self._window(online_window(model.task, model.history_span))
-                scorers[task.domain] = TaskScorer(model, version, tables)
+                serving = self._scorers.get(task.domain)
+                try:
+                    version = champion_version(self._settings.tracking(), task.name)
+                except RegistryUnreachableError as err:
+                    if serving is not None:
+                        self._notices = {
+                            **self._notices,
+                            name: f"{err.message}; still serving version {serving.version}",
+                        }
+                    continue
+                if (
+                    serving is not None
+                    and serving.version == version
+                    and self.source(task.domain) == "registry"
+                ):
+                    self._notices = {k: v for k, v in self._notices.items() if k != name}
+                    continue
+                loaded = load_champion(self._settings.tracking(), task.name, cache=self._cache)
+                fresh = self._scorer(loaded)
+                fresh.score(datetime.now(UTC))
             except CitybrainError as err:
-                problems[name] = str(err)
-                log.warning("task %s not served: %s", name, err)
-        self._scorers, self._problems = scorers, problems
-        self.generation += 1
+                log.warning("task %s: no new champion taken: %s", name, err)
+                continue
+            with self.lock:
+                self._scorers = {**self._scorers, task.domain: fresh}
+                self._sources = {
+                    **self._sources,
+                    task.domain: "cache" if loaded.cached else "registry",
+                }
+                self._problems = {k: v for k, v in self._problems.items() if k != name}
+                self._notices = {k: v for k, v in self._notices.items() if k != name}
+                if loaded.cached:
+                    self._notices = {**self._notices, name: _cached_notice(loaded)}
+                self.generation += 1
+            log.warning("task %s: now serving version %s", name, loaded.version)
+            swapped.append(name)
+        if swapped:
+            self.rescore()
+        return swapped
+
+    def _scorer(self, loaded: LoadedChampion) -> TaskScorer:
+        model = loaded.model
+        tables = self._window(online_window(model.task, model.history_span))
+        return TaskScorer(model, loaded.version, tables)
 
     def _window(self, span: timedelta) -> CityTables:
         last = self._store.scan("observations").select(pl.col("ts").max()).collect().item()
@@ -170,3 +254,10 @@ class Scorers:
         if changes:
             self._on_changes()
         return changes
+
+
+def _cached_notice(loaded: LoadedChampion) -> str:
+    return (
+        f"serving version {loaded.version} from the local copy: {loaded.why}; the registry is "
+        "asked again every CITYBRAIN_CHAMPION_POLL_S seconds"
+    )

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     max_warning_changes: int = Field(
         25, ge=1, description="a batch opening, moving or closing more warnings is quarantined"
     )
+    champion_poll_s: float = Field(
+        30.0, gt=0, description="how often the registry is asked for new champions"
+    )
     # logs
     json_logs: bool = True
     access_log: bool = True

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import polars as pl
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features import FeatureSpec, NotFoundError, TargetHistory, TaskConfig
+from features import CitybrainError, FeatureSpec, NotFoundError, TargetHistory, TaskConfig
 from models import Forecaster, history_covariates, history_span
 
 log = logging.getLogger(__name__)
@@ -319,20 +321,94 @@ def registry_actions(client: Any, name: str, *, limit: int = 20) -> list[dict[st
     return [dict(r.data.tags) for r in runs]
 
 
-def load_champion(settings: TrackingSettings, task_name: str) -> tuple[CitybrainModel, str]:
-    """The champion of a task and its version; NotFoundError if the task has none yet."""
-    client = configure(settings)
-    import mlflow.pyfunc
+class RegistryUnreachableError(CitybrainError):
+    """The model registry could not be asked (a tracking server down, a database away)."""
+
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class LoadedChampion:
+    """A champion as loaded: the model, its version, and whether it came from the local copy
+    because the registry could not be reached (``why`` then says what failed)."""
+
+    model: CitybrainModel
+    version: str
+    cached: bool = False
+    why: str = ""
+
+
+def champion_version(settings: TrackingSettings, task_name: str) -> str:
+    """The registered version the task's champion alias points at.
+
+    Raises:
+        NotFoundError: the task has no champion.
+        RegistryUnreachableError: the registry did not answer.
+    """
+    from mlflow.exceptions import MlflowException
 
     name = f"citybrain-{task_name}"
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except Exception as err:
-        raise NotFoundError(
-            f"no champion model for task {task_name!r} at {settings.tracking_uri}; run "
-            f"`citybrain train --task {task_name}` first"
+        client = configure(settings)
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise NotFoundError(
+                f"no champion model for task {task_name!r} at {settings.tracking_uri}; run "
+                f"`citybrain train --task {task_name}` first"
+            ) from err
+        raise RegistryUnreachableError(
+            f"the model registry at {settings.tracking_uri} did not answer: {err.message[:200]}"
         ) from err
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # MLflow's type-hint advice on unpickling
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    return loaded.unwrap_python_model().inner, str(version.version)
+    except Exception as err:  # a connection refused, a database gone
+        raise RegistryUnreachableError(
+            f"the model registry at {settings.tracking_uri} did not answer: "
+            f"{type(err).__name__}: {str(err)[:200]}"
+        ) from err
+
+
+def load_champion(
+    settings: TrackingSettings, task_name: str, *, cache: Path | None = None
+) -> LoadedChampion:
+    """The champion of a task, its version, and where it came from.
+
+    With ``cache`` (a folder), each champion loaded from the registry is also kept there (its
+    MLflow model folder, per task), and when the registry cannot be reached the last one kept
+    is loaded instead, marked ``cached`` with why: a service keeps serving through a registry
+    outage, and says so.
+
+    Raises:
+        NotFoundError: the task has no champion (and, without a registry, none is cached).
+    """
+    import mlflow.pyfunc
+
+    name = f"citybrain-{task_name}"
+    kept = cache / task_name if cache is not None else None
+    try:
+        version = champion_version(settings, task_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # MLflow's type-hint advice
+            if kept is None:
+                loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+                return LoadedChampion(loaded.unwrap_python_model().inner, version)
+            import mlflow.artifacts
+
+            fresh = kept.with_name(f".{task_name}-{version}.part")
+            shutil.rmtree(fresh, ignore_errors=True)
+            fresh.parent.mkdir(parents=True, exist_ok=True)
+            mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(fresh))
+            (fresh / "VERSION").write_text(version)
+            shutil.rmtree(kept, ignore_errors=True)
+            fresh.rename(kept)
+            loaded = mlflow.pyfunc.load_model(str(kept))
+            return LoadedChampion(loaded.unwrap_python_model().inner, version)
+    except RegistryUnreachableError as err:
+        if kept is None or not (kept / "VERSION").exists():
+            raise NotFoundError(f"{err.message}; and no copy of the champion is kept") from err
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = mlflow.pyfunc.load_model(str(kept))
+        version = (kept / "VERSION").read_text().strip()
+        return LoadedChampion(
+            loaded.unwrap_python_model().inner, version, cached=True, why=err.message
+        )

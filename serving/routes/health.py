@@ -42,4 +42,5 @@ async def readyz(request: Request, response: Response) -> ReadinessOut:
         ready=ready,
         models={d: s.version for d, s in scorers.by_domain.items()},
         problems=problems,
+        notices=dict(scorers.notices),
     )

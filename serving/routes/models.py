@@ -27,10 +27,11 @@ def _served(scorers: Scorers) -> ModelsOut:
                 calibration=found["calibration"],
                 members=[EnsembleMember(**m) for m in found["members"]],
                 version=s.version,
+                source=scorers.source(d),
                 features=len(s.spec.columns),
             )
         )
-    return ModelsOut(models=models, problems=dict(scorers.problems))
+    return ModelsOut(models=models, problems=dict(scorers.problems), notices=dict(scorers.notices))
 
 
 @router.get("/models")

@@ -18,3 +18,7 @@ class ReadinessOut(BaseModel):
     ready: bool
     models: dict[str, str] = Field(description="served domain -> model version")
     problems: dict[str, str] = Field(description="configured task -> why it is not served")
+    notices: dict[str, str] = Field(
+        default_factory=dict,
+        description="configured task -> served, but from the local copy (registry away)",
+    )

@@ -17,9 +17,15 @@ class ServedModel(BaseModel):
     calibration: str | None = Field(description="scale when its quantiles are calibrated")
     members: list[EnsembleMember] = Field(description="an ensemble's members; else empty")
     version: str = Field(description="the registered model version")
+    source: str = Field(
+        description="registry, or cache: the local copy while the registry does not answer"
+    )
     features: int = Field(description="how many feature columns the model reads")
 
 
 class ModelsOut(BaseModel):
     models: list[ServedModel]
     problems: dict[str, str] = Field(description="configured task -> why it is not served")
+    notices: dict[str, str] = Field(
+        description="configured task -> what to know of how it is served (a registry outage)"
+    )

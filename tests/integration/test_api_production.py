@@ -6,6 +6,7 @@ offline docs."""
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from features import Store
 from serving import KeyStore, Settings, create_app
+from training import configure
 
 
 def _app(trained: dict, tmp_path: Path, **overrides: object) -> tuple[TestClient, dict[str, str]]:
@@ -196,3 +198,81 @@ def test_readiness_is_503_naming_a_configured_task_without_a_champion(trained, t
         assert answer.status_code == 503
         assert "no-such-task" in answer.json()["problems"]
         assert answer.json()["models"] == {"waterlogging": "1"}
+
+
+def test_a_what_if_storm_is_scored_by_the_champions_and_writes_nothing(trained, tmp_path):
+    client, _ = _app(trained, tmp_path)
+    keys = KeyStore(f"sqlite:///{tmp_path / 'warnings.db'}")
+    officer = keys.create("planner", ["officer"])[1]
+    with client:
+        planner = {"X-API-Key": officer}
+        before = _files(tmp_path / "data")
+        warned = client.get("/v1/warnings", headers=planner).json()["warnings"]
+        etag = client.get("/v1/risk", headers=planner).headers["etag"]
+        calm = {"name": "calm", "storms": [{"areas": ["gulou"], "mm": 0, "hours": 3}]}
+        quiet = client.post("/v1/scenarios", json=calm, headers=planner).json()
+        storm = {
+            "name": "100 mm in 3 h over the city, red signal",
+            "storms": [{"mm": 100, "hours": 3, "signal": "red"}],
+        }
+        answer = client.post("/v1/scenarios", json=storm, headers=planner)
+        assert answer.status_code == 200, answer.text
+        wet = answer.json()["domains"]["waterlogging"]
+        assert wet["targets_at_level"] > quiet["domains"]["waterlogging"]["targets_at_level"]
+        assert max(t["peak_value"] for t in wet["targets"]) > 5
+        planned = answer.json()["warnings"]  # this small model's storm is already on
+        assert all(w["action"] in ("opened", "escalated", "joined") for w in planned)
+        assert _files(tmp_path / "data") == before
+        assert client.get("/v1/warnings", headers=planner).json()["warnings"] == warned
+        assert client.get("/v1/risk", headers=planner).headers["etag"] == etag
+        nowhere = {"storms": [{"areas": ["atlantis"], "mm": 50}]}
+        missing = client.post("/v1/scenarios", json=nowhere, headers=planner)
+        assert missing.status_code == 404 and "atlantis" in missing.json()["detail"]
+        assert client.post("/v1/scenarios", json=storm).status_code == 403  # an ingest key
+
+
+def test_a_registry_outage_leaves_the_kept_champion_serving_and_a_new_one_is_picked_up(
+    trained, tmp_path
+):
+    """The first start keeps a copy of the champion; a start with the registry away serves it
+    and says so; a champion promoted while serving is picked up without a restart."""
+    client, tokens = _app(trained, tmp_path)
+    with client:  # the registry answers: the champion is kept on disk
+        reader = {"X-API-Key": tokens["read"]}
+        assert client.get("/v1/models", headers=reader).json()["models"][0]["source"] == "registry"
+    away = Settings(
+        home=trained["home"],
+        data=tmp_path / "data",
+        tasks=str(trained["task"]),
+        ledger_url=f"sqlite:///{tmp_path / 'warnings.db'}",
+        mlflow_uri=f"sqlite:///{tmp_path / 'no-such-dir' / 'sub' / 'mlflow.db'}",
+    )
+    (tmp_path / "no-such-dir").write_text("a file where the registry's folder should be")
+    with TestClient(create_app(away), headers={"X-API-Key": tokens["read"]}) as outage:
+        ready = outage.get("/readyz").json()
+        assert ready["ready"] and "local copy" in next(iter(ready["notices"].values()))
+        served = outage.get("/v1/models").json()
+        assert served["models"][0]["source"] == "cache" and served["models"][0]["version"] == "1"
+        assert outage.get("/v1/risk").json()["items"]
+    # a new champion (version 2 of the same model) is served without a restart
+    registry = configure(Settings(home=trained["home"]).tracking())
+    name = "citybrain-e2e_waterlogging"
+    first = registry.get_model_version_by_alias(name, "champion")
+    client, tokens = _app(trained, tmp_path, champion_poll_s=0.2)
+    try:
+        with client:
+            reader = {"X-API-Key": tokens["read"]}
+            assert client.get("/v1/models", headers=reader).json()["models"][0]["version"] == "1"
+            second = registry.create_model_version(name, first.source, run_id=first.run_id)
+            registry.set_registered_model_alias(name, "champion", second.version)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                answer = client.get("/v1/models", headers=reader)
+                assert answer.status_code == 200
+                if answer.json()["models"][0]["version"] == str(second.version):
+                    break
+                assert client.get("/v1/risk", headers=reader).status_code == 200
+                time.sleep(0.2)
+            assert answer.json()["models"][0]["version"] == str(second.version)
+    finally:
+        registry.set_registered_model_alias(name, "champion", first.version)

@@ -33,6 +33,7 @@ NEEDS = {
     ("post", "/v1/quarantine/{batch_id}/release"): "admin",
     ("post", "/v1/quarantine/{batch_id}/discard"): "admin",
     ("get", "/metrics"): "read",
+    ("post", "/v1/scenarios"): "officer",
 }
 GRANTS = {
     "read": {"read"},

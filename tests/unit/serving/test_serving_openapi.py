@@ -32,6 +32,7 @@ ROUTES = {
     ("post", "/v1/quarantine/{batch_id}/release"),
     ("post", "/v1/quarantine/{batch_id}/discard"),
     ("get", "/metrics"),
+    ("post", "/v1/scenarios"),
 }
 TEXT_ROUTES = {("get", "/metrics")}  # Prometheus' text format, not JSON
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
