@@ -24,7 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from features import CitybrainError
 from serving.auth import HEADER, Reader
 from serving.deps import provide
-from serving.observability import BodyLimit, Metrics, Observed
+from serving.edge import PollCache
+from serving.observability import AccessLog, BodyLimit, Metrics, Observed
 from serving.routes import (
     data,
     health,
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API over ``settings`` (read from ``CITYBRAIN_*`` when not given)."""
     settings = settings or Settings()
     metrics = Metrics()
+    access = AccessLog(enabled=settings.access_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runtime.stop()
+            access.close()
 
     app = FastAPIOffline(
         title="citybrain",
@@ -119,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(Observed, metrics=metrics)
+    app.add_middleware(PollCache)
+    app.add_middleware(Observed, metrics=metrics, access=access)
     return app

@@ -98,6 +98,22 @@ async def get_guard(request: Request) -> Guard:
     return request.app.state.guard
 
 
+def admit(request: Request, guard: Guard, token: str | None, role: Role) -> ApiKey:
+    """The caller's key if it holds ``role``; remembered on the request for the access log.
+
+    Raises:
+        AuthError, RateLimitedError: see :meth:`Guard.check`.
+        ForbiddenError: a valid key without the role.
+    """
+    key = guard.check(token)
+    request.state.key_id = key.id
+    if not key.grants(role):
+        raise ForbiddenError(
+            f"key {key.id} ({key.name}) has roles {', '.join(key.roles)}; this route needs {role}"
+        )
+    return key
+
+
 def require(role: Role) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency that lets through a key holding ``role`` (or a role that implies it).
 
@@ -109,14 +125,7 @@ def require(role: Role) -> Callable[..., Awaitable[ApiKey]]:
         guard: Annotated[Guard, Depends(get_guard)],
         token: Annotated[str | None, Security(_scheme)] = None,
     ) -> ApiKey:
-        key = guard.check(token)
-        request.state.key_id = key.id
-        if not key.grants(role):
-            raise ForbiddenError(
-                f"key {key.id} ({key.name}) has roles {', '.join(key.roles)}; "
-                f"this route needs {role}"
-            )
-        return key
+        return admit(request, guard, token, role)
 
     caller.__name__ = f"require_{role}"
     return caller

@@ -5,19 +5,25 @@ can build several apps in one process): request latency by route, rescoring time
 rows ingested, and, read at each scrape, the served model versions, how old each domain's data
 is, and the outbox by channel and state. :class:`Observed` is the ASGI middleware that gives
 every request an id (``X-Request-ID``, taken from the caller or made), times it under its route
-template (``/v1/risk/{domain}/{series_id}``, not each series) and logs one JSON line for it.
+template (``/v1/risk/{domain}/{series_id}``, not each series) and logs one JSON line for it
+(:class:`AccessLog`, written off the request's path).
 Logs never carry a key's secret or a request body: only the key's id, set by ``serving.auth``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
+import secrets
+import sys
+import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -25,7 +31,6 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-log = logging.getLogger("citybrain.access")
 
 
 class _RequestIdFilter(logging.Filter):
@@ -139,28 +144,97 @@ class Metrics:
         self.registry.register(_Scraped(models, data_age, outbox))
 
 
+class AccessLog:
+    """One JSON line per request on stderr, written in batches by a background thread.
+
+    A poll costs a fraction of a millisecond; building a ``logging`` record and formatting it
+    for each would be a large part of that. The line is a dict serialised by ``orjson`` and
+    appended to a buffer; the writer flushes it every ``flush_s``. Same fields as every other
+    log line (time, level, logger, message, request id)."""
+
+    def __init__(self, *, enabled: bool = True, flush_s: float = 0.2) -> None:
+        self.enabled = enabled
+        self._lines: list[bytes] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flush_s = flush_s
+        self._thread: threading.Thread | None = None
+
+    def write(self, fields: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        line = orjson.dumps(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "level": "INFO",
+                "logger": "citybrain.access",
+                "message": "request",
+                **fields,
+            }
+        )
+        with self._lock:
+            self._lines.append(line)
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._flush_s):
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        if lines:
+            sys.stderr.write(b"\n".join(lines).decode() + "\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.flush()
+
+
+_PREFIX = secrets.token_hex(4)
+_COUNTER = itertools.count(1)
+
+
 class Observed:
     """ASGI middleware: request id, latency histogram by route and a JSON access log line."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
+    def __init__(self, app: ASGIApp, metrics: Metrics, access: AccessLog) -> None:
+        self.app, self.metrics, self.access = app, metrics, access
+        self._children: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+                break
+        text = given.decode("latin-1")
+        ok = 0 < len(text) <= 64 and text.isprintable()
+        request_id = text if ok else f"{_PREFIX}{next(_COUNTER):010x}"
         token = REQUEST_ID.set(request_id)
-        status = {"code": 500}
+        status = 500
         start = time.perf_counter()
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
 
         async def sending(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), id_header]}
             await send(message)
 
         try:
@@ -169,19 +243,23 @@ class Observed:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.requests.labels(template, scope["method"], str(status["code"])).observe(
-                elapsed
-            )
+            key = (template, scope["method"], status)
+            child = self._children.get(key)
+            if child is None:
+                child = self.metrics.requests.labels(template, scope["method"], str(status))
+                if len(self._children) < 1000:
+                    self._children[key] = child
+            child.observe(elapsed)
             state: Any = scope.get("state") or {}
-            log.info(
-                "request",
-                extra={
+            self.access.write(
+                {
+                    "request_id": request_id,
                     "method": scope["method"],
                     "route": template,
-                    "status": status["code"],
+                    "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "key_id": state.get("key_id") if isinstance(state, dict) else None,
-                },
+                }
             )
             REQUEST_ID.reset(token)
 

@@ -40,6 +40,8 @@ class Snapshot:
     forecasts: pl.DataFrame
     summary: pl.DataFrame
     scored_at: datetime
+    made: pl.DataFrame | None = None
+    """Every forecast computed for this snapshot, all origins (kept for the surge rule)."""
 
 
 class TaskScorer:
@@ -53,6 +55,7 @@ class TaskScorer:
         self.unit = self.rules.unit
         self.snapshot: Snapshot | None = None
         self._labels: dict[str, str] = {}
+        self._made: dict[datetime, pl.DataFrame] = {}  # forecasts made, by origin
 
     @staticmethod
     def _target_labels(tables: TaskTables) -> dict[str, str]:
@@ -75,6 +78,7 @@ class TaskScorer:
         current snapshot; None without data."""
         snap = self.compute(self.state, now)
         if snap is not None:
+            self._keep(snap)
             self.snapshot = snap
         return snap
 
@@ -82,7 +86,18 @@ class TaskScorer:
         """Take a state tried with :meth:`compute` (and its snapshot) as the current one."""
         self.state = state
         if snap is not None:
+            self._keep(snap)
             self.snapshot = snap
+
+    def _keep(self, snap: Snapshot) -> None:
+        """Remember the forecasts a served snapshot made, per origin, as long as the
+        unforecast-surge rule reads them back."""
+        if snap.made is None or not self.rules.unforecast_hours:
+            return
+        for (origin,), rows in snap.made.partition_by("origin", as_dict=True).items():
+            self._made[origin] = rows
+        horizon = snap.origin - self.rules.unforecast_hours * self.task.step
+        self._made = {o: f for o, f in self._made.items() if o >= horizon}
 
     def compute(self, state: OnlineState, now: datetime) -> Snapshot | None:
         """The snapshot of ``state`` (this scorer's own, or a copy with rows to try), without
@@ -107,24 +122,26 @@ class TaskScorer:
         tables, origin = now_state
         self._labels = self._target_labels(tables)
         # an unforecast surge compares the last grid times' counts with the forecasts made for
-        # them, so those earlier origins are forecast again (the service keeps no state)
+        # them: those this scorer made and kept are read back, any other (after a start) is
+        # forecast again from the window
         back = [origin - k * self.task.step for k in range(self.rules.unforecast_hours, 0, -1)]
-        frame = build_features(tables, [*back, origin], with_target=False, spec=self.spec)
+        kept = [self._made[o] for o in back if o in self._made]
+        wanted = [o for o in back if o not in self._made] + [origin]
+        frame = build_features(tables, wanted, with_target=False, spec=self.spec)
         span = self.model.history_span
         history = (
             target_history(
                 tables,
-                origin - span - len(back) * self.task.step,
+                origin - span - (len(wanted) - 1) * self.task.step,
                 origin,
                 covariates=self.model.history_covariates,
             )
             if span is not None
             else None
         )
-        every = self.model.predict_frame(frame, history)
-        every = every.join(
-            frame.select("series_id", "area_id").unique(), on="series_id", how="left"
-        )
+        made = self.model.predict_frame(frame, history)
+        made = made.join(frame.select("series_id", "area_id").unique(), on="series_id", how="left")
+        every = pl.concat([*kept, made], how="vertical_relaxed") if kept else made
         fc = every.filter(pl.col("origin") == origin)
         if self.task.warning is not None:
             fc = with_exceedance(fc, self.task, self._thresholds(fc, tables, origin, history))
@@ -143,7 +160,9 @@ class TaskScorer:
             )
             summary = self.rules.with_unforecast(summary, self.rules.unforecast(outcomes))
         summary = summary.drop("origin")
-        return Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
+        snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
+        snap.made = made
+        return snap
 
     def _thresholds(
         self,

@@ -32,8 +32,6 @@ def serve(host: str, port: int, data: Path | None, webhooks: tuple[str, ...]) ->
         overrides["webhook_url"] = ",".join(webhooks)
     settings = Settings(**overrides)
     configure_logging(logging.INFO, json_logs=settings.json_logs)
-    if not settings.access_log:
-        logging.getLogger("citybrain.access").setLevel(logging.WARNING)
     # uvicorn's own access log would repeat ours without the request id and key: off
     uvicorn.run(
         create_app(settings),

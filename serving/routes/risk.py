@@ -2,7 +2,9 @@
 
 ``GET /v1/risk`` answers the bytes :class:`serving.views.RiskViews` serialised at the last
 rescoring, with an ETag (``If-None-Match`` gets 304) and ``Cache-Control: no-cache`` (a cache
-may keep it but must ask again). It runs on the event loop and never waits for scoring.
+may keep it but must ask again). It runs on the event loop and never waits for scoring. The
+common, authorised poll is answered before routing by :class:`serving.edge.PollCache` with the
+same bytes and headers; this route is the contract, and answers the rest (errors included).
 """
 
 from __future__ import annotations
@@ -20,18 +22,11 @@ from serving.deps import DEFAULT_DOMAIN, DomainQuery, LedgerDep, ScorerDep
 from serving.schemas import Colour
 from serving.schemas.errors import error_responses
 from serving.schemas.risk import RecentValue, RiskDetailOut, RiskOut
-from serving.views import RiskViews, risk_item
+from serving.views import RiskViews, etag_matches, risk_item
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=error_responses(401, 403, 404, 429))
 
 _CACHE = "private, no-cache"
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 @router.get(
@@ -52,7 +47,7 @@ async def risk(
     views: RiskViews = request.app.state.views
     view = views.get(domain, area_id, level)
     headers = {"ETag": view.etag, "Cache-Control": _CACHE}
-    if _matches(if_none_match, view.etag):
+    if etag_matches(if_none_match, view.etag):
         return Response(status_code=304, headers=headers)
     return Response(view.body, media_type="application/json", headers=headers)
 

@@ -139,6 +139,13 @@ def test_polling_risk_answers_an_etag_and_304_and_the_detail_has_thresholds(trai
         first = client.get("/v1/risk", headers=reader)
         assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
         etag = first.headers["etag"]
+        # the edge cache and the typed route answer the same bytes: a repeated parameter is
+        # left to the route
+        routed = client.get("/v1/risk?domain=waterlogging&domain=waterlogging", headers=reader)
+        assert routed.content == first.content and routed.headers["etag"] == etag
+        for query, status in (("level=purple", 422), ("domain=atlantis", 404)):
+            assert client.get(f"/v1/risk?{query}", headers=reader).status_code == status
+        assert client.get("/v1/risk", headers={"X-API-Key": "cbk_x_y"}).status_code == 401
         same = client.get("/v1/risk", headers={**reader, "If-None-Match": etag})
         assert same.status_code == 304 and same.content == b""
         items = first.json()["items"]
