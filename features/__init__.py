@@ -35,7 +35,15 @@ from features.errors import (
 from features.feature_spec import FeatureSpec
 from features.grid import floor_to_grid, punctual, regular_grid, steps, time_span
 from features.history import TargetHistory, target_history
-from features.ingest import IngestReport, MergeCounts, changed_rows, ingest_files, merge
+from features.ingest import (
+    IngestReport,
+    MergeCounts,
+    MergePlan,
+    apply_merge,
+    ingest_files,
+    merge,
+    plan_merge,
+)
 from features.links import select_targets
 from features.pipeline import (
     KEY_COLUMNS,
@@ -111,6 +119,7 @@ __all__ = [
     "LeakageError",
     "LinkedCovariate",
     "MergeCounts",
+    "MergePlan",
     "ModelSpec",
     "NotFittedError",
     "NotFoundError",
@@ -126,9 +135,9 @@ __all__ = [
     "WarningLevelSpec",
     "WarningSpec",
     "WindowStat",
+    "apply_merge",
     "build_features",
     "calendar_columns",
-    "changed_rows",
     "conform",
     "data_end",
     "data_option",
@@ -152,6 +161,7 @@ __all__ = [
     "out_option",
     "parse_duration",
     "parse_task",
+    "plan_merge",
     "punctual",
     "quality_report",
     "regular_grid",

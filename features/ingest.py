@@ -112,9 +112,18 @@ def _infer_table(path: Path, columns: list[str]) -> str:
 _ARRIVAL = {"observations": "received_at"}
 
 
-def changed_rows(store: Store, table: str, frame: pl.DataFrame) -> tuple[MergeCounts, pl.DataFrame]:
-    """What merging ``frame`` would do, without writing: the counts and the rows that are new
-    or differ from the stored ones (their arrival time already resolved against the store).
+@dataclass(frozen=True)
+class MergePlan:
+    """What merging a frame would do: the counts, the rows new or changed (arrival times
+    resolved against the store) and the stored rows of the partitions they touch."""
+
+    counts: MergeCounts
+    changed: pl.DataFrame
+    stored: pl.DataFrame
+
+
+def plan_merge(store: Store, table: str, frame: pl.DataFrame) -> MergePlan:
+    """What merging ``frame`` into ``table`` would do, without writing.
 
     A row equal to the stored one in every value but its arrival time is unchanged: a re-post
     of what was already received changes nothing.
@@ -134,7 +143,18 @@ def changed_rows(store: Store, table: str, frame: pl.DataFrame) -> tuple[MergeCo
             .drop("_was")
         )
     counts = MergeCounts(table, inserted, changed.height - inserted, frame.height - changed.height)
-    return counts, changed
+    return MergePlan(counts, changed, stored)
+
+
+def apply_merge(store: Store, table: str, plan: MergePlan) -> None:
+    """Write a :func:`plan_merge` made on the store as it still is (the caller holds the
+    store's writer lock between the two): nothing is written when nothing changes."""
+    if plan.changed.height:
+        key = list(KEYS[table])
+        kept = plan.stored.join(plan.changed, on=key, how="anti")
+        store.replace_overlapping(
+            table, pl.concat([kept, plan.changed]).sort(key, maintain_order=True)
+        )
 
 
 def merge(store: Store, table: str, frame: pl.DataFrame) -> MergeCounts:
@@ -143,13 +163,9 @@ def merge(store: Store, table: str, frame: pl.DataFrame) -> MergeCounts:
     A repeated key replaces the stored row, never adds one; within ``frame`` the last row of a
     key wins. Nothing is written when nothing changes, so the file stays byte-identical.
     """
-    counts, changed = changed_rows(store, table, frame)
-    if changed.height:
-        key = list(KEYS[table])
-        stored = store.read_overlapping(table, changed)
-        kept = stored.join(changed, on=key, how="anti")
-        store.replace_overlapping(table, pl.concat([kept, changed]).sort(key, maintain_order=True))
-    return counts
+    plan = plan_merge(store, table, frame)
+    apply_merge(store, table, plan)
+    return plan.counts
 
 
 def ingest_files(

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from features import Store, changed_rows, merge, validate
+from features import Store, apply_merge, plan_merge, validate
 from serving.online import OnlineState
 from serving.quarantine import HeldBatch, Quarantine
 from serving.scorers import Scorers
@@ -114,7 +114,8 @@ class Ingest:
         self, table: LiveTable, valid: pl.DataFrame, *, by: str, bounded: bool
     ) -> IngestCounts:
         with self._lock, self._scorers.lock:
-            counts, changed = changed_rows(self._store, table, valid)
+            plan = plan_merge(self._store, table, valid)
+            counts, changed = plan.counts, plan.changed
             base = IngestCounts(
                 accepted=valid.height,
                 inserted=counts.inserted,
@@ -138,7 +139,7 @@ class Ingest:
                     warning_changes=0,
                     quarantined=held,
                 )
-            merge(self._store, table, changed)
+            apply_merge(self._store, table, plan)
             self._on_rows(table, "inserted", counts.inserted)
             self._on_rows(table, "updated", counts.updated)
             rescored = tuple(

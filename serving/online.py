@@ -92,13 +92,16 @@ class OnlineState:
         """Upsert validated observations (a repeated key is an update) and trim the window."""
         with self._lock:
             self._note(frame.filter(pl.col("series_id").is_in(self._reads.implode()))["ts"])
-            obs = pl.concat(
-                [self._tables.observations, frame.select(self._tables.observations.columns)]
+            fresh = frame.select(self._tables.observations.columns).unique(
+                subset=list(KEYS["observations"]), keep="last", maintain_order=True
             )
-            obs = obs.unique(subset=list(KEYS["observations"]), keep="last", maintain_order=True)
-            self._tables = self._trimmed(
-                self._tables.with_observations(obs.sort("series_id", "ts"))
+            # the stored rows the fresh ones replace, found by a join on the (few) new keys
+            # rather than a pass of ``unique`` over the whole window
+            kept = self._tables.observations.join(
+                fresh.select(KEYS["observations"]), on=list(KEYS["observations"]), how="anti"
             )
+            obs = pl.concat([kept, fresh]).sort("series_id", "ts")
+            self._tables = self._trimmed(self._tables.with_observations(obs))
 
     def add_events(self, frame: pl.DataFrame) -> None:
         with self._lock:

@@ -15,7 +15,8 @@ from live_server import live_server, post_until, wait_for
 def test_training_prints_backtest_of_model_and_baseline_and_registers_a_champion(trained):
     from training import TrackingSettings, load_champion
 
-    model, version = load_champion(TrackingSettings(home=trained["home"]), "e2e_waterlogging")
+    loaded = load_champion(TrackingSettings(home=trained["home"]), "e2e_waterlogging")
+    model, version = loaded.model, loaded.version
     assert version == "1"
     assert model.task.name == "e2e_waterlogging"
     assert "rain_gauge_sum_1h" in model.spec.columns

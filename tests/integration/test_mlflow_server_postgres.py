@@ -143,7 +143,8 @@ def test_training_through_a_tracking_server_on_postgres_registers_a_champion(
     champ_task, selected = champion_config(client, champion)  # what promotion re-backtests
     assert champ_task.name == "server_tiny" and selected == "lightgbm"
 
-    model, version = load_champion(TrackingSettings(mlflow_uri=mlflow_server), "server_tiny")
+    loaded = load_champion(TrackingSettings(mlflow_uri=mlflow_server), "server_tiny")
+    model, version = loaded.model, loaded.version
     assert version == "1" and model.task.name == "server_tiny"
 
     table = runner.invoke(main, ["models", "--task", str(task)], env=env)

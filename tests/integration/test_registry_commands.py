@@ -159,7 +159,7 @@ def test_promote_and_rollback_round_trip_is_tagged_and_audited(registry):
     assert (
         v2["promoted_by"] == "alice" and v2["promotion_reason"] == "promoted by hand: storm check"
     )
-    assert load_champion(TrackingSettings(home=registry["home"]), "registry_tiny")[1] == "2"
+    assert load_champion(TrackingSettings(home=registry["home"]), "registry_tiny").version == "2"
 
     back = cli(registry, "rollback", "--task", task, "--reason", "alerts came late", "--by", "bob")
     assert back.exit_code == 0, back.output
