@@ -10,7 +10,7 @@ from here, not from the modules.
 """
 
 from serving.app import create_app
-from serving.auth import HEADER
+from serving.auth import HEADER, Guard, RateLimitedError
 from serving.cli import main
 from serving.clock import ServiceClock
 from serving.keys import ROLES, ApiKey, KeyStore
@@ -24,8 +24,10 @@ __all__ = [
     "MARGIN",
     "ROLES",
     "ApiKey",
+    "Guard",
     "KeyStore",
     "OnlineState",
+    "RateLimitedError",
     "ServiceClock",
     "Settings",
     "Snapshot",

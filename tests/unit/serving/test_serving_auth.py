@@ -8,10 +8,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from serving import ROLES, KeyStore, Settings, create_app, main
+from serving import ROLES, Guard, KeyStore, RateLimitedError, Settings, create_app, main
 
 NEEDS = {
     ("get", "/v1/models"): "read",
@@ -125,3 +126,23 @@ def test_cors_answers_only_configured_origins(settings: Settings) -> None:
         assert ok.headers["access-control-allow-origin"] == "https://ops.city.example"
         other = client.options("/v1/risk", headers={"Origin": "https://evil.example", **ask})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_replicas_sharing_redis_count_one_rate_per_key(tmp_path: Path) -> None:
+    """Two servers' guards over one Redis (CITYBRAIN_RATE_LIMIT_STORAGE): the key's rate is
+    spent across both, as replicas behind a load balancer would share it."""
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server on 127.0.0.1:6379 (.ci/run starts one)")
+    store = KeyStore(f"sqlite:///{tmp_path / 'keys.db'}")
+    key, token = store.create("shared dashboard", ["read"])
+    storage = "redis://127.0.0.1:6379/15"
+    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
+    one, two = Guard(store, "3/minute", storage), Guard(store, "3/minute", storage)
+    for guard in (one, two, one):
+        assert guard.check(token).id == key.id
+    with pytest.raises(RateLimitedError):
+        two.check(token)
