@@ -5,6 +5,7 @@ offline docs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -283,3 +284,37 @@ def test_a_registry_outage_leaves_the_kept_champion_serving_and_a_new_one_is_pic
             assert answer.json()["models"][0]["version"] == str(second.version)
     finally:
         registry.set_registered_model_alias(name, "champion", first.version)
+
+
+def test_each_request_is_logged_as_json_with_its_id_and_never_its_key(trained, tmp_path, capfd):
+    client, tokens = _app(trained, tmp_path)
+    with client:
+        reader = {"X-API-Key": tokens["read"]}
+        client.get("/v1/risk", headers={**reader, "X-Request-ID": "dash-7"})
+        client.get("/v1/warnings", headers=reader)
+        client.get("/v1/risk/waterlogging/nope", headers=reader)
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if x.startswith("{")]
+    access = [x for x in lines if x.get("logger") == "citybrain.access"]
+    assert [(x["route"], x["status"]) for x in access[-3:]] == [
+        ("/v1/risk", 200),
+        ("/v1/warnings", 200),
+        ("/v1/risk/{domain}/{series_id}", 404),
+    ]
+    assert access[-3]["request_id"] == "dash-7" and all(x["request_id"] for x in access)
+    assert all(x["key_id"] == tokens["read"].split("_")[1] for x in access[-3:])
+    everything = json.dumps(lines)
+    assert all(token not in everything for token in tokens.values())
+
+
+def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(trained, tmp_path):
+    client, _ = _app(trained, tmp_path, max_body_bytes=100_000)
+
+    def chunks():
+        for _ in range(100):  # 1 MB in 10 kB chunks, no Content-Length
+            yield b"[" + b" " * 10_000
+
+    with client:
+        answer = client.post(
+            "/v1/observations", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 413 and "limit" in answer.json()["detail"]
