@@ -134,6 +134,7 @@ def demo(
                 "dispatch_interval_s": 0.5,
                 "tasks": ",".join(TASKS),
                 "roster": roster,
+                "access_log": False,  # the console tells the story; no line per request
             }
         )
     )
@@ -450,8 +451,16 @@ def _print_scenario(client: httpx.Client, officer_key: str) -> None:
             f"    {domain:<13} {found['targets_at_level']:>3} targets would be at a level{peak}",
             err=True,
         )
+    words = {
+        "joined": "would grow",
+        "opened": "would open",
+        "reopened": "would reopen",
+        "escalated": "would escalate",
+        "deescalated": "would ease",
+        "closed": "would close",
+    }
     for w in body["warnings"]:
-        click.echo(f"    would {w['action']}: {w['message_zh']}", err=True)
+        click.echo(f"    {words.get(w['action'], w['action'])}: {w['message_zh']}", err=True)
     if not body["warnings"]:
         click.echo("    no warning would open or change beyond those open now", err=True)
     click.echo(
