@@ -24,7 +24,7 @@ import polars as pl
 from features import Store, apply_merge, plan_merge, validate
 from serving.online import OnlineState
 from serving.quarantine import HeldBatch, Quarantine
-from serving.scorers import Scorers
+from serving.scorers import Scorers, Trial
 
 LiveTable = Literal["observations", "events", "weather_forecasts"]
 _STAMP = {"observations": "ts", "events": "ts", "weather_forecasts": "issued_at"}
@@ -157,7 +157,7 @@ class Ingest:
                 rescored=rescored,
             )
 
-    def _implausible(self, trial: Any) -> str | None:
+    def _implausible(self, trial: Trial) -> str | None:
         """Why the trial should be held for review, or None."""
         for domain, (was, now) in self._scorers.origin_moves(trial).items():
             if now - was > self.bounds.max_origin_jump:

@@ -169,18 +169,18 @@ class KeyStore:
             NotFoundError: no key has that id.
         """
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            done = conn.execute(
+        with self.engine.begin() as conn:  # a key revoked before keeps its first revocation
+            conn.execute(
                 update(self.table)
                 .where(self.table.c.id == key_id, self.table.c.revoked.is_(False))
                 .values(revoked=True, revoked_at=now)
             )
         found = {k.id: k for k in self.list()}
         if key_id not in found:
-            raise NotFoundError(f"no API key has id {key_id!r}; `citybrain keys list` shows them")
+            raise NotFoundError(
+                f"no API key has id {key_id[:40]!r}; `citybrain keys list` shows them"
+            )
         self._loaded_at = float("-inf")
-        if done.rowcount == 0:  # revoked before: it keeps its first revocation time
-            pass
         return found[key_id]
 
     def verify(self, token: str) -> ApiKey | None:
