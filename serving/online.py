@@ -47,16 +47,21 @@ class OnlineState:
     ) -> None:
         self.task = task
         self.window = online_window(task, history_span)
+        # readings other than the target's are read only by the features and the model's
+        # covariate history: they are kept that long, not as long as the warning rule's
+        # memory of the target (a surge norm's four weeks of every sensor in the city)
+        self.others_window = max(lookback(task), history_span or timedelta(0)) + MARGIN
         self._lock = threading.Lock()
-        self._tables = tables
         self._earliest: datetime | None = None  # the earliest time of rows added since taken
         # what the task's features read: rows of anything else never call for a new forecast
         signals = {task.target.signal, *(c.signal for c in task.features.observed)}
         self._reads = tables.series.filter(pl.col("signal").is_in(list(signals)))["series_id"]
+        self._targets = tables.series.filter(pl.col("signal") == task.target.signal)["series_id"]
         self._reads_events = bool(
             task.target.events or task.features.events or task.features.rainstorm_signal
         )
         self._reads_forecasts = bool(task.features.known_ahead)
+        self._tables = self._trimmed(tables)
 
     @property
     def tables(self) -> CityTables:
@@ -67,6 +72,7 @@ class OnlineState:
         tables are immutable frames, so the copy shares them until rows are added."""
         other = OnlineState.__new__(OnlineState)
         other.task, other.window = self.task, self.window
+        other.others_window, other._targets = self.others_window, self._targets
         other._reads, other._reads_events = self._reads, self._reads_events
         other._reads_forecasts = self._reads_forecasts
         other._lock = threading.Lock()
@@ -135,10 +141,12 @@ class OnlineState:
         latest = _latest(tables.observations["ts"]) or _latest(tables.events["ts"])
         if latest is None:
             return tables
-        since = latest - self.window
+        since, others = latest - self.window, latest - self.others_window
+        target = pl.col("series_id").is_in(self._targets.implode())
+        kept = (pl.col("ts") >= others) | (target & (pl.col("ts") >= since))
         return replace(
             tables,
-            observations=tables.observations.filter(pl.col("ts") >= since),
+            observations=tables.observations.filter(kept),
             events=tables.events.filter(pl.col("ts") >= since),
         )
 
