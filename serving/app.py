@@ -113,7 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenarios.router,
     ):
         app.include_router(router)
-    if settings.origins:
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(PollCache)
+    app.add_middleware(Observed, metrics=metrics, access=access)
+    if settings.origins:  # outermost: the edge cache's answers carry the CORS headers too
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.origins,
@@ -121,7 +124,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=[HEADER, "Content-Type", "If-None-Match", "X-Request-ID"],
             expose_headers=["ETag", "X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(PollCache)
-    app.add_middleware(Observed, metrics=metrics, access=access)
     return app

@@ -318,3 +318,15 @@ def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(trained, tmp_
             "/v1/observations", content=chunks(), headers={"Content-Type": "application/json"}
         )
         assert answer.status_code == 413 and "limit" in answer.json()["detail"]
+
+
+def test_the_polls_answer_carries_cors_headers_for_a_configured_origin(trained, tmp_path):
+    client, tokens = _app(trained, tmp_path, cors_origins="https://ops.city.example")
+    with client:
+        origin = {"Origin": "https://ops.city.example", "X-API-Key": tokens["read"]}
+        answer = client.get("/v1/risk", headers=origin)  # answered by the edge cache
+        assert answer.status_code == 200 and answer.json()["items"]
+        assert answer.headers["access-control-allow-origin"] == "https://ops.city.example"
+        assert "ETag" in answer.headers["access-control-expose-headers"]
+        other = client.get("/v1/risk", headers={**origin, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
