@@ -19,7 +19,7 @@ assessments twice is harmless.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -128,24 +128,8 @@ class WarningEngine:
         """Apply one scoring. Every input is checked before anything is written; the domains
         that cause others are evaluated first, so a warning opened in this pass is named."""
         now = to_utc(now, "now")
-        batch = list(assessments)
-        for i, a in enumerate(batch):
-            if not isinstance(a, Assessment):
-                raise DataError(f"expected an Assessment, got {type(a).__name__}", row=i)
-        groups: dict[tuple[str, str], list[Assessment]] = defaultdict(list)
-        for a in batch:
-            groups[(a.domain, a.area_id or NO_AREA)].append(a)
-        causing = {d for ds in self.causes.values() for d in ds}
-        # an area with nothing open where nothing rises has nothing to change: skipped without
-        # reading its warnings (most areas on most passes)
-        open_now = self.ledger.open_areas()
         changes = []
-        for domain, area in sorted(groups, key=lambda k: (k[0] not in causing, k)):
-            batch = groups[(domain, area)]
-            if (domain, area) not in open_now and all(
-                grade(a.probabilities, a.rule) == Level.NONE for a in batch
-            ):
-                continue
+        for domain, area, batch in self._groups(assessments):
             change = self._group(domain, area, batch, now)
             if change is not None:
                 changes.append(change)
@@ -157,24 +141,16 @@ class WarningEngine:
         changes and closes, and ``joined`` where targets join a warning whose level stays. A
         cause that the same pass would open is not named (the ledger does not hold it yet)."""
         now = to_utc(now, "now")
-        groups: dict[tuple[str, str], list[Assessment]] = defaultdict(list)
-        for a in assessments:
-            groups[(a.domain, a.area_id or NO_AREA)].append(a)
-        open_now = self.ledger.open_areas()
         planned = []
-        for (domain, area), batch in sorted(groups.items()):
-            if (domain, area) not in open_now and all(
-                grade(a.probabilities, a.rule) == Level.NONE for a in batch
-            ):
-                continue
+        for domain, area, batch in self._groups(assessments):
             found = self._plan(domain, area, batch, now)
             if found is None:
                 continue
+            plan, before, _ = found
             # a warning whose level stays but that more targets join is a change to show too
-            action = found[0].action or ("joined" if found[0].joined else None)
+            action = plan.action or ("joined" if plan.joined else None)
             if action is None:
                 continue
-            plan, before, _ = found
             planned.append(
                 PlannedChange(
                     domain=domain,
@@ -189,6 +165,29 @@ class WarningEngine:
                 )
             )
         return planned
+
+    def _groups(
+        self, assessments: Iterable[Assessment]
+    ) -> Iterator[tuple[str, str, list[Assessment]]]:
+        """The assessments by domain and area, causing domains first, checked before any is
+        yielded; an area with nothing open where nothing rises is skipped without reading its
+        warnings (most areas on most passes)."""
+        batch = list(assessments)
+        for i, a in enumerate(batch):
+            if not isinstance(a, Assessment):
+                raise DataError(f"expected an Assessment, got {type(a).__name__}", row=i)
+        groups: dict[tuple[str, str], list[Assessment]] = defaultdict(list)
+        for a in batch:
+            groups[(a.domain, a.area_id or NO_AREA)].append(a)
+        causing = {d for ds in self.causes.values() for d in ds}
+        open_now = self.ledger.open_areas()
+        for domain, area in sorted(groups, key=lambda k: (k[0] not in causing, k)):
+            members = groups[(domain, area)]
+            if (domain, area) not in open_now and all(
+                grade(a.probabilities, a.rule) == Level.NONE for a in members
+            ):
+                continue
+            yield domain, area, members
 
     def _group(
         self, domain: str, area: str, batch: list[Assessment], now: datetime

@@ -34,7 +34,6 @@ def provide(state: State, runtime: Runtime) -> None:
     state.ingest = runtime.ingest
     state.guard = runtime.guard
     state.views = runtime.views
-    state.metrics = runtime.metrics
 
 
 def get_settings(request: Request) -> Settings:

@@ -13,20 +13,21 @@ domain) goes on to the typed route, which answers the documented errors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from features import CitybrainError
 from serving.auth import HEADER, Guard
+from serving.deps import DEFAULT_DOMAIN
+from serving.schemas import Colour
 from serving.views import RiskViews, etag_matches
 
 PATH = "/v1/risk"
 CACHE_CONTROL = b"private, no-cache"
 _HEADER = HEADER.lower().encode()
-_COLOURS = {"none", "blue", "yellow", "orange", "red"}
-_DEFAULT_DOMAIN = "waterlogging"
+_COLOURS = set(get_args(Colour))
 
 
 class _Route:
@@ -95,4 +96,4 @@ def _query(raw: bytes) -> tuple[str, str | None, str | None] | None:
     level = found.get("level")
     if level is not None and level not in _COLOURS:
         return None
-    return found.get("domain", _DEFAULT_DOMAIN), found.get("area_id"), level
+    return found.get("domain", DEFAULT_DOMAIN), found.get("area_id"), level

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Boolean,
     Column,
     DateTime,
     MetaData,
@@ -114,7 +113,6 @@ class KeyStore:
             Column("secret_sha256", String(64), nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False),
             Column("revoked_at", DateTime(timezone=True), nullable=True),
-            Column("revoked", Boolean, nullable=False, default=False),
         )
         self.metadata.create_all(self.engine)
         self.refresh_s = refresh_s
@@ -152,7 +150,6 @@ class KeyStore:
                     roles=",".join(kept),
                     secret_sha256=_hash(secret),
                     created_at=now,
-                    revoked=False,
                 )
             )
         self._loaded_at = float("-inf")
@@ -172,8 +169,8 @@ class KeyStore:
         with self.engine.begin() as conn:  # a key revoked before keeps its first revocation
             conn.execute(
                 update(self.table)
-                .where(self.table.c.id == key_id, self.table.c.revoked.is_(False))
-                .values(revoked=True, revoked_at=now)
+                .where(self.table.c.id == key_id, self.table.c.revoked_at.is_(None))
+                .values(revoked_at=now)
             )
         found = {k.id: k for k in self.list()}
         if key_id not in found:

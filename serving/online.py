@@ -10,6 +10,7 @@ runs.
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -70,14 +71,9 @@ class OnlineState:
     def copy(self) -> OnlineState:
         """A state to try rows on: scored, previewed, and kept (or dropped) as a whole. The
         tables are immutable frames, so the copy shares them until rows are added."""
-        other = OnlineState.__new__(OnlineState)
-        other.task, other.window = self.task, self.window
-        other.others_window, other._targets = self.others_window, self._targets
-        other._reads, other._reads_events = self._reads, self._reads_events
-        other._reads_forecasts = self._reads_forecasts
-        other._lock = threading.Lock()
         with self._lock:
-            other._tables, other._earliest = self._tables, self._earliest
+            other = copy.copy(self)
+        other._lock = threading.Lock()
         return other
 
     def _note(self, stamps: pl.Series) -> None:

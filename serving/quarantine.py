@@ -61,11 +61,7 @@ class Quarantine:
             posted_by=posted_by,
             held_at=datetime.now(UTC),
         )
-        with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            rows.write_parquet(self.folder / f"{batch.id}.parquet")
-            meta = {**batch.to_dict()}
-            (self.folder / f"{batch.id}.json").write_text(json.dumps(meta, ensure_ascii=False))
+        self.put_back(batch, rows)
         return batch
 
     def list(self) -> list[HeldBatch]:
@@ -95,7 +91,8 @@ class Quarantine:
         return batch, rows
 
     def put_back(self, batch: HeldBatch, rows: pl.DataFrame) -> None:
-        """Return a taken batch unchanged (its release failed)."""
+        """Keep a batch (a new one, or one taken whose release failed): its rows, then the
+        JSON saying why, which is what :meth:`list` reads."""
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             rows.write_parquet(self.folder / f"{batch.id}.parquet")

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import polars as pl
 
 from alerts import Level, PlannedChange, grade
-from features import UTC_TS, NotFoundError
+from features import SCHEMAS, NotFoundError
 from serving.online import OnlineState
 from serving.scorers import Scorers
 
@@ -138,11 +138,11 @@ def _storm_rows(scorers: Scorers, storms: list[Storm]) -> Callable[[OnlineState]
                 if storm.signal is not None:
                     events.append(_signal_event(storm.signal, area, origin))
         if forecasts:
-            state.add_forecasts(_frame(forecasts, _FORECAST))
+            state.add_forecasts(_frame(forecasts, "weather_forecasts"))
         if observed:
-            state.add_observations(_frame(observed, _OBSERVATION))
+            state.add_observations(_frame(observed, "observations"))
         if events:
-            state.add_events(_frame(events, _EVENT))
+            state.add_events(_frame(events, "events"))
 
     return add
 
@@ -160,25 +160,6 @@ def _signal_event(colour: str, area: str, origin: datetime) -> dict[str, Any]:
     }
 
 
-_FORECAST = {
-    "issued_at": UTC_TS,
-    "valid_at": UTC_TS,
-    "area_id": pl.String,
-    "variable": pl.String,
-    "value": pl.Float64,
-}
-_OBSERVATION = {"series_id": pl.String, "ts": UTC_TS, "value": pl.Float64, "received_at": UTC_TS}
-_EVENT = {
-    "event_id": pl.String,
-    "ts": UTC_TS,
-    "source": pl.String,
-    "category": pl.String,
-    "area_id": pl.String,
-    "lat": pl.Float64,
-    "lon": pl.Float64,
-    "attrs": pl.String,
-}
-
-
-def _frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=schema, orient="row")
+def _frame(rows: list[dict[str, Any]], table: str) -> pl.DataFrame:
+    """Scenario rows as the canonical table holds them."""
+    return pl.DataFrame(rows, schema=SCHEMAS[table], orient="row")

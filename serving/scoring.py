@@ -160,9 +160,7 @@ class TaskScorer:
             )
             summary = self.rules.with_unforecast(summary, self.rules.unforecast(outcomes))
         summary = summary.drop("origin")
-        snap = Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now)
-        snap.made = made
-        return snap
+        return Snapshot(origin=origin, forecasts=fc, summary=summary, scored_at=now, made=made)
 
     def _thresholds(
         self,

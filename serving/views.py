@@ -88,7 +88,7 @@ class RiskViews:
         self._views: dict[tuple[str, str | None, str | None], tuple[tuple[int, int], View]] = {}
 
     def touch(self) -> None:
-        """A person changed a warning (resolved, acknowledged): rebuild on the next poll."""
+        """A person changed targets' levels (resolved a warning): rebuild on the next poll."""
         with self._lock:
             self._officer_changes += 1
 

@@ -75,17 +75,16 @@ def acknowledge(
     ledger: LedgerDep,
     engine: EngineDep,
     clock: ClockDep,
-    views: ViewsDep,
     warning_id: str,
     body: AckIn,
 ) -> WarningOut:
     """A duty officer (the key's holder) takes charge. The first acknowledgement of a level
-    wins; a closed warning cannot be acknowledged (422)."""
+    wins; a closed warning cannot be acknowledged (422). Levels stay as they were, so the risk
+    documents do too."""
     told = _told(ledger, engine, warning_id)
     warning = ledger.acknowledge(
         warning_id, by=key.name, note=body.note, channels=told, now=clock.now()
     )
-    views.touch()
     return WarningOut.model_validate(warning.to_dict())
 
 
@@ -101,7 +100,8 @@ def resolve(
 ) -> WarningOut:
     """A duty officer lifts a warning (the water has gone, the road is clear), saying why; it
     closes, the channels are told, and the forecast does not reopen it at the same level within
-    its quiet period. A closed warning cannot be resolved (422)."""
+    its quiet period. A closed warning cannot be resolved (422). Its targets' levels fall to
+    none, so the risk documents are built again."""
     told = _told(ledger, engine, warning_id)
     warning = ledger.resolve(
         warning_id, by=key.name, note=body.note, channels=told, now=clock.now()

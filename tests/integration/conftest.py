@@ -3,6 +3,7 @@ a throwaway PostgreSQL database."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -12,9 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from features import Store
-from serving import main
+from serving import ROLES, KeyStore, Settings, create_app, main
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 DAYS = 14
@@ -244,3 +246,29 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warnings.db'}"
     return str(request.getfixturevalue("database"))
+
+
+@pytest.fixture
+def serve_trained(trained: dict, tmp_path: Path):
+    """Build the app (in process) over a private copy of the trained city's data, sharing the
+    trained champion's MLflow home: ``serve_trained(role, **settings)`` gives a TestClient
+    calling with a key of ``role`` and the tokens of a key per role (names ``<role> desk``).
+    Calls within one test share the data copy and the ledger."""
+
+    def build(role: str = "ingest", **overrides: object) -> tuple[TestClient, dict[str, str]]:
+        data = tmp_path / "data"
+        if not data.exists():
+            shutil.copytree(trained["data"], data)
+        settings = Settings(
+            home=trained["home"],
+            data=data,
+            tasks=str(trained["task"]),
+            ledger_url=f"sqlite:///{tmp_path / 'warnings.db'}",
+            **overrides,
+        )
+        keys = KeyStore(settings.keys)
+        tokens = {r: keys.create(f"{r} desk", [r])[1] for r in ROLES}
+        keys.dispose()
+        return TestClient(create_app(settings), headers={"X-API-Key": tokens[role]}), tokens
+
+    return build

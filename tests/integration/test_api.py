@@ -3,30 +3,18 @@ nothing; risk, models and warnings answer in their documented shapes."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-
-from serving import KeyStore, Settings, create_app
 
 
 @pytest.fixture
-def client(trained: dict, tmp_path: Path):
+def client(serve_trained, tmp_path: Path):
     """An app over a private copy of the trained city's data (posts must not leak across
-    tests), sharing the trained champion's MLflow home."""
-    data = tmp_path / "data"
-    shutil.copytree(trained["data"], data)
-    settings = Settings(
-        home=trained["home"],
-        data=data,
-        tasks=str(trained["task"]),
-        ledger_url=f"sqlite:///{tmp_path / 'warnings.db'}",
-    )
-    _, token = KeyStore(settings.keys).create("api test", ["admin"])
-    with TestClient(create_app(settings), headers={"X-API-Key": token}) as c:
-        c.data_dir = data
+    tests), called with an admin's key."""
+    app, _ = serve_trained("admin")
+    with app as c:
+        c.data_dir = tmp_path / "data"
         yield c
 
 

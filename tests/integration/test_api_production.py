@@ -17,25 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features import Store
-from serving import KeyStore, Settings, create_app
+from serving import Settings, create_app
 from training import configure
-
-
-def _app(trained: dict, tmp_path: Path, **overrides: object) -> tuple[TestClient, dict[str, str]]:
-    data = tmp_path / "data"
-    if not data.exists():
-        shutil.copytree(trained["data"], data)
-    settings = Settings(
-        home=trained["home"],
-        data=data,
-        tasks=str(trained["task"]),
-        ledger_url=f"sqlite:///{tmp_path / 'warnings.db'}",
-        **overrides,
-    )
-    keys = KeyStore(settings.keys)
-    tokens = {role: keys.create(f"{role} desk", [role])[1] for role in ("read", "ingest", "admin")}
-    client = TestClient(create_app(settings), headers={"X-API-Key": tokens["ingest"]})
-    return client, tokens
 
 
 def _rows(frame: pl.DataFrame) -> list[dict]:
@@ -49,8 +32,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(folder.rglob("*.parquet"))}
 
 
-def test_implausible_input_is_refused_or_held_and_nothing_is_acted_on(trained, tmp_path):
-    client, tokens = _app(trained, tmp_path, max_warning_changes=1, max_origin_jump_s=86400.0)
+def test_implausible_input_is_refused_or_held_and_nothing_is_acted_on(
+    trained, tmp_path, serve_trained
+):
+    client, tokens = serve_trained(max_warning_changes=1, max_origin_jump_s=86400.0)
     admin = {"X-API-Key": tokens["admin"]}
     with client:
         before = _files(tmp_path / "data")
@@ -94,8 +79,8 @@ def test_implausible_input_is_refused_or_held_and_nothing_is_acted_on(trained, t
         assert jump.status_code == 202 and "origin" in jump.json()["quarantined"]["reason"]
 
 
-def test_a_repost_changes_nothing_and_never_rewrites_received_at(trained, tmp_path):
-    client, _ = _app(trained, tmp_path)
+def test_a_repost_changes_nothing_and_never_rewrites_received_at(trained, tmp_path, serve_trained):
+    client, _ = serve_trained()
     with client:
         ts = trained["held"]["ts"].min()
         row = {"series_id": "ponding-gulou-01", "ts": ts.isoformat(), "value": 1.5}
@@ -112,8 +97,10 @@ def test_a_repost_changes_nothing_and_never_rewrites_received_at(trained, tmp_pa
         assert kept["received_at"].item() == ts + timedelta(hours=2)  # never erased
 
 
-def test_ndjson_and_bare_arrays_are_taken_and_a_body_past_the_limit_is_413(trained, tmp_path):
-    client, _ = _app(trained, tmp_path, max_body_bytes=200_000)
+def test_ndjson_and_bare_arrays_are_taken_and_a_body_past_the_limit_is_413(
+    trained, tmp_path, serve_trained
+):
+    client, _ = serve_trained(max_body_bytes=200_000)
     with client:
         rows = _rows(trained["held"].head(3))
         ndjson = b"\n".join(orjson.dumps(r) for r in rows)
@@ -133,8 +120,10 @@ def test_ndjson_and_bare_arrays_are_taken_and_a_body_past_the_limit_is_413(train
         assert wrong.status_code == 415
 
 
-def test_polling_risk_answers_an_etag_and_304_and_the_detail_has_thresholds(trained, tmp_path):
-    client, tokens = _app(trained, tmp_path)
+def test_polling_risk_answers_an_etag_and_304_and_the_detail_has_thresholds(
+    trained, tmp_path, serve_trained
+):
+    client, tokens = serve_trained()
     with client:
         reader = {"X-API-Key": tokens["read"]}
         first = client.get("/v1/risk", headers=reader)
@@ -171,8 +160,8 @@ def test_polling_risk_answers_an_etag_and_304_and_the_detail_has_thresholds(trai
         assert client.get("/v1/risk", headers=reader).headers["etag"] != etag
 
 
-def test_metrics_models_readiness_request_ids_and_offline_docs(trained, tmp_path):
-    client, tokens = _app(trained, tmp_path)
+def test_metrics_models_readiness_request_ids_and_offline_docs(trained, tmp_path, serve_trained):
+    client, tokens = serve_trained()
     with client:
         reader = {"X-API-Key": tokens["read"]}
         client.get("/v1/risk", headers=reader)
@@ -208,12 +197,12 @@ def test_readiness_is_503_naming_a_configured_task_without_a_champion(trained, t
         assert answer.json()["models"] == {"waterlogging": "1"}
 
 
-def test_a_what_if_storm_is_scored_by_the_champions_and_writes_nothing(trained, tmp_path):
-    client, _ = _app(trained, tmp_path)
-    keys = KeyStore(f"sqlite:///{tmp_path / 'warnings.db'}")
-    officer = keys.create("planner", ["officer"])[1]
+def test_a_what_if_storm_is_scored_by_the_champions_and_writes_nothing(
+    trained, tmp_path, serve_trained
+):
+    client, tokens = serve_trained()
     with client:
-        planner = {"X-API-Key": officer}
+        planner = {"X-API-Key": tokens["officer"]}
         before = _files(tmp_path / "data")
         warned = client.get("/v1/warnings", headers=planner).json()["warnings"]
         etag = client.get("/v1/risk", headers=planner).headers["etag"]
@@ -240,11 +229,11 @@ def test_a_what_if_storm_is_scored_by_the_champions_and_writes_nothing(trained, 
 
 
 def test_a_registry_outage_leaves_the_kept_champion_serving_and_a_new_one_is_picked_up(
-    trained, tmp_path
+    trained, tmp_path, serve_trained
 ):
     """The first start keeps a copy of the champion; a start with the registry away serves it
     and says so; a champion promoted while serving is picked up without a restart."""
-    client, tokens = _app(trained, tmp_path)
+    client, tokens = serve_trained()
     with client:  # the registry answers: the champion is kept on disk
         reader = {"X-API-Key": tokens["read"]}
         assert client.get("/v1/models", headers=reader).json()["models"][0]["source"] == "registry"
@@ -266,7 +255,7 @@ def test_a_registry_outage_leaves_the_kept_champion_serving_and_a_new_one_is_pic
     registry = configure(Settings(home=trained["home"]).tracking())
     name = "citybrain-e2e_waterlogging"
     first = registry.get_model_version_by_alias(name, "champion")
-    client, tokens = _app(trained, tmp_path, champion_poll_s=0.2)
+    client, tokens = serve_trained(champion_poll_s=0.2)
     try:
         with client:
             reader = {"X-API-Key": tokens["read"]}
@@ -286,8 +275,10 @@ def test_a_registry_outage_leaves_the_kept_champion_serving_and_a_new_one_is_pic
         registry.set_registered_model_alias(name, "champion", first.version)
 
 
-def test_each_request_is_logged_as_json_with_its_id_and_never_its_key(trained, tmp_path, capfd):
-    client, tokens = _app(trained, tmp_path)
+def test_each_request_is_logged_as_json_with_its_id_and_never_its_key(
+    trained, tmp_path, capfd, serve_trained
+):
+    client, tokens = serve_trained()
     with client:
         reader = {"X-API-Key": tokens["read"]}
         client.get("/v1/risk", headers={**reader, "X-Request-ID": "dash-7"})
@@ -306,8 +297,10 @@ def test_each_request_is_logged_as_json_with_its_id_and_never_its_key(trained, t
     assert all(token not in everything for token in tokens.values())
 
 
-def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(trained, tmp_path):
-    client, _ = _app(trained, tmp_path, max_body_bytes=100_000)
+def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(
+    trained, tmp_path, serve_trained
+):
+    client, _ = serve_trained(max_body_bytes=100_000)
 
     def chunks():
         for _ in range(100):  # 1 MB in 10 kB chunks, no Content-Length
@@ -320,8 +313,10 @@ def test_a_chunked_body_past_the_limit_is_refused_while_it_is_read(trained, tmp_
         assert answer.status_code == 413 and "limit" in answer.json()["detail"]
 
 
-def test_the_polls_answer_carries_cors_headers_for_a_configured_origin(trained, tmp_path):
-    client, tokens = _app(trained, tmp_path, cors_origins="https://ops.city.example")
+def test_the_polls_answer_carries_cors_headers_for_a_configured_origin(
+    trained, tmp_path, serve_trained
+):
+    client, tokens = serve_trained(cors_origins="https://ops.city.example")
     with client:
         origin = {"Origin": "https://ops.city.example", "X-API-Key": tokens["read"]}
         answer = client.get("/v1/risk", headers=origin)  # answered by the edge cache

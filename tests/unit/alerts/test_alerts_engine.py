@@ -145,3 +145,25 @@ def test_warning_to_dict_is_json_ready_with_levels_as_colour_and_number(ledger: 
     assert (w["level"], w["level_number"], w["level_zh"]) == ("orange", 3, "橙色")
     assert w["opened_at"] == T0.isoformat() and w["closed_at"] is None
     assert ledger.get(w["id"]) == change.warning
+
+
+def test_a_preview_names_the_changes_evaluate_then_makes_and_writes_nothing(
+    ledger: Ledger,
+) -> None:
+    engine = WarningEngine(ledger)
+    for i, p in enumerate([YELLOW, RED, BLUE]):
+        t = T0 + i * MIN10
+        batch = [ponding(p, origin=t), ponding(p, origin=t, series_id="pond-b")]
+        if i == 2:  # a third target joins the blue warning's area at the same pass
+            batch.append(ponding(BLUE, origin=t, series_id="pond-c"))
+        before = (ledger.list(), ledger.outbox())
+        planned = engine.preview(batch, now=t)
+        assert (ledger.list(), ledger.outbox()) == before  # nothing written
+        done = engine.evaluate(batch, now=t)
+        assert [(p.action, p.from_level, p.to_level, p.message_zh) for p in planned] == [
+            (c.action, c.from_level, c.to_level, c.warning.message_zh) for c in done
+        ]
+        assert all(p.targets == len(batch) for p in planned)
+    grow = [ponding(BLUE, origin=T0 + 4 * MIN10, series_id=s) for s in ("pond-b", "pond-d")]
+    (joined,) = engine.preview(grow, now=T0 + 4 * MIN10)
+    assert (joined.action, joined.from_level, joined.to_level) == ("joined", Level.BLUE, Level.BLUE)
