@@ -22,6 +22,7 @@ from features.cli import (
 )
 from features.cli import features as features_command
 from features.cli import ingest as ingest_command
+from features.covariates import covariate_memory
 from features.coverage import SparseFeature, describe_sparse, feature_null_shares, sparse_features
 from features.durations import Duration, format_duration, parse_duration
 from features.errors import (
@@ -139,6 +140,7 @@ __all__ = [
     "build_features",
     "calendar_columns",
     "conform",
+    "covariate_memory",
     "data_end",
     "data_option",
     "data_span",

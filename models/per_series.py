@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
 from models.ets import ets_forecast, fit_ets
 from models.exogenous import FitRain, RainPath, Regressors, rain_columns, trailing_sums
-from models.sarimax import fit_sarimax, sarimax_forecast
+from models.sarimax import fit_sarimax, sarimax_forecast, sarimax_forecast_many
 from models.series_state import _Config, _Fitted
 
 EMPIRICAL_ORIGINS = 600  # at most this many in-sample origins per series for empirical quantiles
@@ -187,29 +188,91 @@ def forecast_series(
     if fitted.kind == "fallback":
         return _persistence(windows, fitted.median, h_steps.size), None, True
     point, sd = _model_forecast(cfg, fitted, windows, origin_abs, h_steps, regressors)
-    gaussian = point[:, :, None] + sd[:, :, None] * cfg.z[None, None, :]
-    if cfg.intervals == "negbin" and fitted.dispersion is not None:
-        return _negbin(cfg, point, fitted.dispersion[h_steps - 1], gaussian)
-    if cfg.intervals == "gaussian" or fitted.errors is None:
-        return point, gaussian, False
-    errors = fitted.errors[h_steps - 1]  # (horizons, q)
-    quants = np.where(
-        np.isfinite(errors)[None, :, :], point[:, :, None] + errors[None, :, :], gaussian
-    )
-    mid = np.interp(0.5, cfg.quantiles, np.arange(len(cfg.quantiles)))
-    median = _interp_columns(quants, mid)
-    return median, quants, False
+    return _intervals(cfg, [fitted], [(point, sd)], h_steps)[0]
+
+
+def forecast_together(
+    jobs: list[tuple[Any, ...]],
+) -> list[tuple[np.ndarray, np.ndarray | None, bool]]:
+    """:func:`forecast_series` of every job (its arguments) in this process: the SARIMAX
+    series filtered together (:func:`models.sarimax.sarimax_forecast_many`, one batch per
+    state size) and the quantiles of all series computed together. For few origins per
+    series, where one series' Python loops cost more than its arithmetic (serving)."""
+    out: list[tuple[np.ndarray, np.ndarray | None, bool] | None] = [None] * len(jobs)
+    batches: dict[tuple[int, int], list[int]] = {}
+    for i, (_, fitted, _, _, _, regressors) in enumerate(jobs):
+        if fitted.kind == "sarimax" and regressors is not None:
+            k = 0 if regressors.rain is None else len(jobs[i][0].rain_windows)
+            batches.setdefault((fitted.arrays["transition"].shape[0], k), []).append(i)
+    alone = sorted(set(range(len(jobs))) - {i for b in batches.values() for i in b})
+    for i in alone:
+        out[i] = forecast_series(*jobs[i])
+    for index in batches.values():
+        cfg, h_steps = jobs[index[0]][0], jobs[index[0]][4]
+        shared = jobs[index[0]][5]
+        series = []
+        for i in index:
+            _, fitted, windows, origin_abs, _, regressors = jobs[i]
+            rain = regressors.rain
+            columns = rain_columns(rain, cfg.rain_windows) if rain is not None else None
+            series.append((fitted, windows, origin_abs - windows.shape[1] + 1, columns))
+        forecasts = sarimax_forecast_many(series, h_steps, shared.shared, shared.first_abs)
+        fitteds = [jobs[i][1] for i in index]
+        for i, answer in zip(index, _intervals(cfg, fitteds, forecasts, h_steps), strict=True):
+            out[i] = answer
+    assert all(o is not None for o in out)
+    return [o for o in out if o is not None]
+
+
+def _intervals(
+    cfg: _Config,
+    fitteds: list[_Fitted],
+    forecasts: list[tuple[np.ndarray, np.ndarray]],
+    h_steps: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray | None, bool]]:
+    """Each fitted series' point forecast and quantiles from its model's mean and standard
+    deviation (``intervals``), the negative binomials of all series in one call."""
+    out: list[tuple[np.ndarray, np.ndarray | None, bool]] = []
+    negbin = []
+    for fitted, (point, sd) in zip(fitteds, forecasts, strict=True):
+        gaussian = point[:, :, None] + sd[:, :, None] * cfg.z[None, None, :]
+        if cfg.intervals == "negbin" and fitted.dispersion is not None:
+            alpha = np.broadcast_to(fitted.dispersion[h_steps - 1][None, :], point.shape)
+            negbin.append((len(out), point, alpha, gaussian))
+            out.append((point, gaussian, False))  # replaced below
+        elif cfg.intervals == "gaussian" or fitted.errors is None:
+            out.append((point, gaussian, False))
+        else:
+            errors = fitted.errors[h_steps - 1]  # (horizons, q)
+            quants = np.where(
+                np.isfinite(errors)[None, :, :], point[:, :, None] + errors[None, :, :], gaussian
+            )
+            mid = np.interp(0.5, cfg.quantiles, np.arange(len(cfg.quantiles)))
+            out.append((_interp_columns(quants, mid), quants, False))
+    if negbin:
+        median, quants = _negbin(
+            cfg,
+            np.concatenate([n[1] for n in negbin]),
+            np.concatenate([n[2] for n in negbin]),
+            np.concatenate([n[3] for n in negbin]),
+        )
+        at = 0
+        for i, point, _, _ in negbin:
+            rows = slice(at, at + point.shape[0])
+            out[i] = (median[rows], quants[rows], False)
+            at += point.shape[0]
+    return out
 
 
 def _negbin(
     cfg: _Config, point: np.ndarray, alpha: np.ndarray, gaussian: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Quantiles of a negative binomial with the forecast as its mean and the step's
-    dispersion (Poisson where not over-dispersed); the point forecast is its median."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles of a negative binomial with the forecast as its mean and each cell's
+    dispersion ``alpha`` (Poisson where not over-dispersed); the point forecast is its median."""
     from scipy import stats
 
     mu = np.clip(point, 1e-9, None)
-    a = np.broadcast_to(alpha[None, :], mu.shape)
+    a = alpha
     n = 1.0 / np.where(a > 1e-6, a, 1.0)
     out = []
     for q in (*cfg.quantiles, 0.5):
@@ -219,7 +282,7 @@ def _negbin(
         out.append(value)
     quants = np.stack(out[:-1], axis=2)
     quants = np.where(np.isfinite(a)[:, :, None], quants, gaussian)  # a step never observed
-    return np.where(np.isfinite(a), out[-1], point), quants, False
+    return np.where(np.isfinite(a), out[-1], point), quants
 
 
 def _interp_columns(quants: np.ndarray, position: float) -> np.ndarray:

@@ -241,13 +241,20 @@ class SarimaxForecaster(_StatisticalForecaster):
         cfg = self.config
         exog = regressors(grid_times(hist, lo, hi), cfg)
         base_abs = absolute_bin(hist)
+        if not cfg.rain:
+            return [(Regressors(exog, lo + base_abs, None),) for _ in groups]
         forecast = None
-        if cfg.rain and cfg.rain_forecast is not None:
+        if cfg.rain_forecast is not None:
             fc_pairs, fc_steps = self._future_rain(frame)
             forecast = (fc_pairs.with_row_index("_i"), fc_steps)
+        # every series' rain in one pass, then each group's rows of it
+        path = self._predict_rain(forecast, hist, pl.concat(groups))
         out: list[tuple[Any, ...]] = []
+        at = 0
         for group in groups:
-            rain = self._predict_rain(forecast, hist, group) if cfg.rain else None
+            rows = slice(at, at + group.height)
+            at += group.height
+            rain = RainPath(path.observed[rows], path.future[rows])
             out.append((Regressors(exog, lo + base_abs, rain),))
         return out
 
@@ -267,23 +274,24 @@ class SarimaxForecaster(_StatisticalForecaster):
         self,
         forecast: tuple[pl.DataFrame, np.ndarray] | None,
         hist: TargetHistory,
-        group: pl.DataFrame,
+        origins: pl.DataFrame,
     ) -> RainPath:
-        """One series' rain around its origins: observed up to each (from the history),
-        forecast after it (``forecast``: the frame's, as issued by each origin)."""
+        """The rain around each of ``origins`` (rows of ``series_id``, ``origin``,
+        ``_row``, ``_bin``): observed up to it (from the history), forecast after it
+        (``forecast``: the frame's, as issued by each origin)."""
         cfg = self.config
         assert cfg.rain is not None
         lead = max(cfg.rain_windows) - 1
         observed = hist.windows(
-            group["_row"].to_numpy(),
-            group["_bin"].to_numpy(),
+            origins["_row"].to_numpy(),
+            origins["_bin"].to_numpy(),
             cfg.filter_steps + lead,
             covariate=cfg.rain,
         )
-        future = np.zeros((group.height, cfg.max_h))
+        future = np.zeros((origins.height, cfg.max_h))
         if forecast is not None:
             pairs, steps = forecast
-            found = group.select("series_id", "origin").join(
+            found = origins.select("series_id", "origin").join(
                 pairs, on=["series_id", "origin"], how="left", maintain_order="left"
             )["_i"]
             hit = found.is_not_null().to_numpy()

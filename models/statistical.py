@@ -26,7 +26,10 @@ the window up to and including the origin's bin, then forecast. A forecast there
 only on the fitted model and the ``history_span`` of history up to its origin, never on
 anything after it, and serving, which hands the model exactly that, reproduces the backtest.
 Missing bins in the window are skipped (the state is carried forward by the model). All values
-are clipped to the signal's physical range and sorted across quantiles.
+are clipped to the signal's physical range and sorted across quantiles. With a few origins a
+series (serving's one) the series are forecast together instead, the SARIMAX ones through one
+Kalman filter with a state space per row (:func:`models.per_series.forecast_together`): a
+series at a time, the Python loop over the filter window cost more than its arithmetic.
 
 Models are pickled into MLflow, and pickles name ``models.statistical.EtsForecaster``,
 ``.SarimaxForecaster``, ``._Config`` and ``._Fitted``: all four stay importable from here.
@@ -56,7 +59,12 @@ from features import (
     format_duration,
 )
 from models.exogenous import absolute_bin
-from models.per_series import fit_series, forecast_series, persistence_errors
+from models.per_series import (
+    fit_series,
+    forecast_series,
+    forecast_together,
+    persistence_errors,
+)
 from models.protocol import FORECAST_KEYS, require_fitted, require_history
 from models.quantiles import monotone, quantile_column
 from models.series_params import (
@@ -76,6 +84,9 @@ if TYPE_CHECKING:
     from models.sarimax_forecaster import SarimaxForecaster as SarimaxForecaster
 
 PREDICT_POOL_MIN_STEPS = 10_000_000  # window steps (origins x filter_window) of one predict
+# at most this many origins a series on average: the series are forecast together in this
+# process (serving's one origin each), not one by one
+TOGETHER_MAX_ORIGINS = 4
 
 # the family classes defined beside this module, re-exported by name (see the docstring)
 _FAMILIES = {
@@ -243,9 +254,13 @@ class _StatisticalForecaster:
             fitted = self.fitted_.get(sid) or _Fitted(reason="not in the fit")
             jobs.append((cfg, fitted, windows, bins + base_abs, h_steps, *extra))
         # vectorised forecasts run at about a million window steps a second: below some
-        # seconds of work a pool's start-up and transfers cost more than they save (measured)
-        big = pairs.height * cfg.filter_steps >= PREDICT_POOL_MIN_STEPS
-        outputs = map_jobs(forecast_series, jobs, self.n_jobs if big else 1)
+        # seconds of work a pool's start-up and transfers cost more than they save (measured);
+        # with a few origins a series (serving) the series are filtered together
+        if pairs.height <= TOGETHER_MAX_ORIGINS * len(ids):
+            outputs = forecast_together(jobs)
+        else:
+            big = pairs.height * cfg.filter_steps >= PREDICT_POOL_MIN_STEPS
+            outputs = map_jobs(forecast_series, jobs, self.n_jobs if big else 1)
         return self._forecast_frame(keys, groups, outputs, horizons, h_steps)
 
     def _forecast_frame(
@@ -260,24 +275,26 @@ class _StatisticalForecaster:
         from the pooled persistence errors, clipped to the signal's range, sorted."""
         assert self.fallback_errors_ is not None
         qcols = [quantile_column(q) for q in self.config.quantiles]
-        parts = []
-        for group, (point, quants, fell_back) in zip(groups, outputs, strict=True):
+        points, quantiles = [], []
+        for point, quants, fell_back in outputs:
             if fell_back:
                 quants = point[:, :, None] + self.fallback_errors_[h_steps - 1][None, :, :]
             assert quants is not None  # a fitted model's own
-            n_o, n_h = point.shape
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "series_id": group["series_id"].gather(np.repeat(np.arange(n_o), n_h)),
-                        "origin": group["origin"].gather(np.repeat(np.arange(n_o), n_h)),
-                        "horizon": horizons.gather(np.tile(np.arange(n_h), n_o)),
-                        "yhat": point.ravel(),
-                        **{c: quants[:, :, j].ravel() for j, c in enumerate(qcols)},
-                    }
-                )
-            )
-        table = pl.concat(parts)
+            points.append(point)
+            quantiles.append(quants)
+        # every group's rows in one table: origins in group order, horizons within each
+        point, quants = np.concatenate(points), np.concatenate(quantiles)
+        n_o, n_h = point.shape
+        origins = pl.concat([g.select("series_id", "origin") for g in groups])
+        table = pl.DataFrame(
+            {
+                "series_id": origins["series_id"].gather(np.repeat(np.arange(n_o), n_h)),
+                "origin": origins["origin"].gather(np.repeat(np.arange(n_o), n_h)),
+                "horizon": horizons.gather(np.tile(np.arange(n_h), n_o)),
+                "yhat": point.ravel(),
+                **{c: quants[:, :, j].ravel() for j, c in enumerate(qcols)},
+            }
+        )
         sig = SIGNALS.get(self.task.target.signal)
         clip = [
             pl.col(c).clip(sig.low, sig.high) if sig is not None else pl.col(c)

@@ -2,16 +2,17 @@
 
 Serving computes features from this state with the same ``build_features`` that training runs in
 batch; tests/integration/test_parity.py shows the two agree for every shipped task. The window
-keeps what the task's features read back (its lookback), or more where the model reads a longer
-target history (``history_span``: a SARIMAX filter window and the rain before it), plus a
-margin, and drops older rows as new ones arrive, so memory stays flat however long the server
-runs.
+keeps, signal by signal, what the task's features read back (its lookback), or more where the
+model reads a longer history (``history_span``: a SARIMAX filter window and the rain before
+it), plus a margin (:func:`signal_windows`), and drops older rows as new ones arrive, so memory
+stays flat however long the server runs and a rescoring bins only what it reads.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -26,7 +27,9 @@ from features import (
     TaskConfig,
     TaskTables,
     build_features,
+    covariate_memory,
     data_end,
+    linked_covariates,
     lookback,
     task_tables,
     warning_memory,
@@ -42,22 +45,57 @@ def online_window(task: TaskConfig, history_span: timedelta | None = None) -> ti
     return max(lookback(task), history_span or timedelta(0), warning_memory(task)) + MARGIN
 
 
+def signal_windows(
+    task: TaskConfig,
+    history_span: timedelta | None = None,
+    history_covariates: Sequence[str] = (),
+) -> dict[str, timedelta]:
+    """How far back serving keeps each signal's readings: the target's signal for
+    :func:`online_window`; a covariate's signal for what its features read back (its sums,
+    statistics, antecedent days, the fill limit) and, where the model reads the covariate step
+    by step (SARIMAX's rain), for the model's history; any other signal not at all.
+
+    A hotline task reads traffic speeds over 3 hours: keeping every road sensor for the two
+    weeks its rain history needs made each rescoring bin 450,000 readings instead of 60,000."""
+    step, fill = task.step, task.features.fill_limit
+    windows = {task.target.signal: online_window(task, history_span)}
+    for cov in linked_covariates(task):
+        if cov.signal == task.target.signal:
+            continue
+        # its longest window, reaching back by the fill limit from its first bin
+        memory = max(covariate_memory(cov), default=timedelta(0)) + fill + 2 * step
+        if cov.name in history_covariates and history_span is not None:
+            memory = max(memory, history_span)
+        windows[cov.signal] = max(windows.get(cov.signal, timedelta(0)), memory + MARGIN)
+    return windows
+
+
 class OnlineState:
     def __init__(
-        self, task: TaskConfig, tables: CityTables, history_span: timedelta | None = None
+        self,
+        task: TaskConfig,
+        tables: CityTables,
+        history_span: timedelta | None = None,
+        history_covariates: Sequence[str] = (),
     ) -> None:
         self.task = task
         self.window = online_window(task, history_span)
         # readings other than the target's are read only by the features and the model's
-        # covariate history: they are kept that long, not as long as the warning rule's
-        # memory of the target (a surge norm's four weeks of every sensor in the city)
-        self.others_window = max(lookback(task), history_span or timedelta(0)) + MARGIN
+        # covariate history: each signal's are kept as long as those read them, not as long
+        # as the warning rule's memory of the target (a surge norm's four weeks of every
+        # sensor in the city), and a signal nothing reads is not kept
+        self.windows = signal_windows(task, history_span, history_covariates)
+        by_signal = tables.series.select("series_id", "signal").iter_rows()
+        kept: dict[timedelta, list[str]] = {}
+        for sid, signal in by_signal:
+            if signal in self.windows:
+                kept.setdefault(self.windows[signal], []).append(sid)
+        self._kept = {w: pl.Series("series_id", ids) for w, ids in kept.items()}
         self._lock = threading.Lock()
         self._earliest: datetime | None = None  # the earliest time of rows added since taken
         # what the task's features read: rows of anything else never call for a new forecast
         signals = {task.target.signal, *(c.signal for c in task.features.observed)}
         self._reads = tables.series.filter(pl.col("signal").is_in(list(signals)))["series_id"]
-        self._targets = tables.series.filter(pl.col("signal") == task.target.signal)["series_id"]
         self._reads_events = bool(
             task.target.events or task.features.events or task.features.rainstorm_signal
         )
@@ -137,9 +175,11 @@ class OnlineState:
         latest = _latest(tables.observations["ts"]) or _latest(tables.events["ts"])
         if latest is None:
             return tables
-        since, others = latest - self.window, latest - self.others_window
-        target = pl.col("series_id").is_in(self._targets.implode())
-        kept = (pl.col("ts") >= others) | (target & (pl.col("ts") >= since))
+        since = latest - self.window
+        kept = pl.lit(False)
+        for window, ids in self._kept.items():
+            mine = pl.col("series_id").is_in(ids.implode())
+            kept = kept | (mine & (pl.col("ts") >= latest - window))
         return replace(
             tables,
             observations=tables.observations.filter(kept),

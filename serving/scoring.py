@@ -50,7 +50,7 @@ class TaskScorer:
     def __init__(self, model: CitybrainModel, version: str, tables: CityTables) -> None:
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
-        self.state = OnlineState(self.task, tables, model.history_span)
+        self.state = OnlineState(self.task, tables, model.history_span, model.history_covariates)
         self.rules = WarningRules(self.task)
         self.unit = self.rules.unit
         self.snapshot: Snapshot | None = None
@@ -145,8 +145,9 @@ class TaskScorer:
         fc = every.filter(pl.col("origin") == origin)
         if self.task.warning is not None:
             fc = with_exceedance(fc, self.task, self._thresholds(fc, tables, origin, history))
+        targets = pl.col("series_id").is_in(tables.targets["series_id"].implode())
         latest = (
-            tables.observations.filter(pl.col("ts") <= origin)
+            tables.observations.filter(targets & (pl.col("ts") <= origin))
             .sort("ts")
             .group_by("series_id")
             .agg(pl.col("value").last().alias("observed"), pl.col("ts").last().alias("observed_ts"))

@@ -105,6 +105,30 @@ def test_online_features_fed_live_equal_batch_features(city: CityTables, name: s
 
 
 TINY_START = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_the_online_window_keeps_each_signal_as_long_as_it_is_read(city: CityTables) -> None:
+    """The hotline reads road speeds over 3 hours and rain over days (and, for SARIMAX, step
+    by step over its filter window): each signal's readings are kept that long, the target's
+    for its surge norm, and a signal it never reads (river levels) not at all."""
+    task = load_task("hotline")
+    span = timedelta(days=8)
+    state = OnlineState(task, city, span, ("rain_area",))
+    obs = state.tables.observations.join(city.series.select("series_id", "signal"), on="series_id")
+    latest = obs["ts"].max()
+    assert isinstance(latest, datetime)
+    reach = {
+        signal: latest - first
+        for signal, first in obs.group_by("signal").agg(pl.col("ts").min()).iter_rows()
+    }
+    assert "water_level_m" not in reach and "water_level_m" in city.series["signal"].to_list()
+    assert reach["speed_kmh"] <= timedelta(hours=3) + task.features.fill_limit + 2 * HOUR + MARGIN
+    assert reach["rain_mm"] >= span
+    assert all(reach[s] <= state.windows[s] for s in reach)
+    # without the model's rain history the rain is kept only as long as the features read it
+    assert OnlineState(task, city).windows["rain_mm"] < timedelta(days=6)
+
+
 RAIN_TASK = {
     "name": "waterlogging-rain-sarimax",
     "domain": "waterlogging",
@@ -161,7 +185,10 @@ def test_serving_forecasts_a_rain_sarimax_as_the_backtest_does(tiny_city: CityTa
     known = tiny_city.until(origin)
     since = origin - online_window(task, wrapper.history_span)
     windowed = replace(known, observations=known.observations.filter(pl.col("ts") >= since))
-    snap = TaskScorer(wrapper, "1", windowed).score(now=origin)
+    scorer = TaskScorer(wrapper, "1", windowed)
+    # the rain is kept for the model's filter window, not only for the features' hour
+    assert scorer.state.windows["rain_mm"] >= wrapper.history_span > timedelta(hours=12)
+    snap = scorer.score(now=origin)
     assert snap is not None and snap.origin == origin
 
     backtest = model.predict(

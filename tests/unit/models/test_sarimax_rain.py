@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features import ConfigError, DataError, FeatureSpec, TargetHistory, parse_task
+from models import statistical
 from models.calibration import CalibratedForecaster
 from models.ensemble import EnsembleForecaster
 from models.exogenous import RainPath, forecast_steps, rain_columns, trailing_sums
@@ -195,6 +196,29 @@ def test_a_forecast_reads_rain_only_up_to_its_origin() -> None:
     # the forecast path is the frame's: another forecast changes the forecast
     wetter = model.predict(frame(hist, origins, rain + 1.0), hist)
     assert (wetter["yhat"] > model.predict(f, hist)["yhat"]).all()
+
+
+def test_series_with_rain_filtered_together_forecast_as_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Serving's batch of series (one origin each) takes each series' own rain, observed up
+    to the origin and forecast after it: the same forecasts as one series at a time."""
+    n = 30 * 24
+    rain = np.vstack([storms(n, seed=5), storms(n, seed=6), storms(n, seed=7)])
+    origin = 25 * 24
+    rain[:, origin - 1 : origin + 3] += np.array([[2.0], [6.0], [12.0]])  # a storm at it
+    y = np.vstack([level_after_rain(rain[i], seed=10 + i) for i in range(3)])
+    hist = history(y, rain)
+    cut = START + 20 * 24 * HOUR
+    fit_origins = [START + k * HOUR for k in range(24, 20 * 24 - 7, 3)]
+    model = build(**LEVEL, rain="rain_gauge").fit(frame(hist, fit_origins, rain), hist.until(cut))
+    f = frame(hist, [START + origin * HOUR], rain)
+    monkeypatch.setattr(statistical, "TOGETHER_MAX_ORIGINS", 0)
+    one_by_one = model.predict(f, hist)
+    monkeypatch.setattr(statistical, "TOGETHER_MAX_ORIGINS", 4)
+    assert_frame_equal(
+        model.predict(f, hist), one_by_one, check_exact=False, rel_tol=1e-9, abs_tol=1e-9
+    )
 
 
 def test_history_span_holds_the_rain_windows() -> None:

@@ -282,6 +282,35 @@ def test_parallel_and_serial_give_the_same_forecast(
     assert_frame_equal(parallel.predict(f, hist), serial.predict(f, hist), check_exact=True)
 
 
+@pytest.mark.parametrize(
+    ("signal", "intervals"),
+    [("water_level_m", "empirical"), ("water_level_m", "gaussian"), ("hotline_count", "negbin")],
+)
+def test_serving_filters_the_series_together_as_one_by_one(
+    signal: str, intervals: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a few origins a series (serving) every SARIMAX series is filtered in one batch:
+    the same forecasts and quantiles as one series at a time, with a gap up to an origin (the
+    filter's variance grows over it), a constant series and one the fit never saw."""
+    rng = np.random.default_rng(21)
+    y = np.vstack([daily(16, seed=s, level=3.0 + s, noise=0.4) for s in range(4)])
+    if signal == "hotline_count":
+        y = rng.poisson(np.clip(y, 0.1, None)).astype(float)
+    y[1, 15 * 24 : 15 * 24 + 4] = np.nan  # missing up to the first origin
+    y[2] = 4.0  # constant: the persistence fallback
+    train = history(y[:3, : 14 * 24])  # s3 is unseen by the fit
+    model = build("sarimax", signal=signal, n_jobs=1, intervals=intervals)
+    model.fit(frame(train, [START]), train)
+    hist = history(y)
+    f = frame(hist, [START + timedelta(days=15, hours=h) for h in (3, 4)])
+    monkeypatch.setattr(statistical, "TOGETHER_MAX_ORIGINS", 0)
+    one_by_one = model.predict(f, hist)
+    monkeypatch.setattr(statistical, "TOGETHER_MAX_ORIGINS", 4)
+    together = model.predict(f, hist)
+    assert one_by_one.height == f.height and one_by_one["yhat"].null_count() == 0
+    assert_frame_equal(together, one_by_one, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
 @pytest.mark.parametrize("family", ["ets", "sarimax"])
 def test_short_constant_and_unseen_series_fall_back_to_persistence(family: str) -> None:
     y = np.vstack([daily(16, seed=11), np.full(16 * 24, 4.0), np.full(16 * 24, np.nan)])
