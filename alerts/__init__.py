@@ -5,10 +5,13 @@ the backtest) turn forecasts into :class:`Assessment` records, :class:`WarningEn
 them into one warning per domain, area and episode and records each change in the
 :class:`Ledger` with its history and outbox, :class:`Silence` records hold delivery back, and
 an :class:`Escalator` pages the next tier of a :class:`Roster` when nobody acknowledges in
-time, and a :class:`Dispatcher` delivers the outbox through the channels.
+time, and a :class:`Dispatcher` delivers the outbox through the channels of the channels file
+(:func:`load_channels`), retrying on a :class:`RetryPolicy` and signing webhooks
+(:mod:`alerts.signing`: :func:`verify_signature` is what a receiver runs).
 """
 
 from alerts.assessment import Assessment
+from alerts.channel_config import load_channels, parse_channels
 from alerts.channels import (
     Channel,
     DeliveryError,
@@ -21,13 +24,27 @@ from alerts.escalation import Escalator
 from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import PONDING_CM, Level, LevelRule, grade, next_level
 from alerts.messages import render
+from alerts.outbox import OUTBOX_STATUSES
 from alerts.records import Action, HistoryEntry, OutboxItem, Status, TargetState, Warning
+from alerts.retry import RetryPolicy
 from alerts.roster import Contact, Roster, Tier, load_roster, parse_roster
+from alerts.signing import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    signature,
+)
+from alerts.signing import verify as verify_signature
 from alerts.silences import Silence
 
 __all__ = [
     "CAUSES",
+    "IDEMPOTENCY_HEADER",
+    "OUTBOX_STATUSES",
     "PONDING_CM",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "Action",
     "Assessment",
     "Channel",
@@ -42,7 +59,9 @@ __all__ = [
     "LevelRule",
     "OutboxItem",
     "PlannedChange",
+    "RetryPolicy",
     "Roster",
+    "SignatureError",
     "Silence",
     "Status",
     "TargetState",
@@ -53,8 +72,12 @@ __all__ = [
     "WarningPlan",
     "WebhookChannel",
     "grade",
+    "load_channels",
     "load_roster",
     "next_level",
+    "parse_channels",
     "parse_roster",
     "render",
+    "signature",
+    "verify_signature",
 ]

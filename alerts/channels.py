@@ -1,80 +1,134 @@
 """Delivery: channels that push a warning payload somewhere, and the outbox dispatcher.
 
 Channels only know how to send one payload once; retrying belongs to the dispatcher, which works
-from the ledger's outbox. So a message survives a crash or a receiver that is down for an hour,
-every attempt is counted in the ledger, and a message that is given up on stays there, marked
-failed with its last error. Delivery is at least once: receivers should deduplicate on the
-payload's ``id``, ``action`` and ``updated_at``.
+from the ledger's outbox. So a message survives a crash or a receiver that is down for hours
+(:mod:`alerts.retry`: exponential back-off with jitter, given up on only after a deadline, 48 h
+by default), every attempt is counted in the ledger, and a message that is given up on stays
+there, marked failed with its last error, until someone puts it back
+(:meth:`Dispatcher.retry`). Delivery is at least once: every try of one message carries the
+same idempotency key (the outbox id: ``Idempotency-Key`` and the body's ``delivery_id``), on
+which receivers drop duplicates.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
 from alerts.assessment import to_utc
 from alerts.ledger import Ledger
+from alerts.records import OutboxItem
+from alerts.retry import RetryPolicy
+from alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
+from features import NotFoundError
+
+Lang = Literal["zh", "en"]
+
+# answers worth trying again: the receiver is busy or broken now, not refusing this message
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 
 class DeliveryError(Exception):
-    """A receiver answered, but not with success."""
+    """A receiver answered, but not with success. ``retryable`` False: it refused this message
+    (a bad request, a wrong secret), so trying again cannot help and it is dead-lettered at
+    once; ``retry_after_s``: the receiver asked to be left alone that long."""
 
-    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = True,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 @runtime_checkable
 class Channel(Protocol):
-    """Anything that can send one payload; it raises on failure and never retries itself."""
+    """Anything that can send one payload; it raises on failure and never retries itself.
+
+    ``key`` is the message's idempotency key, the same on every try."""
 
     name: str
-    max_attempts: int
-    backoff_s: float
+    retry: RetryPolicy
 
-    def deliver(self, payload: Mapping[str, Any]) -> None: ...
+    def deliver(self, payload: Mapping[str, Any], *, key: str) -> None: ...
+
+
+def status_error(where: str, response: httpx.Response) -> DeliveryError:
+    """The :class:`DeliveryError` of an HTTP answer that is not a success: 5xx and the busy
+    4xx answers are retried (honouring ``Retry-After`` in seconds), other 4xx are not."""
+    code = response.status_code
+    after = response.headers.get("retry-after", "")
+    return DeliveryError(
+        f"{where} answered {code}: {response.text[:200]}",
+        status_code=code,
+        retryable=code >= 500 or code in RETRYABLE_STATUS,
+        retry_after_s=float(after) if after.replace(".", "", 1).isdigit() else None,
+    )
 
 
 class WebhookChannel:
-    """POSTs the payload as UTF-8 JSON to a URL; any non-2xx answer is a failure.
+    """POSTs the payload as UTF-8 JSON to a URL, signed when it has a secret
+    (:mod:`alerts.signing`); any non-2xx answer is a failure.
 
-    ``max_attempts`` and ``backoff_s`` are read by the :class:`Dispatcher`: the n-th retry waits
-    ``backoff_s * 2**(n-1)`` seconds.
-    """
+    The body is the warning's payload with ``delivery_id`` (the idempotency key) and, in the
+    receiver's language ``lang``, ``message``; both languages' texts stay in it."""
 
     def __init__(
         self,
         url: str,
         *,
         name: str = "webhook",
+        secret: str | None = None,
+        lang: Lang = "zh",
         timeout_s: float = 5.0,
-        max_attempts: int = 5,
-        backoff_s: float = 1.0,
+        retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self.url = url
         self.name = name
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
+        self.lang: Lang = lang
+        self.retry = retry or RetryPolicy()
+        self._secret = secret
         base = {"content-type": "application/json; charset=utf-8"}
         self._client = httpx.Client(timeout=timeout_s, headers={**base, **(headers or {})})
 
-    def deliver(self, payload: Mapping[str, Any]) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        response = self._client.post(self.url, content=body)
+    @property
+    def signed(self) -> bool:
+        return self._secret is not None
+
+    def __repr__(self) -> str:  # never the secret
+        signed = "signed" if self._secret else "unsigned"
+        return f"WebhookChannel({self.name!r}, {self.url!r}, {signed}, lang={self.lang!r})"
+
+    def body(self, payload: Mapping[str, Any], key: str) -> bytes:
+        """The bytes sent for ``payload`` (what the signature covers)."""
+        message = payload.get(f"message_{self.lang}") or payload.get("message_zh")
+        full = {**payload, "delivery_id": key, "lang": self.lang, "message": message}
+        return json.dumps(full, ensure_ascii=False).encode("utf-8")
+
+    def deliver(self, payload: Mapping[str, Any], *, key: str) -> None:
+        body = self.body(payload, key)
+        headers = {IDEMPOTENCY_HEADER: key}
+        if self._secret is not None:
+            stamp = int(time.time())
+            headers[TIMESTAMP_HEADER] = str(stamp)
+            headers[SIGNATURE_HEADER] = signature(self._secret, stamp, body)
+        response = self._client.post(self.url, content=body, headers=headers)
         if not response.is_success:
-            raise DeliveryError(
-                f"{self.url} answered {response.status_code}: {response.text[:200]}",
-                status_code=response.status_code,
-            )
+            raise status_error(self.url, response)
 
     def close(self) -> None:
         self._client.close()
@@ -97,13 +151,25 @@ class DispatchResult:
 class Dispatcher:
     """Sends due outbox rows through their channels and records each attempt in the ledger.
 
-    A row whose channel is not configured here is marked failed at once (with the reason), so
-    a misconfiguration shows up in the ledger instead of a queue that silently grows.
+    A failed try is retried on the channel's :class:`RetryPolicy` until its deadline, then
+    dead-lettered (failed, with the last error); a receiver that refuses the message outright
+    (:class:`DeliveryError` not retryable) dead-letters it at once. A row whose channel is not
+    configured here is marked failed at once (with the reason), so a misconfiguration shows up
+    in the ledger instead of a queue that silently grows.
     """
 
-    def __init__(self, ledger: Ledger, channels: Mapping[str, Channel]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        channels: Mapping[str, Channel],
+        *,
+        rng: random.Random | None = None,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self.ledger = ledger
         self.channels = dict(channels)
+        self._rng = rng or random.Random()
+        self._wake = wake  # tells the delivery loop that messages are due now
 
     def dispatch_due(self, now: datetime | None = None) -> DispatchResult:
         """One pass over the rows due at ``now`` (default: the current time)."""
@@ -112,24 +178,63 @@ class Dispatcher:
         for item in self.ledger.due(now):
             channel = self.channels.get(item.channel)
             if channel is None:
-                self.ledger.mark_failed(item.id, f"no channel named {item.channel!r} configured")
+                why = f"no channel named {item.channel!r} configured"
+                self.ledger.mark_failed(item.id, why, now=now)
                 failed += 1
                 continue
             try:
-                channel.deliver(item.payload)
-            except Exception as err:  # any failure of a receiver is retried, never fatal
-                error = f"{type(err).__name__}: {err}"
-                if item.attempts + 1 >= channel.max_attempts:
-                    self.ledger.mark_failed(item.id, error)
-                    failed += 1
-                else:
-                    wait = timedelta(seconds=channel.backoff_s * 2**item.attempts)
-                    self.ledger.mark_retry(item.id, error, now + wait)
+                channel.deliver(item.payload, key=item.id)
+            except Exception as err:  # any failure of a receiver is handled, never fatal
+                if self._after_failure(item, channel, err, now):
                     retried += 1
+                else:
+                    failed += 1
             else:
                 self.ledger.mark_sent(item.id, now=now)
                 sent += 1
         return DispatchResult(sent, retried, failed)
+
+    def _after_failure(
+        self, item: OutboxItem, channel: Channel, err: Exception, now: datetime
+    ) -> bool:
+        """Schedule the next try, or dead-letter the message; whether it will be tried again."""
+        error = f"{type(err).__name__}: {err}"
+        policy = channel.retry
+        if isinstance(err, DeliveryError) and not err.retryable:
+            self.ledger.mark_failed(item.id, f"{error} (refused: not tried again)", now=now)
+            return False
+        wait = policy.wait(item.attempts + 1, self._rng)
+        if isinstance(err, DeliveryError) and err.retry_after_s is not None:
+            wait = max(wait, err.retry_after_s)
+        # the deadline runs on this clock: from the first try, or from the last putting back
+        deadline = policy.deadline(item.retried_at or item.first_tried_at or now)
+        if now + timedelta(seconds=wait) > deadline:
+            given = timedelta(seconds=policy.give_up_after_s)
+            why = f"{error} (given up {given} after its first try)"
+            self.ledger.mark_failed(item.id, why, now=now)
+            return False
+        self.ledger.mark_retry(item.id, error, now + timedelta(seconds=wait), now=now)
+        return True
+
+    def retry(
+        self,
+        ids: Sequence[str] = (),
+        *,
+        channel: str | None = None,
+        by: str,
+        now: datetime | None = None,
+    ) -> list[OutboxItem]:
+        """Put messages back in the queue, due now with a fresh deadline: the given ids (failed
+        or pending), or every failed one (of ``channel``). Recorded as done by ``by``."""
+        now = to_utc(now, "now") if now is not None else datetime.now(UTC)
+        if channel is not None and channel not in self.channels:
+            raise NotFoundError(
+                f"no channel named {channel!r}; configured: {sorted(self.channels) or 'none'}"
+            )
+        requeued = self.ledger.requeue(ids, channel=channel, by=by, now=now)
+        if requeued:
+            self._wake()
+        return requeued
 
     def drain(self, timeout_s: float) -> DispatchResult:
         """Dispatch until nothing pending is due within ``timeout_s`` from now; return totals.

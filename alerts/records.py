@@ -247,6 +247,9 @@ class OutboxItem:
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    first_tried_at: datetime | None = None  # on the dispatcher's clock
+    retried_at: datetime | None = None  # put back in the queue by hand, by ``retried_by``
+    retried_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -260,6 +263,9 @@ class OutboxItem:
             "last_error": self.last_error,
             "created_at": iso(self.created_at),
             "sent_at": iso(self.sent_at),
+            "first_tried_at": iso(self.first_tried_at),
+            "retried_at": iso(self.retried_at),
+            "retried_by": self.retried_by,
         }
 
     @classmethod

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alerts.config_files import read_yaml, validate_file_model
 from alerts.levels import Level
-from features import ConfigError, Duration
+from features import Duration
 
 LevelName = Literal["blue", "yellow", "orange", "red"]
 
@@ -137,26 +137,9 @@ class Roster(_Strict):
 
 def parse_roster(raw: Any, *, source: str = "<roster>") -> Roster:
     """Validate a roster mapping; the first error names its key path."""
-    try:
-        return Roster.model_validate(raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ""
-        for part in first["loc"]:
-            if part == "[key]":  # pydantic's marker for a mapping's key (an unknown level)
-                continue
-            key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(f"{msg} in {source}", key=key) from None
+    return validate_file_model(Roster, raw, source=source)
 
 
 def load_roster(path: str | Path) -> Roster:
     """Read and validate a roster file (YAML)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"roster file {path} does not exist", key="roster")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}", key="roster") from None
-    return parse_roster(raw, source=str(path))
+    return parse_roster(read_yaml(path, what="roster", key="roster"), source=str(path))

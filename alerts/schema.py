@@ -136,6 +136,9 @@ def build_tables(prefix: str = "") -> Tables:
         Column("last_error", Text),
         Column("created_at", UTCDateTime, nullable=False),
         Column("sent_at", UTCDateTime),
+        Column("first_tried_at", UTCDateTime),
+        Column("retried_at", UTCDateTime),
+        Column("retried_by", String(200)),
         Index(f"ix_{prefix}outbox_due", "status", "next_attempt_at"),
     )
     silences = Table(
@@ -160,7 +163,7 @@ def check_schema(engine: Engine, tables: Tables) -> None:
     """Refuse a database whose tables were made by an older ledger: columns the code needs are
     missing, and guessing them would corrupt the record duty officers are asked about."""
     found = inspect(engine)
-    for table in (tables.warnings, tables.targets, tables.history, tables.silences):
+    for table in (tables.warnings, tables.targets, tables.history, tables.outbox, tables.silences):
         have = {c["name"] for c in found.get_columns(table.name)}
         missing = sorted({c.name for c in table.columns} - have)
         if missing:

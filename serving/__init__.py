@@ -5,8 +5,9 @@ keeps each task's recent data in memory (:class:`OnlineState`), rescores as live
 (:class:`TaskScorer`, the same feature pipeline as training), hands the forecasts to ``alerts``
 as assessments on its :class:`ServiceClock` (the data's time), and answers HTTP
 (:func:`create_app`) to callers with an API key (:class:`KeyStore`, the ``HEADER`` it travels
-in). :func:`main` is the ``citybrain`` command line, mounting every package's commands. Import
-from here, not from the modules.
+in), delivering warnings to the channels of :func:`build_channels`. :func:`main` is the
+``citybrain`` command line, mounting every package's commands. Import from here, not from the
+modules.
 """
 
 from serving.app import create_app
@@ -16,6 +17,7 @@ from serving.clock import ServiceClock
 from serving.keys import ROLES, ApiKey, KeyStore
 from serving.online import MARGIN, OnlineState, online_window
 from serving.receiver import WebhookReceiver
+from serving.runtime import build_channels
 from serving.scoring import Snapshot, TaskScorer
 from serving.settings import Settings
 
@@ -33,6 +35,7 @@ __all__ = [
     "Snapshot",
     "TaskScorer",
     "WebhookReceiver",
+    "build_channels",
     "create_app",
     "main",
     "online_window",

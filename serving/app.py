@@ -28,6 +28,7 @@ from serving.edge import PollCache
 from serving.observability import AccessLog, BodyLimit, Metrics, Observed
 from serving.routes import (
     data,
+    deliveries,
     health,
     models,
     quarantine,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         data.router,
         warnings.router,
         silences.router,
+        deliveries.router,
         quarantine.router,
         scenarios.router,
     ):

@@ -8,6 +8,7 @@ import click
 
 from citysim import simulate_command
 from features import features_command, ingest_command
+from serving.deliveries_command import deliveries_command
 from serving.demo import demo
 from serving.keys_command import keys_command
 from serving.serve import serve
@@ -38,6 +39,7 @@ for command in (
     train_command,
     serve,
     keys_command,
+    deliveries_command,
     demo,
 ):
     main.add_command(command)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import click
 import httpx
 import polars as pl
 import uvicorn
+from pydantic import SecretStr
 
 from features import LOCAL_TZ, CityTables, Store, load_task, reports_errors, shipped_tasks_dir
 from models import close_pools
@@ -121,7 +123,9 @@ def demo(
 
     _step(3, "starting the MLflow UI and a webhook receiver")
     mlflow_proc = _start_mlflow(settings, mlflow_port)
-    receiver = WebhookReceiver(on_message=_print_warning).start()
+    # the demo's webhook is signed and its receiver checks every message, as a city's should
+    secret = settings.webhook_secret or SecretStr(secrets.token_urlsafe(32))
+    receiver = WebhookReceiver(on_message=_print_warning, secret=secret.get_secret_value()).start()
 
     roster = shipped_tasks_dir().parent / "rosters" / REPLAY_ROSTER
     _step(4, f"serving {', '.join(TASKS)} with the duty roster {roster.name}; replaying the "
@@ -131,6 +135,7 @@ def demo(
         settings.model_copy(
             update={
                 "webhook_url": receiver.url,
+                "webhook_secret": secret,
                 "dispatch_interval_s": 0.5,
                 "tasks": ",".join(TASKS),
                 "roster": roster,
@@ -155,7 +160,11 @@ def demo(
         if mlflow_proc is not None:
             mlflow_proc.terminate()
     if exit_after_replay:
-        click.echo(f"replay done: {len(receiver.received)} warning messages delivered", err=True)
+        click.echo(
+            f"replay done: {len(receiver.received)} warning messages delivered, signed and "
+            f"checked ({receiver.repeats} repeats dropped, {len(receiver.rejected)} refused)",
+            err=True,
+        )
 
 
 def _simulate_season(settings: Settings, *, days: int, seed: int, replay_hours: int) -> Held:
@@ -352,7 +361,7 @@ def _print_addresses(
     if mlflow_url is not None:
         click.secho(f"  MLflow UI  {mlflow_url}", fg="green", err=True)
     click.secho(
-        f"  webhook    {webhook_url} (warnings print below)\n  Ctrl-C stops.\n",
+        f"  webhook    {webhook_url} (HMAC-signed; warnings print below)\n  Ctrl-C stops.\n",
         fg="green",
         err=True,
     )

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from starlette.datastructures import State
 
-from alerts import Ledger, WarningEngine
+from alerts import Dispatcher, Ledger, WarningEngine
 from features import Store
 from serving.clock import ServiceClock
 from serving.ingest import Ingest
@@ -34,6 +34,7 @@ def provide(state: State, runtime: Runtime) -> None:
     state.ingest = runtime.ingest
     state.guard = runtime.guard
     state.views = runtime.views
+    state.dispatcher = runtime.dispatcher
 
 
 def get_settings(request: Request) -> Settings:
@@ -64,6 +65,10 @@ def get_views(request: Request) -> RiskViews:
     return request.app.state.views
 
 
+def get_dispatcher(request: Request) -> Dispatcher:
+    return request.app.state.dispatcher
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -80,6 +85,7 @@ def get_clock(scorers: ScorersDep) -> ServiceClock:
 ClockDep = Annotated[ServiceClock, Depends(get_clock)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
 ViewsDep = Annotated[RiskViews, Depends(get_views)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 DEFAULT_DOMAIN = "waterlogging"

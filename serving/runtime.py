@@ -14,7 +14,16 @@ import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from alerts import Dispatcher, Escalator, Ledger, WarningEngine, WebhookChannel, load_roster
+from alerts import (
+    Channel,
+    Dispatcher,
+    Escalator,
+    Ledger,
+    WarningEngine,
+    WebhookChannel,
+    load_channels,
+    load_roster,
+)
 from features import ConfigError, Store
 from serving.auth import Guard
 from serving.ingest import Bounds, Ingest
@@ -36,17 +45,10 @@ class Runtime:
         self.settings = settings
         self.store = Store(settings.data_dir)
         self.ledger = Ledger(settings.ledger)
-        channels = {
-            ("webhook" if i == 0 else f"webhook-{i + 1}"): WebhookChannel(
-                url,
-                max_attempts=settings.webhook_max_attempts,
-                backoff_s=settings.webhook_backoff_s,
-            )
-            for i, url in enumerate(settings.webhooks)
-        }
-        self.dispatcher = Dispatcher(self.ledger, channels)
+        channels = build_channels(settings)
         self._stop = threading.Event()
         self._kick = threading.Event()
+        self.dispatcher = Dispatcher(self.ledger, channels, wake=self._kick.set)
         self._thread: threading.Thread | None = None
         roster = load_roster(settings.roster) if settings.roster is not None else None
         if roster is not None:
@@ -144,3 +146,33 @@ class Runtime:
             self._thread.join(timeout=5)
         self.ledger.dispose()
         self.keys.dispose()
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The channels of the channels file (``CITYBRAIN_CHANNELS``) and the shorthand webhooks
+    (``--webhook``/``CITYBRAIN_WEBHOOK_URL``, named ``webhook``, ``webhook-2``, ...; signed
+    with ``CITYBRAIN_WEBHOOK_SECRET`` when set). Logged by name and address, never a secret.
+
+    Raises:
+        ConfigError: a bad channels file, a secret it names that is not there, or a shorthand
+            name the file uses too.
+    """
+    channels = load_channels(settings.channels) if settings.channels is not None else {}
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    for i, url in enumerate(settings.webhooks):
+        name = "webhook" if i == 0 else f"webhook-{i + 1}"
+        if name in channels:
+            raise ConfigError(
+                f"the channels file {settings.channels} names a channel {name!r}, the name of "
+                "a --webhook shorthand: rename it, or give that webhook in the file only",
+                key="channels",
+            )
+        channels[name] = WebhookChannel(url, name=name, secret=secret)
+    for channel in channels.values():
+        log.info("delivering to %r", channel)
+    if any(isinstance(c, WebhookChannel) and not c.signed for c in channels.values()):
+        log.warning(
+            "unsigned webhooks: receivers cannot tell our messages from forged ones; give "
+            "them a secret (CITYBRAIN_WEBHOOK_SECRET, or secret: in the channels file)"
+        )
+    return channels

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from training import TrackingSettings
@@ -20,14 +20,20 @@ class Settings(BaseSettings):
     data: Path | None = None
     mlflow_uri: str | None = None
     ledger_url: str | None = None
-    webhook_url: str | None = Field(None, description="comma-separated webhook URLs")
+    channels: Path | None = Field(
+        None, description="channels file (YAML): every receiver of warnings, secrets by reference"
+    )
+    webhook_url: str | None = Field(
+        None, description="comma-separated webhook URLs (a shorthand beside the channels file)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None, description="the HMAC secret that signs the shorthand webhooks' messages"
+    )
     tasks: str = "waterlogging"
     roster: Path | None = Field(
         None, description="duty roster file (YAML): who is told, and who next when nobody acks"
     )
     dispatch_interval_s: float = 1.0
-    webhook_max_attempts: int = 5
-    webhook_backoff_s: float = 1.0
     # who may call, and how much
     keys_url: str | None = Field(
         None, description="database of API keys (SQLAlchemy URL); default: the ledger's"

@@ -40,6 +40,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def admin_key(env: dict[str, str], name: str = "integration test") -> str:
+    """An admin key's token, made as an operator would (``citybrain keys create``), before
+    the server starts."""
+    made = subprocess.run(
+        [sys.executable, "-m", "serving", "keys", "create", "--name", name,
+         "--role", "admin", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return str(json.loads(made.stdout)["token"])
+
+
 @contextmanager
 def live_server(
     *,
@@ -65,13 +76,7 @@ def live_server(
     }
     if roster is not None:
         env["CITYBRAIN_ROSTER"] = str(roster)
-    # an admin key, made as an operator would, before the server starts
-    made = subprocess.run(
-        [sys.executable, "-m", "serving", "keys", "create", "--name", "integration test",
-         "--role", "admin", "--json"],
-        env=env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    token = json.loads(made.stdout)["token"]
+    token = admin_key(env)
     args = ["serve", "--port", str(port), "--data", str(data), "--webhook", receiver.url]
     # the server's JSON log goes to a file: a pipe nobody reads fills up and stops the server
     log = (workdir / "server.log").open("wb")
@@ -85,7 +90,7 @@ def live_server(
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"X-API-Key": token}
         ) as client:
-            _wait_ready(client, server, workdir / "server.log")
+            wait_ready(client, server, workdir / "server.log")
             yield client, receiver
     finally:
         server.terminate()
@@ -120,7 +125,7 @@ def wait_for(predicate: Callable[[], object], seconds: float = 20.0) -> bool:
     return True
 
 
-def _wait_ready(client: httpx.Client, server: subprocess.Popen, log: Path) -> None:
+def wait_ready(client: httpx.Client, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.poll() is not None:

@@ -30,6 +30,10 @@ NEEDS = {
     ("get", "/v1/silences"): "read",
     ("post", "/v1/silences"): "officer",
     ("post", "/v1/silences/{silence_id}/expire"): "officer",
+    ("get", "/v1/deliveries"): "officer",
+    ("get", "/v1/deliveries/{delivery_id}"): "officer",
+    ("post", "/v1/deliveries/{delivery_id}/retry"): "admin",
+    ("post", "/v1/deliveries/retry"): "admin",
     ("get", "/v1/quarantine"): "admin",
     ("post", "/v1/quarantine/{batch_id}/release"): "admin",
     ("post", "/v1/quarantine/{batch_id}/discard"): "admin",
@@ -46,7 +50,7 @@ GRANTS = {
 
 def _call(client: TestClient, method: str, path: str, token: str | None) -> Any:
     url = path.format(domain="waterlogging", series_id="x", warning_id="x", silence_id="x",
-                      batch_id="x")  # fmt: skip
+                      batch_id="x", delivery_id="x")  # fmt: skip
     headers = {"X-API-Key": token} if token is not None else {"X-API-Key": ""}
     if method == "get":
         return client.get(url, headers=headers)

@@ -1,0 +1,157 @@
+"""The channels file: every receiver of warnings, in one validated file.
+
+``CITYBRAIN_CHANNELS`` names it (YAML). Secrets never sit in it: a channel names the
+environment variable or the file that holds its secret, read when the service starts (a
+missing one stops it, saying which channel and which variable). Nothing here logs a secret:
+channels print as their name, address and whether they sign.
+
+```yaml
+channels:
+  - name: duty-webhook            # what rosters name; unique
+    type: webhook
+    url: https://ops.example.gov.cn/citybrain/warnings
+    secret: {env: CITYBRAIN_DUTY_WEBHOOK_SECRET}   # or {file: /run/secrets/duty-webhook}
+    lang: zh                      # the language of its ``message``: zh (default) or en
+    timeout: 5s
+    retry: {first: 5s, factor: 2, longest: 10m, give_up_after: 48h, jitter: 0.5}
+```
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alerts.channels import Channel, WebhookChannel
+from alerts.config_files import read_yaml, validate_file_model
+from alerts.retry import RetryPolicy
+from features import ConfigError, Duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret is read from: an environment variable or a file (its first line)."""
+
+    env: str | None = Field(None, min_length=1)
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def read(self, channel: str) -> str:
+        """The secret, read now.
+
+        Raises:
+            ConfigError: the variable is unset or empty, or the file is missing or empty;
+                naming the channel and where it looked (never the value).
+        """
+        if self.env is not None:
+            value = os.environ.get(self.env, "")
+            where = f"environment variable {self.env}"
+        else:
+            assert self.file is not None
+            if not self.file.is_file():
+                raise ConfigError(
+                    f"channel {channel!r}: secret file {self.file} does not exist",
+                    key="channels.secret",
+                )
+            lines = self.file.read_text(encoding="utf-8").strip().splitlines()
+            value = lines[0].strip() if lines else ""
+            where = f"file {self.file}"
+        if not value:
+            raise ConfigError(
+                f"channel {channel!r}: its secret is read from the {where}, which is unset or "
+                "empty",
+                key="channels.secret",
+            )
+        return value
+
+
+def _no_literal_secret(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(
+            "a secret is read from an environment variable or a file, never written here: "
+            "secret: {env: NAME} or secret: {file: PATH}"
+        )
+    return value
+
+
+class RetrySpec(_Strict):
+    """:class:`alerts.retry.RetryPolicy` as written in the file."""
+
+    first: Duration = Duration("5s")
+    factor: float = Field(2.0, ge=1)
+    longest: Duration = Duration("10m")
+    give_up_after: Duration = Duration("48h")
+    jitter: float = Field(0.5, ge=0, le=1)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            first_s=self.first.total_seconds(),
+            factor=self.factor,
+            longest_s=max(self.longest, self.first).total_seconds(),
+            give_up_after_s=self.give_up_after.total_seconds(),
+            jitter=self.jitter,
+        )
+
+
+class WebhookSpec(_Strict):
+    """A JSON webhook, signed with HMAC-SHA256 when it has a secret (:mod:`alerts.signing`)."""
+
+    type: Literal["webhook"]
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: AnyHttpUrl
+    secret: SecretRef | None = None
+    lang: Literal["zh", "en"] = "zh"
+    timeout: Duration = Duration("5s")
+    retry: RetrySpec = RetrySpec()
+
+    _literal = field_validator("secret", mode="before")(_no_literal_secret)
+
+    def build(self) -> Channel:
+        return WebhookChannel(
+            str(self.url),
+            name=self.name,
+            secret=self.secret.read(self.name) if self.secret is not None else None,
+            lang=self.lang,
+            timeout_s=self.timeout.total_seconds(),
+            retry=self.retry.policy(),
+        )
+
+
+ChannelSpec = Annotated[WebhookSpec, Field(discriminator="type")]
+CHANNEL_TYPES = frozenset({"webhook"})
+
+
+class ChannelsFile(_Strict):
+    channels: tuple[ChannelSpec, ...] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, v: tuple[ChannelSpec, ...]) -> tuple[ChannelSpec, ...]:
+        names = [c.name for c in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each channel name once: {twice} appear twice")
+        return v
+
+
+def parse_channels(raw: Any, *, source: str = "<channels>") -> dict[str, Channel]:
+    """The channels of a parsed channels file, by name, their secrets read."""
+    spec = validate_file_model(ChannelsFile, raw, source=source, tags=CHANNEL_TYPES)
+    return {c.name: c.build() for c in spec.channels}
+
+
+def load_channels(path: str | Path) -> dict[str, Channel]:
+    """Read and validate a channels file (YAML) and build its channels."""
+    raw = read_yaml(path, what="channels", key="channels")
+    return parse_channels(raw, source=str(path))

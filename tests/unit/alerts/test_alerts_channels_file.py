@@ -1,0 +1,97 @@
+"""The channels file: every receiver in one validated file, secrets only by reference (an
+environment variable or a file), errors that name the file and the key, nothing secret in a
+log line or a repr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alerts import RetryPolicy, WebhookChannel, load_channels, parse_channels
+from features import ConfigError
+
+GOOD = {
+    "channels": [
+        {
+            "name": "duty-webhook",
+            "type": "webhook",
+            "url": "https://ops.example.gov.cn/citybrain",
+            "secret": {"env": "CB_TEST_DUTY_SECRET"},
+            "lang": "en",
+            "timeout": "3s",
+            "retry": {"first": "2s", "factor": 3, "longest": "5m", "give_up_after": "12h"},
+        },
+        {"name": "archive", "type": "webhook", "url": "http://127.0.0.1:9/archive"},
+    ]
+}
+
+
+def _write(tmp_path: Path, raw: object) -> Path:
+    path = tmp_path / "channels.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_good_file_builds_its_channels_with_their_secrets_and_retry_policies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CB_TEST_DUTY_SECRET", "hunter2-值班")
+    channels = load_channels(_write(tmp_path, GOOD))
+    duty, archive = channels["duty-webhook"], channels["archive"]
+    assert isinstance(duty, WebhookChannel) and isinstance(archive, WebhookChannel)
+    assert duty.signed and not archive.signed and duty.lang == "en"
+    assert duty.retry == RetryPolicy(
+        first_s=2, factor=3, longest_s=300, give_up_after_s=12 * 3600, jitter=0.5
+    )
+    assert archive.retry == RetryPolicy()  # the documented default
+    assert "hunter2" not in repr(duty)
+    # the secret from a file: its first line
+    secret_file = tmp_path / "duty.secret"
+    secret_file.write_text("from-a-file\n")
+    raw = {"channels": [{**GOOD["channels"][0], "secret": {"file": str(secret_file)}}]}
+    assert parse_channels(raw)["duty-webhook"].signed
+
+
+@pytest.mark.parametrize(
+    ("change", "said", "key"),
+    [
+        ({"secret": "hunter2"}, "never written here", "channels[0].secret"),
+        ({"secret": {"env": "CB_TEST_UNSET_SECRET"}}, "CB_TEST_UNSET_SECRET", "channels.secret"),
+        ({"secret": {"env": "A", "file": "/x"}}, "exactly one of env or file", "channels[0]"),
+        ({"secret": {"file": "/nonexistent/secret"}}, "does not exist", "channels.secret"),
+        ({"type": "carrier-pigeon"}, "webhook", "channels[0]"),
+        ({"url": "not a url"}, "URL", "channels[0].url"),
+        ({"lang": "fr"}, "'zh' or 'en'", "channels[0].lang"),
+        ({"retry": {"first": "soon"}}, "soon", "channels[0].retry.first"),
+        ({"colour": "red"}, "unknown key", "channels[0].colour"),
+        ({"name": "bad name!"}, "pattern", "channels[0].name"),
+    ],
+)
+def test_a_bad_channel_is_refused_saying_what_and_where_and_never_the_secret(
+    tmp_path: Path, change: dict, said: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CB_TEST_UNSET_SECRET", raising=False)
+    raw = {"channels": [{**GOOD["channels"][1], **change}]}
+    path = _write(tmp_path, raw)
+    with pytest.raises(ConfigError) as err:
+        load_channels(path)
+    text = str(err.value)
+    assert said in text, text
+    assert err.value.key.startswith(key), err.value.key
+    assert "hunter2" not in text
+
+
+def test_names_are_unique_and_the_file_must_exist_and_parse(tmp_path: Path) -> None:
+    twice = {"channels": [GOOD["channels"][1], GOOD["channels"][1]]}
+    with pytest.raises(ConfigError, match="appear twice"):
+        load_channels(_write(tmp_path, twice))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_channels(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("channels: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_channels(broken)
+    with pytest.raises(ConfigError, match="channels"):
+        load_channels(_write(tmp_path, {"channels": []}))
