@@ -28,7 +28,7 @@ from alerts.assessment import Assessment, to_utc
 from alerts.escalation import tier_channels
 from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import Level, grade, next_level
-from alerts.messages import Cause, render
+from alerts.messages import CITY_TZ, Cause, render
 from alerts.records import Action, TargetState, Warning
 from alerts.roster import Roster
 from features import DataError
@@ -117,6 +117,8 @@ class WarningEngine:
         self.channels = tuple(channels)
         self.causes = dict(causes)
         self.roster = roster
+        # messages tell times on the roster's clock (the city's by default)
+        self.timezone = roster.timezone if roster is not None else CITY_TZ
 
     def channels_for(self, domain: str, area: str, tier: int = 0) -> tuple[str, ...]:
         """Who hears of a warning's changes: the roster's tiers told so far where a roster
@@ -262,6 +264,7 @@ class WarningEngine:
                 lang=lang,
                 others=others,
                 cause=cause,
+                tz=self.timezone,
             )
             for lang in ("zh", "en")
         }
@@ -328,6 +331,7 @@ def _details(a: Assessment, level: Level, at_level: int, cause: Warning | None) 
     return {
         "series_id": a.series_id,
         "label": a.label,
+        "label_en": a.label_en,
         "unit": a.unit,
         "origin": a.origin.isoformat(),
         "peak_value": a.peak_value,
@@ -335,6 +339,10 @@ def _details(a: Assessment, level: Level, at_level: int, cause: Warning | None) 
         "observed": a.observed,
         "probabilities": {lv.colour: a.probability_of(lv) for lv in a.rule.levels},
         "threshold": a.rule.thresholds.get(level),
+        "level_ts": a.time_of(level).isoformat() if level in a.rule.thresholds else None,
+        "high_value": a.high_value,
+        "action_zh": a.rule.actions[level][0] if level in a.rule.actions else None,
+        "action_en": a.rule.actions[level][1] if level in a.rule.actions else None,
         "direction": a.rule.direction,
         "probability_needed": a.rule.probability,
         "targets_at_level": at_level,

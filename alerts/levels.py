@@ -87,6 +87,8 @@ class LevelRule:
     unit: str = ""
     hold: timedelta = timedelta(0)
     quiet: timedelta = timedelta(0)
+    # what to do at each level, in Chinese and English (the task config's ``action``)
+    actions: Mapping[Level, tuple[str, str]] = field(default_factory=dict, compare=False)
     _ordered: tuple[Level, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +115,7 @@ class LevelRule:
             if getattr(self, name) < timedelta(0):
                 raise ConfigError(f"{getattr(self, name)} is negative", key=name)
         object.__setattr__(self, "thresholds", levels)
+        object.__setattr__(self, "actions", {Level.parse(k): v for k, v in self.actions.items()})
         object.__setattr__(self, "_ordered", ordered)
 
     def __hash__(self) -> int:  # thresholds is a dict; hash its items so rules can be keys

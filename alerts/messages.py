@@ -1,22 +1,33 @@
 """Warning texts for duty officers, in Chinese (the default) and English.
 
-A warning text has to be acted on from a phone screen, so it says, in one sentence, the level,
-the place (the worst of the warning's targets, and how many more), what is expected, how soon,
-and how sure we are, in the city's own words
-("【橙色预警】…等3处 积水预计2小时内达到16厘米（超过15厘米橙色阈值的概率72%）。"), and, for
-traffic or hotline trouble in an area already under a ponding or river warning, that warning
-as the likely cause.
+A warning text has to be acted on from a phone screen, so it says, in one or two sentences, the
+level, the place (the worst of the warning's targets, and how many more), how likely the level
+is and what it means (the depth, count or speed of its threshold), when (within how long, and
+the local clock time), how bad it may get (the bad end of the forecast's band), and what to do
+(the level's ``action`` in the task config), in the city's own words:
+
+    【橙色预警】鼓楼区 五一路下穿通道等3处 积水：预计2小时内（15:40前后）积水超过15厘米的可能性
+    为72%，最深或达21厘米。处置建议：封闭下穿通道，排水抢险队赶赴现场。
+
+It never leads with the median: a warning at 43% for 5 cm whose median path stays at 0 cm would
+read "expected to reach 0 cm" beside "43% likely to exceed 5 cm", one sentence against itself.
+Traffic or hotline trouble in an area already under a ponding or river warning names that
+warning as the likely cause. English texts use the places' English names.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from alerts.assessment import Assessment
 from alerts.levels import Level
 from features import ConfigError
+
+CITY_TZ = "Asia/Shanghai"  # the clock messages tell times in, unless the roster names another
 
 Lang = Literal["zh", "en"]
 
@@ -32,7 +43,7 @@ class _Domain:
 
 
 _DOMAINS = {
-    "waterlogging": _Domain("积水", "ponding", "积水", "ponding"),
+    "waterlogging": _Domain("积水", "ponding", "积水深度", "ponding"),
     "rivers": _Domain("河湖水位", "river level", "水位", "water level", "处", "gauges"),
     "hotline": _Domain(
         "12345热线话务激增", "12345 hotline surge", "话务量", "call volume", "类", "categories"
@@ -72,6 +83,7 @@ def render(
     lang: Lang = "zh",
     others: int = 0,
     cause: Cause | None = None,
+    tz: str = CITY_TZ,
 ) -> str:
     """The text of a warning at ``level`` about ``subject``.
 
@@ -85,13 +97,14 @@ def render(
         lang: "zh" or "en".
         others: how many more of the warning's targets are at a level ("等3处").
         cause: an open warning of another domain in the area, named as the likely cause.
+        tz: the IANA zone of the clock times in the text (the city's).
     """
     if lang not in ("zh", "en"):
         raise ConfigError(f"{lang!r} is not 'zh' or 'en'", key="lang")
     domain = _domain(subject.domain)
     if level == Level.NONE:
         return _lifted(subject, domain, previous, lang)
-    text = _raised(subject, domain, level, lang, others)
+    text = _raised(subject, domain, level, lang, others, ZoneInfo(tz))
     if action in ("escalated", "deescalated") and previous != Level.NONE:
         up = action == "escalated"
         if lang == "zh":
@@ -111,6 +124,9 @@ def render(
                 f" A {cause.level.colour} {other.name_en} warning is in force in the area: "
                 "the likely cause."
             )
+    todo = subject.rule.actions.get(level)
+    if todo is not None:  # what to do comes last, where the eye ends
+        text += f"处置建议：{todo[0]}。" if lang == "zh" else f" To do: {todo[1]}."
     return text
 
 
@@ -119,6 +135,8 @@ def render_by_person(warning: Any, by: str, note: str, *, lang: Lang = "zh") -> 
     render it without the engine's assessment)."""
     domain = _domain(warning.domain)
     label = warning.details.get("label") or warning.area_id
+    if lang == "en":
+        label = warning.details.get("label_en") or label
     level = warning.level
     if lang == "zh":
         name = f"{domain.name_zh}{level.name_zh}预警"
@@ -149,33 +167,77 @@ def _domain(name: str) -> _Domain:
     return _DOMAINS.get(name, _Domain(name, name, "预测值", "forecast"))
 
 
-def _raised(subject: Assessment, domain: _Domain, level: Level, lang: Lang, others: int) -> str:
+@dataclass(frozen=True)
+class _Words:
+    """How a domain's quantity is said at the bad end: 最深 / at worst."""
+
+    worst_zh: str  # 最深或达, 最多或达, 最低或降至
+    worst_en: str  # up to, down to
+
+
+_WORST = {
+    "waterlogging": _Words("最深或达", "up to"),
+    "rivers": _Words("最高或达", "up to"),
+    "hotline": _Words("最多或达", "up to"),
+}
+_WORST_BELOW = _Words("最低或降至", "down to")
+_WORST_ABOVE = _Words("最高或达", "up to")
+
+
+def _raised(
+    subject: Assessment, domain: _Domain, level: Level, lang: Lang, others: int, tz: ZoneInfo
+) -> str:
     rule = subject.rule
     below = rule.direction == "below"
-    value = _quantity(subject.peak_value, subject.unit, lang)
-    threshold = _quantity(rule.thresholds[level], subject.unit, lang)
+    limit = rule.thresholds[level]
+    threshold = _quantity(limit, subject.unit, lang)
     pct = _percent(subject.probability_of(level))
-    minutes = math.ceil((subject.peak_ts - subject.origin).total_seconds() / 60)
+    when = subject.time_of(level)
+    minutes = math.ceil((when - subject.origin).total_seconds() / 60)
+    clock = _clock(when, subject.origin, lang, tz)
+    place = subject.place_in(lang)
+    words = _WORST_BELOW if below else _WORST.get(subject.domain, _WORST_ABOVE)
+    high = subject.high_value
+    beyond = high is not None and (high < limit if below else high > limit)
+    worst = _quantity(high, subject.unit, lang) if beyond and high is not None else None
     if lang == "zh":
-        lead = "" if domain.name_zh == domain.measure_zh else f"，{domain.measure_zh}"
-        verb = "降至" if below else "达到"
-        when = f"预计{_within_zh(minutes)}{verb}" if minutes > 0 else f"已{verb}"
         more = f"等{others + 1}{domain.more_zh}" if others else ""
-        return (
-            f"【{level.name_zh}预警】{subject.place}{more} {domain.name_zh}{lead}{when}{value}"
-            f"（{'低于' if below else '超过'}{threshold}{level.name_zh}阈值的概率{pct}%）。"
-        )
-    lead = "" if domain.name_en == domain.measure_en else f"{domain.name_en}: "
-    if minutes > 0:
-        verb = "fall to" if below else "reach"
-        when = f"expected to {verb} {value} within {_within_en(minutes)}"
-    else:
-        when = f"has {'fallen to' if below else 'reached'} {value}"
-    side = "falling below" if below else "exceeding"
+        side = "低于" if below else "超过"
+        measure = domain.measure_zh
+        if minutes > 0:
+            within = _within_zh(minutes)
+            what = f"预计{within}（{clock}前后）{measure}{side}{threshold}的可能性为{pct}%"
+        else:
+            what = f"{measure}已{side}{threshold}（可能性{pct}%）"
+        tail = f"，{words.worst_zh}{worst}" if worst else ""
+        return f"【{level.name_zh}预警】{place}{more} {domain.name_zh}：{what}{tail}。"
     more = f" and {others} more {domain.more_en}" if others else ""
+    lead = "" if domain.name_en == domain.measure_en else f"{domain.name_en}: "
+    measure = domain.measure_en
+    if minutes > 0:
+        side = "falls below" if below else "exceeds"
+        within = _within_en(minutes)
+        what = (
+            f"{pct}% probability that {measure} {side} {threshold} within {within} (around {clock})"
+        )
+    else:
+        side = "has fallen below" if below else "has exceeded"
+        what = f"{measure} {side} {threshold} ({pct}% probability)"
+    tail = f"; {words.worst_en} {worst} at worst" if worst else ""
+    return f"[{level.colour.capitalize()} warning] {place}{more}: {lead}{what}{tail}."
+
+
+def _clock(when: datetime, origin: datetime, lang: Lang, tz: ZoneInfo) -> str:
+    """The local time of ``when``: its hour, with the day when it is not the origin's."""
+    local, start = when.astimezone(tz), origin.astimezone(tz)
+    days = (local.date() - start.date()).days
+    hour = f"{local:%H:%M}"
+    if days == 0:
+        return hour
+    if days == 1:
+        return f"次日{hour}" if lang == "zh" else f"tomorrow {hour}"
     return (
-        f"[{level.colour.capitalize()} warning] {subject.place}{more}: {lead}{domain.measure_en} "
-        f"{when} ({pct}% probability of {side} the {threshold} {level.colour} threshold)."
+        f"{local.month}月{local.day}日{hour}" if lang == "zh" else f"{local:%b} {local.day} {hour}"
     )
 
 
@@ -205,14 +267,15 @@ def _lifted(subject: Assessment, domain: _Domain, previous: Level, lang: Lang) -
     if lang == "zh":
         name = previous.name_zh if previous != Level.NONE else ""
         return (
-            f"【{name}预警解除】{subject.place} {domain.name_zh}{name}预警解除"
+            f"【{name}预警解除】{subject.place_in(lang)} {domain.name_zh}{name}预警解除"
             f"（{'低于' if below else '超过'}{threshold}{lowest.name_zh}阈值的概率已降至{pct}%）。"
         )
     name = f"{previous.colour} " if previous != Level.NONE else ""
     side = "falling below" if below else "exceeding"
     return (
-        f"[{name.capitalize()}warning lifted] {subject.place}: {domain.name_en} {name}warning "
-        f"lifted ({pct}% probability of {side} the {threshold} {lowest.colour} threshold)."
+        f"[{name.capitalize()}warning lifted] {subject.place_in(lang)}: {domain.name_en} "
+        f"{name}warning lifted ({pct}% probability of {side} the {threshold} {lowest.colour} "
+        "threshold)."
     )
 
 

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alerts.config_files import read_yaml, validate_file_model
 from alerts.levels import Level
+from alerts.messages import CITY_TZ
 from features import Duration
 
 LevelName = Literal["blue", "yellow", "orange", "red"]
@@ -99,7 +100,7 @@ def _default_renotify() -> dict[LevelName, Duration]:
 
 
 class Roster(_Strict):
-    timezone: str = "Asia/Shanghai"
+    timezone: str = CITY_TZ
     renotify: dict[LevelName, Duration] = Field(default_factory=lambda: _default_renotify())
     rosters: tuple[RosterEntry, ...] = Field(min_length=1)
 

@@ -12,6 +12,7 @@ immutable record of every change and who made it; ``outbox`` holds the messages 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +33,12 @@ from sqlalchemy import (
     TypeDecorator,
     inspect,
 )
+from sqlalchemy import text as sql
 
 from alerts.assessment import to_utc
 from features import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -160,16 +164,30 @@ def build_tables(prefix: str = "") -> Tables:
 
 
 def check_schema(engine: Engine, tables: Tables) -> None:
-    """Refuse a database whose tables were made by an older ledger: columns the code needs are
-    missing, and guessing them would corrupt the record duty officers are asked about."""
+    """Bring a database made by an older ledger up to date where that is safe, else refuse it.
+
+    A column added since that may be empty (when a message was first tried, who put it back)
+    is added to the table, empty for the old rows, and the log says so: nothing recorded
+    changes. A missing column the code cannot do without is refused: guessing it would corrupt
+    the record duty officers are asked about."""
     found = inspect(engine)
+    url = engine.url.render_as_string()
     for table in (tables.warnings, tables.targets, tables.history, tables.outbox, tables.silences):
         have = {c["name"] for c in found.get_columns(table.name)}
-        missing = sorted({c.name for c in table.columns} - have)
-        if missing:
+        missing = [c for c in table.columns if c.name not in have]
+        required = sorted(c.name for c in missing if not c.nullable)
+        if required:
             raise ConfigError(
-                f"the ledger table {table.name!r} at {engine.url.render_as_string()} was made by "
-                f"an older version (no column {', '.join(missing)}); move the database aside or "
-                "point CITYBRAIN_LEDGER_URL at a new one",
+                f"the ledger table {table.name!r} at {url} was made by an older version (no "
+                f"column {', '.join(required)}); move the database aside or point "
+                "CITYBRAIN_LEDGER_URL at a new one",
                 key="ledger",
             )
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+            log.warning(
+                "ledger %s: added the column %s.%s (empty for the rows before it)",
+                url, table.name, column.name,
+            )  # fmt: skip

@@ -31,10 +31,19 @@ _FIELDS = {"threshold": ("threshold", "attr"), "surge": ("factor",), "congestion
 _ALL_FIELDS = ("threshold", "attr", "factor", "share")
 
 
+class ActionSpec(StrictModel):
+    """What duty officers do at a level, said in both languages a message may go out in."""
+
+    zh: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=300)
+
+
 class WarningLevelSpec(StrictModel):
-    """One level of a rule; which fields it takes depends on the rule's ``kind``."""
+    """One level of a rule; which fields it takes depends on the rule's ``kind``; ``action``
+    is what its messages tell officers to do."""
 
     level: LevelName
+    action: ActionSpec | None = None
     threshold: float | None = None
     attr: str | None = None
     # added to the attr's value: blue 0.3 m below a gauge's warning level

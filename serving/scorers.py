@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from alerts import PlannedChange, WarningChange, WarningEngine
-from features import CitybrainError, CityTables, NotFoundError, Store, load_task
+from features import CitybrainError, CityTables, NotFoundError, Store, TaskConfig, load_task
 from serving.clock import ServiceClock
 from serving.online import OnlineState, online_window
 from serving.scoring import Snapshot, TaskScorer
@@ -119,7 +119,7 @@ class Scorers:
                 try:
                     task = load_task(name)
                     loaded = load_champion(self._settings.tracking(), task.name, cache=self._cache)
-                    scorers[task.domain] = self._scorer(loaded)
+                    scorers[task.domain] = self._scorer(loaded, task)
                     sources[task.domain] = "cache" if loaded.cached else "registry"
                     if loaded.cached:
                         notices[name] = _cached_notice(loaded)
@@ -158,7 +158,7 @@ class Scorers:
                     self._notices = {k: v for k, v in self._notices.items() if k != name}
                     continue
                 loaded = load_champion(self._settings.tracking(), task.name, cache=self._cache)
-                fresh = self._scorer(loaded)
+                fresh = self._scorer(loaded, task)
                 fresh.score(datetime.now(UTC))
             except CitybrainError as err:
                 log.warning("task %s: no new champion taken: %s", name, err)
@@ -180,10 +180,10 @@ class Scorers:
             self.rescore()
         return swapped
 
-    def _scorer(self, loaded: LoadedChampion) -> TaskScorer:
+    def _scorer(self, loaded: LoadedChampion, task: TaskConfig) -> TaskScorer:
         model = loaded.model
         tables = self._window(online_window(model.task, model.history_span))
-        return TaskScorer(model, loaded.version, tables)
+        return TaskScorer(model, loaded.version, tables, current=task)
 
     def _window(self, span: timedelta) -> CityTables:
         last = self._store.scan("observations").select(pl.col("ts").max()).collect().item()

@@ -19,6 +19,7 @@ from alerts import Assessment, LevelRule
 from features import (
     CityTables,
     TargetHistory,
+    TaskConfig,
     TaskTables,
     build_features,
     target_history,
@@ -47,27 +48,41 @@ class Snapshot:
 class TaskScorer:
     """Holds one task's champion and its recent data; rescoring is cheap and thread-safe."""
 
-    def __init__(self, model: CitybrainModel, version: str, tables: CityTables) -> None:
+    def __init__(
+        self,
+        model: CitybrainModel,
+        version: str,
+        tables: CityTables,
+        *,
+        current: TaskConfig | None = None,
+    ) -> None:
+        """``current``: the task config as it stands now, whose warning levels' action texts
+        the messages use (the model keeps the config it was trained with)."""
         self.model, self.version = model, version
         self.task, self.spec = model.task, model.spec
         self.state = OnlineState(self.task, tables, model.history_span, model.history_covariates)
-        self.rules = WarningRules(self.task)
+        self.rules = WarningRules(self.task, texts=current)
         self.unit = self.rules.unit
         self.snapshot: Snapshot | None = None
         self._labels: dict[str, str] = {}
+        self._labels_en: dict[str, str] = {}
         self._made: dict[datetime, pl.DataFrame] = {}  # forecasts made, by origin
 
     @staticmethod
-    def _target_labels(tables: TaskTables) -> dict[str, str]:
-        """Each target's label for people: its district and place, in Chinese."""
-        names = tables.areas.select("area_id", "name_zh")
+    def _target_labels(tables: TaskTables) -> tuple[dict[str, str], dict[str, str]]:
+        """Each target's label for people, in Chinese and in English: its district and place
+        (a hotline category by its name; the series id only where nothing names it)."""
+        names = tables.areas.select("area_id", "name_zh", pl.col("name").alias("name_en"))
         rows = tables.targets.join(names, on="area_id", how="left").iter_rows(named=True)
-        out = {}
+        zh, en = {}, {}
         for r in rows:
             attrs = json.loads(r["attrs"] or "{}")
-            place = attrs.get("name_zh") or attrs.get("name") or r["series_id"]
-            out[r["series_id"]] = " ".join(x for x in (r["name_zh"], place) if x)
-        return out
+            sid = r["series_id"]
+            place_zh = attrs.get("name_zh") or attrs.get("name") or sid
+            place_en = attrs.get("name") or sid
+            zh[sid] = " ".join(x for x in (r["name_zh"], place_zh) if x)
+            en[sid] = " ".join(x for x in (r["name_en"], place_en) if x)
+        return zh, en
 
     @property
     def tables(self) -> CityTables:
@@ -120,7 +135,7 @@ class TaskScorer:
         # the task's count series (12345 tickets) and targets, derived once: features, history,
         # labels and the latest values all read them
         tables, origin = now_state
-        self._labels = self._target_labels(tables)
+        self._labels, self._labels_en = self._target_labels(tables)
         # an unforecast surge compares the last grid times' counts with the forecasts made for
         # them: those this scorer made and kept are read back, any other (after a start) is
         # forecast again from the window
@@ -185,7 +200,7 @@ class TaskScorer:
     def assessments(self, snap: Snapshot) -> list[Assessment]:
         """One assessment per target the rule grades, for the warning engine."""
         summary = snap.summary.with_columns(pl.lit(snap.origin).alias("origin"))
-        return self.rules.assessments(summary, self._labels)
+        return self.rules.assessments(summary, self._labels, self._labels_en)
 
     def label(self, series_id: str) -> str | None:
         return self._labels.get(series_id)

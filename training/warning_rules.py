@@ -12,6 +12,7 @@ duty officers receive.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -40,7 +41,9 @@ def target_unit(task: TaskConfig) -> str:
 class WarningRules:
     """A task's warning rule applied to its forecasts: per-target rules and assessments."""
 
-    def __init__(self, task: TaskConfig) -> None:
+    def __init__(self, task: TaskConfig, *, texts: TaskConfig | None = None) -> None:
+        """``texts``: the task config as it stands now, whose levels' ``action`` texts are
+        used (officers' instructions change without retraining); default ``task``'s own."""
         self.task = task
         self.unit = target_unit(task)
         self.below = task.warning is not None and task.warning.direction == "below"
@@ -48,6 +51,16 @@ class WarningRules:
         # grades hundreds of thousands of rows)
         levels = task.warning.levels if task.warning is not None else []
         self._levels = [(Level.parse(lv.level), f"t_{lv.level}") for lv in levels]
+        worded = texts.warning.levels if texts is not None and texts.warning is not None else levels
+        self._actions = {
+            Level.parse(lv.level): (lv.action.zh, lv.action.en)
+            for lv in worded
+            if lv.action is not None
+        }
+        # the bad end of the forecast's 10-90 % band (the dashboard's): the quantile nearest
+        # 0.9, or 0.1 where low is bad
+        end = 0.1 if self.below else 0.9
+        self._band = quantile_column(min(task.quantiles, key=lambda q: abs(q - end)))
 
     def summary(self, forecast: pl.DataFrame) -> pl.DataFrame:
         """One row per target and origin: ``area_id``, each level's highest probability, the
@@ -60,6 +73,19 @@ class WarningRules:
         pcols = [c for c in forecast.columns if c.startswith("p_")]
         tcols = [c for c in forecast.columns if c.startswith("t_")]
         at_peak = {"descending": not self.below}
+        needed = self.task.warning.probability if self.task.warning is not None else 0.5
+        # when each level is reached: its probability first at the rule's, else at its highest
+        reached = [
+            pl.coalesce(
+                pl.col("ts").filter(pl.col(c) >= needed).first(),
+                pl.col("ts").sort_by(c, descending=True).first(),
+            ).alias(f"at_{c[2:]}")
+            for c in pcols
+        ]
+        band = []
+        if self._band in forecast.columns:
+            worst = pl.col(self._band).min() if self.below else pl.col(self._band).max()
+            band = [worst.alias("high_value")]
         return (
             forecast.sort("series_id", "origin", "horizon")
             .group_by("series_id", "origin", maintain_order=True)
@@ -69,6 +95,8 @@ class WarningRules:
                 *(pl.col(c).sort_by("yhat", **at_peak).first() for c in tcols),
                 pl.col("yhat").sort(descending=not self.below).first().alias("peak_value"),
                 pl.col("ts").sort_by("yhat", **at_peak).first().alias("peak_ts"),
+                *reached,
+                *band,
             )
         )
 
@@ -154,18 +182,23 @@ class WarningRules:
                 unit=self.unit,
                 hold=warning.hold,
                 quiet=warning.quiet,
+                actions={lv: a for lv, a in self._actions.items() if lv in thresholds},
             )
         except ConfigError as err:
             log.warning("%s: %s not graded: %s", self.task.name, row["series_id"], err)
             return None
 
     def assessments(
-        self, summary: pl.DataFrame, labels: Mapping[str, str] | None = None
+        self,
+        summary: pl.DataFrame,
+        labels: Mapping[str, str] | None = None,
+        labels_en: Mapping[str, str] | None = None,
     ) -> list[Assessment]:
         """One assessment per summary row the rule grades (``observed``, and an unforecast
         surge's ``unforecast_hours`` and ``unforecast_bound``, are read where the summary has
-        them: :meth:`with_unforecast`)."""
-        labels = labels or {}
+        them: :meth:`with_unforecast`); ``labels`` and ``labels_en`` name the targets for
+        people in Chinese and English."""
+        labels, labels_en = labels or {}, labels_en or {}
         out = []
         pcols = [(c, Level.parse(c[2:])) for c in summary.columns if c.startswith("p_")]
         for r in summary.iter_rows(named=True):
@@ -188,6 +221,7 @@ class WarningRules:
             ]
             probs |= dict.fromkeys(reached, 1.0)
             surged = surged if reached else 0
+            high = r.get("high_value")
             out.append(
                 Assessment(
                     domain=self.task.domain,
@@ -203,6 +237,13 @@ class WarningRules:
                     observed=None if observed is None else float(observed),
                     unforecast_hours=int(surged),
                     unforecast_bound=r.get("unforecast_bound") if surged else None,
+                    label_en=labels_en.get(r["series_id"]),
+                    level_ts={
+                        level: r[f"at_{c[2:]}"]
+                        for c, level in pcols
+                        if level in probs and r.get(f"at_{c[2:]}") is not None
+                    },
+                    high_value=float(high) if high is not None and math.isfinite(high) else None,
                 )
             )
         return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alerts import PONDING_CM, Assessment, Level
+from alerts import PONDING_CM, Assessment, Level, LevelRule
 
 T0 = datetime(2024, 7, 31, 6, 0, tzinfo=UTC)
 
@@ -23,6 +23,9 @@ def ponding(
     origin: datetime = T0,
     peak_value: float = 16.0,
     lead: timedelta = timedelta(minutes=100),
+    high_value: float | None = None,
+    label_en: str | None = None,
+    rule: LevelRule = PONDING_CM,
 ) -> Assessment:
     """A waterlogging assessment at the Wuyi Road underpass in Gulou district."""
     return Assessment(
@@ -34,7 +37,9 @@ def ponding(
         peak_value=peak_value,
         peak_ts=origin + lead,
         unit="cm",
-        rule=PONDING_CM,
+        rule=rule,
         label="鼓楼区 五一路下穿通道",
         observed=3.0,
+        high_value=high_value,
+        label_en=label_en,
     )

@@ -26,13 +26,13 @@ def test_a_storm_over_a_district_is_one_warning_whose_level_is_its_worst_target(
 ) -> None:
     engine = WarningEngine(ledger)
     sensors = [ponding(YELLOW, series_id=f"p{i}") for i in range(11)]
-    sensors.append(ponding(ORANGE, series_id="p-worst", peak_value=17.0))
+    sensors.append(ponding(ORANGE, series_id="p-worst", peak_value=17.0, high_value=21.0))
     (change,) = engine.evaluate(sensors, now=T0)
     warning = change.warning
     assert (change.action, warning.level, warning.area_id) == ("opened", Level.ORANGE, "gulou")
     assert len(warning.active) == 12 and warning.active[0].series_id == "p-worst"
     assert warning.to_dict()["worst_series_id"] == "p-worst"
-    assert "等12处" in warning.message_zh and "17厘米" in warning.message_zh
+    assert "等12处" in warning.message_zh and "最深或达21厘米" in warning.message_zh
     assert "and 11 more sites" in warning.message_en
     (payload,) = [row.payload for row in ledger.outbox()]
     assert payload["targets_at_level"] == 12 and payload["series_id"] == "p-worst"

@@ -63,3 +63,61 @@ def test_a_surge_seen_is_certain_at_every_level_it_reached_and_noise_below_them_
     quiet = surges.with_columns(observed=pl.lit(5.0))
     (noise,) = rules.assessments(rules.with_unforecast(summary, quiet))
     assert noise.unforecast_hours == 0 and noise.probabilities[Level.BLUE] == 0.1
+
+
+def test_the_summary_says_when_each_level_comes_and_how_bad_the_band_gets() -> None:
+    """Per level, the first time its probability reaches the rule's (0.4 for ponding), else
+    the time it is highest; the band's worst is the highest 90 % quantile over the path,
+    whatever the median does (here it stays dry)."""
+    task = load_task("waterlogging")
+    rules = WarningRules(task)
+    rows = [
+        # ts, p_blue, p_yellow, yhat, q90
+        (T0 + 1 * HOUR, 0.2, 0.05, 0.0, 3.0),
+        (T0 + 2 * HOUR, 0.45, 0.1, 0.0, 8.0),
+        (T0 + 3 * HOUR, 0.6, 0.3, 0.0, 12.0),
+        (T0 + 4 * HOUR, 0.3, 0.35, 0.0, 6.0),
+    ]
+    forecast = pl.DataFrame(
+        [
+            {
+                "series_id": "p",
+                "area_id": "gulou",
+                "origin": T0,
+                "ts": ts,
+                "horizon": ts - T0,
+                "p_blue": pb,
+                "p_yellow": py,
+                "t_blue": 5.0,
+                "t_yellow": 10.0,
+                "yhat": y,
+                "q10": 0.0,
+                "q50": y,
+                "q90": q,
+            }
+            for ts, pb, py, y, q in rows
+        ],
+        schema_overrides={"origin": TS, "ts": TS},
+    )
+    summary = rules.summary(forecast)
+    (a,) = rules.assessments(summary, {"p": "鼓楼区 五一路下穿通道"}, {"p": "Gulou Wuyi Rd"})
+    assert a.level_ts[Level.BLUE] == T0 + 2 * HOUR  # first at 0.4 or more
+    assert a.level_ts[Level.YELLOW] == T0 + 4 * HOUR  # never at 0.4: when it is highest
+    assert a.high_value == 12.0 and a.peak_value == 0.0
+    assert a.place_in("en") == "Gulou Wuyi Rd" and a.place_in("zh") == "鼓楼区 五一路下穿通道"
+    # the shipped config's action texts reach the rule; a current config's replace them
+    assert a.rule.actions[Level.BLUE][0].startswith("加强易涝点巡查")
+    edited = task.model_copy(deep=True)
+    assert edited.warning is not None
+    levels = [
+        lv.model_copy(update={"action": lv.action.model_copy(update={"zh": "新的处置要求"})})
+        if lv.action is not None
+        else lv
+        for lv in edited.warning.levels
+    ]
+    edited = edited.model_copy(
+        update={"warning": edited.warning.model_copy(update={"levels": tuple(levels)})}
+    )
+    renamed = WarningRules(task, texts=edited)
+    (b,) = renamed.assessments(renamed.summary(forecast))
+    assert b.rule.actions[Level.BLUE][0] == "新的处置要求"
