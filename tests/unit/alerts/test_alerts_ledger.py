@@ -66,6 +66,32 @@ def test_an_older_ledger_database_is_refused_with_what_to_do(tmp_path) -> None:
         Ledger(db_url)
 
 
+def test_a_ledger_from_before_the_outboxs_new_columns_gains_them_and_keeps_its_rows(
+    tmp_path, caplog
+) -> None:
+    """Columns added since that may be empty are added (and logged); the rows stay as they
+    were and are delivered as before."""
+    from sqlalchemy import create_engine, text
+
+    db_url = f"sqlite:///{tmp_path / 'old.db'}"
+    ledger = Ledger(db_url)
+    WarningEngine(ledger).evaluate([ponding(RED)], now=T0)
+    ledger.dispose()
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        for column in ("first_tried_at", "retried_at", "retried_by"):
+            conn.execute(text(f"ALTER TABLE outbox DROP COLUMN {column}"))
+    engine.dispose()
+    with caplog.at_level("WARNING", logger="alerts.schema"):
+        again = Ledger(db_url)
+    assert "added the column outbox.retried_by" in caplog.text
+    (item,) = again.outbox()
+    assert (item.status, item.retried_by, item.first_tried_at) == ("pending", None, None)
+    again.mark_sent(item.id, now=T0)
+    assert again.outbox()[0].first_tried_at == T0
+    again.dispose()
+
+
 def test_unknown_ids_and_statuses_are_reported_clearly(ledger: Ledger) -> None:
     with pytest.raises(NotFoundError):
         ledger.get("nope")
