@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, delete, insert, select, update
+from sqlalchemy import Connection, create_engine, delete, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -278,20 +278,23 @@ class Ledger(OutboxStore, SilenceStore):
         with self.engine.connect() as conn:
             self._get(conn, warning_id)
             rows = conn.execute(select(h).filter_by(warning_id=warning_id).order_by(h.c.seq))
-            return [
-                HistoryEntry(
-                    r.warning_id,
-                    r.ts,
-                    r.action,
-                    Level(r.from_level),
-                    Level(r.to_level),
-                    r.series_id,
-                    r.actor,
-                    r.note or "",
-                    r.silenced_by,
-                )
-                for r in rows
-            ]
+            return [_entry(r) for r in rows]
+
+    def changes_since(
+        self, seq: int, *, limit: int = 500
+    ) -> builtins.list[tuple[int, HistoryEntry]]:
+        """Every warning's history after sequence number ``seq``, in order, with each entry's
+        number (what a live feed of the ledger resumes from)."""
+        h = self.tables.history
+        q = select(h).where(h.c.seq > seq).order_by(h.c.seq).limit(limit)
+        with self.engine.connect() as conn:
+            return [(int(r.seq), _entry(r)) for r in conn.execute(q)]
+
+    def last_seq(self) -> int:
+        """The number of the latest history entry (0 when there is none)."""
+        h = self.tables.history
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(h.c.seq))).scalar() or 0)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -454,3 +457,18 @@ def _escalation_texts(warning: Warning, action: str, tier: str, now: datetime) -
         )
         for lang, text in texts
     }
+
+
+def _entry(r: Any) -> HistoryEntry:
+    """A history row as its record."""
+    return HistoryEntry(
+        r.warning_id,
+        r.ts,
+        r.action,
+        Level(r.from_level),
+        Level(r.to_level),
+        r.series_id,
+        r.actor,
+        r.note or "",
+        r.silenced_by,
+    )

@@ -35,6 +35,7 @@ from serving.routes import (
     risk,
     scenarios,
     silences,
+    stream,
     warnings,
 )
 from serving.runtime import Runtime
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         models.router,
         risk.router,
         data.router,
+        stream.router,
         warnings.router,
         silences.router,
         deliveries.router,

@@ -21,6 +21,7 @@ from serving.runtime import Runtime
 from serving.scorers import Scorers
 from serving.scoring import TaskScorer
 from serving.settings import Settings
+from serving.stream import WarningFeed
 from serving.views import RiskViews
 
 
@@ -35,6 +36,7 @@ def provide(state: State, runtime: Runtime) -> None:
     state.guard = runtime.guard
     state.views = runtime.views
     state.dispatcher = runtime.dispatcher
+    state.feed = runtime.feed
 
 
 def get_settings(request: Request) -> Settings:
@@ -69,6 +71,10 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
+def get_feed(request: Request) -> WarningFeed:
+    return request.app.state.feed
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
@@ -86,6 +92,7 @@ ClockDep = Annotated[ServiceClock, Depends(get_clock)]
 IngestDep = Annotated[Ingest, Depends(get_ingest)]
 ViewsDep = Annotated[RiskViews, Depends(get_views)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+FeedDep = Annotated[WarningFeed, Depends(get_feed)]
 
 
 DEFAULT_DOMAIN = "waterlogging"

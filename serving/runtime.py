@@ -33,6 +33,7 @@ from serving.quarantine import Quarantine
 from serving.scorers import Scorers
 from serving.served import describe
 from serving.settings import Settings
+from serving.stream import WarningFeed
 from serving.views import RiskViews
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Runtime:
         self.guard = Guard(self.keys, settings.rate_limit, settings.rate_limit_storage)
         self.views = RiskViews(self.scorers, self.ledger.target_levels)
         self.scorers.after_apply.append(self.views.rebuild)
+        self.feed = WarningFeed(self.ledger, poll_s=settings.stream_poll_s)
+        self.scorers.after_apply.append(self.feed.wake)
         self.metrics.watch(self._served, self._data_age, self.ledger.outbox_counts)
 
     def _served(self) -> Iterable[Mapping[str, str]]:
@@ -112,6 +115,7 @@ class Runtime:
     def start(self) -> None:
         """Load the champions, score once (warnings open before the first request), and start
         delivering."""
+        self.feed.start()
         self.scorers.load()
         self.scorers.rescore()
         self._thread = threading.Thread(target=self._dispatch_loop, name="dispatcher", daemon=True)
@@ -144,6 +148,7 @@ class Runtime:
         self._kick.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.feed.stop()
         self.ledger.dispose()
         self.keys.dispose()
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         None, description="duty roster file (YAML): who is told, and who next when nobody acks"
     )
     dispatch_interval_s: float = 1.0
+    stream_poll_s: float = Field(
+        0.5, gt=0, description="how often the warning stream reads the ledger for changes"
+    )
     # who may call, and how much
     keys_url: str | None = Field(
         None, description="database of API keys (SQLAlchemy URL); default: the ledger's"

@@ -23,6 +23,7 @@ NEEDS = {
     ("post", "/v1/events"): "ingest",
     ("post", "/v1/forecasts"): "ingest",
     ("get", "/v1/warnings"): "read",
+    ("get", "/v1/warnings/stream"): "read",
     ("get", "/v1/warnings/{warning_id}"): "read",
     ("get", "/v1/warnings/{warning_id}/history"): "read",
     ("post", "/v1/warnings/{warning_id}/ack"): "officer",
@@ -53,7 +54,8 @@ def _call(client: TestClient, method: str, path: str, token: str | None) -> Any:
                       batch_id="x", delivery_id="x")  # fmt: skip
     headers = {"X-API-Key": token} if token is not None else {"X-API-Key": ""}
     if method == "get":
-        return client.get(url, headers=headers)
+        params = {"until_s": 0.1} if url.endswith("/stream") else None  # a stream ends soon
+        return client.get(url, headers=headers, params=params)
     return client.post(url, json={}, headers=headers)
 
 

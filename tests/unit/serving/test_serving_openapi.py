@@ -21,6 +21,7 @@ ROUTES = {
     ("post", "/v1/events"),
     ("post", "/v1/forecasts"),
     ("get", "/v1/warnings"),
+    ("get", "/v1/warnings/stream"),
     ("get", "/v1/warnings/{warning_id}"),
     ("get", "/v1/warnings/{warning_id}/history"),
     ("post", "/v1/warnings/{warning_id}/ack"),
@@ -38,7 +39,8 @@ ROUTES = {
     ("get", "/metrics"),
     ("post", "/v1/scenarios"),
 }
-TEXT_ROUTES = {("get", "/metrics")}  # Prometheus' text format, not JSON
+# Prometheus' text format and server-sent events, not JSON
+TEXT_ROUTES = {("get", "/metrics"), ("get", "/v1/warnings/stream")}
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
 REF = "#/components/schemas/"
 
