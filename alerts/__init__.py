@@ -27,6 +27,7 @@ from alerts.messages import render
 from alerts.outbox import OUTBOX_STATUSES
 from alerts.records import Action, HistoryEntry, OutboxItem, Status, TargetState, Warning
 from alerts.retry import RetryPolicy
+from alerts.robots import DingTalkChannel, WeComChannel, dingtalk_sign
 from alerts.roster import Contact, Roster, Tier, load_roster, parse_roster
 from alerts.signing import (
     IDEMPOTENCY_HEADER,
@@ -50,6 +51,7 @@ __all__ = [
     "Channel",
     "Contact",
     "DeliveryError",
+    "DingTalkChannel",
     "DispatchResult",
     "Dispatcher",
     "Escalator",
@@ -70,7 +72,9 @@ __all__ = [
     "WarningChange",
     "WarningEngine",
     "WarningPlan",
+    "WeComChannel",
     "WebhookChannel",
+    "dingtalk_sign",
     "grade",
     "load_channels",
     "load_roster",

@@ -14,6 +14,13 @@ channels:
     lang: zh                      # the language of its ``message``: zh (default) or en
     timeout: 5s
     retry: {first: 5s, factor: 2, longest: 10m, give_up_after: 48h, jitter: 0.5}
+  - name: duty-dingtalk           # a DingTalk custom robot (markdown; signed when it has a secret)
+    type: dingtalk
+    webhook: {env: CITYBRAIN_DINGTALK_URL}      # https://oapi.dingtalk.com/robot/send?access_token=...
+    secret: {env: CITYBRAIN_DINGTALK_SECRET}    # the robot's SEC... string
+  - name: duty-wecom              # a WeCom group robot (markdown)
+    type: wecom
+    webhook: {env: CITYBRAIN_WECOM_URL}         # https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
 ```
 """
 
@@ -22,12 +29,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.channels import Channel, WebhookChannel
 from alerts.config_files import read_yaml, validate_file_model
 from alerts.retry import RetryPolicy
+from alerts.robots import DingTalkChannel, WeComChannel
 from features import ConfigError, Duration
 
 
@@ -104,32 +113,79 @@ class RetrySpec(_Strict):
         )
 
 
-class WebhookSpec(_Strict):
-    """A JSON webhook, signed with HMAC-SHA256 when it has a secret (:mod:`alerts.signing`)."""
+class _ChannelSpec(_Strict):
+    """What every channel has: a name (what rosters name), the language of its messages, a
+    timeout and a retry policy."""
 
-    type: Literal["webhook"]
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    url: AnyHttpUrl
-    secret: SecretRef | None = None
     lang: Literal["zh", "en"] = "zh"
     timeout: Duration = Duration("5s")
     retry: RetrySpec = RetrySpec()
 
+    def common(self) -> dict[str, Any]:
+        """The keyword arguments every channel class takes."""
+        return {
+            "name": self.name,
+            "lang": self.lang,
+            "timeout_s": self.timeout.total_seconds(),
+            "retry": self.retry.policy(),
+        }
+
+
+class WebhookSpec(_ChannelSpec):
+    """A JSON webhook, signed with HMAC-SHA256 when it has a secret (:mod:`alerts.signing`)."""
+
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    secret: SecretRef | None = None
+
     _literal = field_validator("secret", mode="before")(_no_literal_secret)
 
     def build(self) -> Channel:
-        return WebhookChannel(
-            str(self.url),
-            name=self.name,
-            secret=self.secret.read(self.name) if self.secret is not None else None,
-            lang=self.lang,
-            timeout_s=self.timeout.total_seconds(),
-            retry=self.retry.policy(),
+        secret = self.secret.read(self.name) if self.secret is not None else None
+        return WebhookChannel(str(self.url), secret=secret, **self.common())
+
+
+def _robot_url(ref: SecretRef, channel: str) -> str:
+    """A robot's webhook URL, read from where it is kept (it carries the robot's token)."""
+    url = ref.read(channel)
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise ConfigError(
+            f"channel {channel!r}: its webhook is not an http(s) URL", key="channels.webhook"
         )
+    return url
 
 
-ChannelSpec = Annotated[WebhookSpec, Field(discriminator="type")]
-CHANNEL_TYPES = frozenset({"webhook"})
+class DingTalkSpec(_ChannelSpec):
+    """A DingTalk custom robot: ``webhook`` (its URL with ``access_token``) and, when the robot
+    signs ("加签"), ``secret`` (the SEC... string), both by reference."""
+
+    type: Literal["dingtalk"]
+    webhook: SecretRef
+    secret: SecretRef | None = None
+
+    _literal = field_validator("webhook", "secret", mode="before")(_no_literal_secret)
+
+    def build(self) -> Channel:
+        secret = self.secret.read(self.name) if self.secret is not None else None
+        url = _robot_url(self.webhook, self.name)
+        return DingTalkChannel(url, secret=secret, **self.common())
+
+
+class WeComSpec(_ChannelSpec):
+    """A WeCom group robot: ``webhook`` (its URL with ``key``), by reference."""
+
+    type: Literal["wecom"]
+    webhook: SecretRef
+
+    _literal = field_validator("webhook", mode="before")(_no_literal_secret)
+
+    def build(self) -> Channel:
+        return WeComChannel(_robot_url(self.webhook, self.name), **self.common())
+
+
+ChannelSpec = Annotated[WebhookSpec | DingTalkSpec | WeComSpec, Field(discriminator="type")]
+CHANNEL_TYPES = frozenset({"webhook", "dingtalk", "wecom"})
 
 
 class ChannelsFile(_Strict):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,18 @@ class Channel(Protocol):
     retry: RetryPolicy
 
     def deliver(self, payload: Mapping[str, Any], *, key: str) -> None: ...
+
+
+@runtime_checkable
+class BatchChannel(Channel, Protocol):
+    """A channel that takes at most ``per_minute`` messages and can carry several payloads in
+    one (a group robot): the dispatcher batches rather than exceed or drop."""
+
+    per_minute: int
+
+    def batches(self, payloads: Sequence[Mapping[str, Any]], room: int) -> list[list[int]]: ...
+
+    def deliver_many(self, payloads: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 def status_error(where: str, response: httpx.Response) -> DeliveryError:
@@ -170,29 +183,62 @@ class Dispatcher:
         self.channels = dict(channels)
         self._rng = rng or random.Random()
         self._wake = wake  # tells the delivery loop that messages are due now
+        self._sent_at: dict[str, deque[datetime]] = {}  # batch channels' messages, last minute
 
     def dispatch_due(self, now: datetime | None = None) -> DispatchResult:
         """One pass over the rows due at ``now`` (default: the current time)."""
         now = to_utc(now, "now") if now is not None else datetime.now(UTC)
-        sent = retried = failed = 0
+        total = DispatchResult()
+        batched: dict[str, list[OutboxItem]] = {}
         for item in self.ledger.due(now):
             channel = self.channels.get(item.channel)
             if channel is None:
                 why = f"no channel named {item.channel!r} configured"
                 self.ledger.mark_failed(item.id, why, now=now)
-                failed += 1
-                continue
-            try:
-                channel.deliver(item.payload, key=item.id)
-            except Exception as err:  # any failure of a receiver is handled, never fatal
-                if self._after_failure(item, channel, err, now):
-                    retried += 1
-                else:
-                    failed += 1
+                total += DispatchResult(failed=1)
+            elif isinstance(channel, BatchChannel):
+                batched.setdefault(item.channel, []).append(item)
             else:
-                self.ledger.mark_sent(item.id, now=now)
-                sent += 1
-        return DispatchResult(sent, retried, failed)
+                total += self._send(channel, [item], now)
+        for name, items in batched.items():
+            total += self._send_batched(self.channels[name], items, now)  # type: ignore[arg-type]
+        return total
+
+    def _send(self, channel: Channel, items: Sequence[OutboxItem], now: datetime) -> DispatchResult:
+        """One message carrying ``items`` (several only through a :class:`BatchChannel`): all
+        sent, or each retried or dead-lettered."""
+        try:
+            if len(items) == 1:
+                channel.deliver(items[0].payload, key=items[0].id)
+            else:
+                assert isinstance(channel, BatchChannel)
+                channel.deliver_many([i.payload for i in items])
+        except Exception as err:  # any failure of a receiver is handled, never fatal
+            again = sum(self._after_failure(item, channel, err, now) for item in items)
+            return DispatchResult(retried=again, failed=len(items) - again)
+        for item in items:
+            self.ledger.mark_sent(item.id, now=now)
+        return DispatchResult(sent=len(items))
+
+    def _send_batched(
+        self, channel: BatchChannel, items: list[OutboxItem], now: datetime
+    ) -> DispatchResult:
+        """The due items of a channel with a per-minute limit: one message each while the
+        minute has room, else several to a message; none when the minute is full (they wait
+        for it, which is no failed try)."""
+        window = self._sent_at.setdefault(channel.name, deque())
+        while window and now - window[0] >= timedelta(minutes=1):
+            window.popleft()
+        room = channel.per_minute - len(window)
+        if room <= 0:
+            self.ledger.postpone([i.id for i in items], window[0] + timedelta(minutes=1))
+            return DispatchResult()
+        total = DispatchResult()
+        payloads = [i.payload for i in items]
+        for group in channel.batches(payloads, room):
+            window.append(now)
+            total += self._send(channel, [items[i] for i in group], now)
+        return total
 
     def _after_failure(
         self, item: OutboxItem, channel: Channel, err: Exception, now: datetime

@@ -159,6 +159,14 @@ class OutboxStore:
         now = now or datetime.now(UTC)
         self._attempted(outbox_id, now, last_error=error, next_attempt_at=next_attempt_at)
 
+    def postpone(self, ids: Sequence[str], until: datetime) -> None:
+        """Hold messages back until ``until`` without counting a try (a channel's minute is
+        full: nothing failed)."""
+        o = self.tables.outbox
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(update(o).where(o.c.id.in_(ids)).values(next_attempt_at=until))
+
     def mark_failed(self, outbox_id: str, error: str, *, now: datetime | None = None) -> None:
         """Give up on a message; it stays in the ledger with its last error."""
         self._attempted(outbox_id, now or datetime.now(UTC), status="failed", last_error=error)

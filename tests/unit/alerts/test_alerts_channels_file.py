@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts import RetryPolicy, WebhookChannel, load_channels, parse_channels
+from alerts import (
+    DingTalkChannel,
+    RetryPolicy,
+    WebhookChannel,
+    WeComChannel,
+    load_channels,
+    parse_channels,
+)
 from features import ConfigError
 
 GOOD = {
@@ -95,3 +102,31 @@ def test_names_are_unique_and_the_file_must_exist_and_parse(tmp_path: Path) -> N
         load_channels(broken)
     with pytest.raises(ConfigError, match="channels"):
         load_channels(_write(tmp_path, {"channels": []}))
+
+
+def test_robots_read_their_webhook_and_secret_from_where_they_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CB_TEST_DT_URL", "https://oapi.dingtalk.com/robot/send?access_token=t0k")
+    monkeypatch.setenv("CB_TEST_DT_SECRET", "SEC123")
+    monkeypatch.setenv("CB_TEST_WECOM_URL", "not a url")
+    raw = {
+        "channels": [
+            {"name": "dt", "type": "dingtalk", "webhook": {"env": "CB_TEST_DT_URL"},
+             "secret": {"env": "CB_TEST_DT_SECRET"}, "lang": "en"},
+        ]
+    }  # fmt: skip
+    (robot,) = load_channels(_write(tmp_path, raw)).values()
+    assert isinstance(robot, DingTalkChannel) and robot.lang == "en"
+    assert "t0k" not in repr(robot) and "SEC123" not in repr(robot)
+    literal = {"channels": [{**raw["channels"][0], "webhook": "https://oapi.dingtalk.com/x"}]}
+    with pytest.raises(ConfigError, match="never written here") as err:
+        load_channels(_write(tmp_path, literal))
+    assert err.value.key == "channels[0].webhook"
+    wecom = {"channels": [{"name": "wc", "type": "wecom", "webhook": {"env": "CB_TEST_WECOM_URL"}}]}
+    with pytest.raises(ConfigError, match="not an http"):
+        load_channels(_write(tmp_path, wecom))
+    monkeypatch.setenv(
+        "CB_TEST_WECOM_URL", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
+    )
+    assert isinstance(load_channels(_write(tmp_path, wecom))["wc"], WeComChannel)
