@@ -23,7 +23,9 @@ from alerts.engine import CAUSES, PlannedChange, WarningChange, WarningEngine
 from alerts.escalation import Escalator
 from alerts.ledger import Ledger, WarningPlan
 from alerts.levels import PONDING_CM, Level, LevelRule, grade, next_level
+from alerts.mail import EmailChannel
 from alerts.messages import render
+from alerts.mqtt import MqttChannel, topic_of
 from alerts.outbox import OUTBOX_STATUSES
 from alerts.records import Action, HistoryEntry, OutboxItem, Status, TargetState, Warning
 from alerts.retry import RetryPolicy
@@ -38,6 +40,7 @@ from alerts.signing import (
 )
 from alerts.signing import verify as verify_signature
 from alerts.silences import Silence
+from alerts.sms import SmsChannel
 
 __all__ = [
     "CAUSES",
@@ -54,17 +57,20 @@ __all__ = [
     "DingTalkChannel",
     "DispatchResult",
     "Dispatcher",
+    "EmailChannel",
     "Escalator",
     "HistoryEntry",
     "Ledger",
     "Level",
     "LevelRule",
+    "MqttChannel",
     "OutboxItem",
     "PlannedChange",
     "RetryPolicy",
     "Roster",
     "SignatureError",
     "Silence",
+    "SmsChannel",
     "Status",
     "TargetState",
     "Tier",
@@ -83,5 +89,6 @@ __all__ = [
     "parse_roster",
     "render",
     "signature",
+    "topic_of",
     "verify_signature",
 ]

@@ -35,8 +35,11 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, 
 
 from alerts.channels import Channel, WebhookChannel
 from alerts.config_files import read_yaml, validate_file_model
+from alerts.mail import EmailChannel
+from alerts.mqtt import MqttChannel
 from alerts.retry import RetryPolicy
 from alerts.robots import DingTalkChannel, WeComChannel
+from alerts.sms import SmsChannel
 from features import ConfigError, Duration
 
 
@@ -184,8 +187,74 @@ class WeComSpec(_ChannelSpec):
         return WeComChannel(_robot_url(self.webhook, self.name), **self.common())
 
 
-ChannelSpec = Annotated[WebhookSpec | DingTalkSpec | WeComSpec, Field(discriminator="type")]
-CHANNEL_TYPES = frozenset({"webhook", "dingtalk", "wecom"})
+class EmailSpec(_ChannelSpec):
+    """E-mail over SMTP: the server, who it is from and to, and a login by reference."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = Field(min_length=1)
+    username: str | None = None
+    password: SecretRef | None = None
+
+    _literal = field_validator("password", mode="before")(_no_literal_secret)
+
+    def build(self) -> Channel:
+        password = self.password.read(self.name) if self.password is not None else None
+        return EmailChannel(
+            self.host, self.port, sender=self.sender, recipients=self.to,
+            starttls=self.starttls, username=self.username, password=password, **self.common(),
+        )  # fmt: skip
+
+
+class SmsSpec(_ChannelSpec):
+    """An SMS gateway over HTTP: its URL, a JSON body template (``$phone``, ``$text``,
+    ``$id``), headers whose values are read by reference (its API key), the phones, and the
+    link template (``$warning``) the text ends with."""
+
+    type: Literal["sms"]
+    url: AnyHttpUrl
+    to: tuple[Annotated[str, Field(pattern=r"^\+?[0-9]{5,20}$")], ...] = Field(min_length=1)
+    body: dict[str, Any] = Field(min_length=1)
+    headers: dict[str, SecretRef] = Field(default_factory=dict)
+    link: str | None = None
+    max_chars: int = Field(70, ge=40, le=500)
+
+    def build(self) -> Channel:
+        headers = {k: ref.read(self.name) for k, ref in self.headers.items()}
+        return SmsChannel(
+            str(self.url), recipients=self.to, body=self.body, headers=headers, link=self.link,
+            max_chars=self.max_chars, **self.common(),
+        )  # fmt: skip
+
+
+class MqttSpec(_ChannelSpec):
+    """An MQTT broker: each warning's state retained on ``<prefix>/<domain>/<area>``, QoS 1."""
+
+    type: Literal["mqtt"]
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("citybrain/warnings", min_length=1, pattern=r"^[^+#]+$")
+    username: str | None = None
+    password: SecretRef | None = None
+
+    _literal = field_validator("password", mode="before")(_no_literal_secret)
+
+    def build(self) -> Channel:
+        password = self.password.read(self.name) if self.password is not None else None
+        return MqttChannel(
+            self.host, self.port, prefix=self.prefix, username=self.username,
+            password=password, **self.common(),
+        )  # fmt: skip
+
+
+ChannelSpec = Annotated[
+    WebhookSpec | DingTalkSpec | WeComSpec | EmailSpec | SmsSpec | MqttSpec,
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES = frozenset({"webhook", "dingtalk", "wecom", "email", "sms", "mqtt"})
 
 
 class ChannelsFile(_Strict):

@@ -92,7 +92,17 @@ def status_error(where: str, response: httpx.Response) -> DeliveryError:
     )
 
 
-class WebhookChannel:
+class ChannelBase:
+    """What every channel keeps: its name (what rosters and the outbox call it), the language
+    of the messages it sends, and its retry policy."""
+
+    def __init__(self, *, name: str, lang: Lang = "zh", retry: RetryPolicy | None = None) -> None:
+        self.name = name
+        self.lang: Lang = lang
+        self.retry = retry or RetryPolicy()
+
+
+class WebhookChannel(ChannelBase):
     """POSTs the payload as UTF-8 JSON to a URL, signed when it has a secret
     (:mod:`alerts.signing`); any non-2xx answer is a failure.
 
@@ -110,10 +120,8 @@ class WebhookChannel:
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__(name=name, lang=lang, retry=retry)
         self.url = url
-        self.name = name
-        self.lang: Lang = lang
-        self.retry = retry or RetryPolicy()
         self._secret = secret
         base = {"content-type": "application/json; charset=utf-8"}
         self._client = httpx.Client(timeout=timeout_s, headers={**base, **(headers or {})})

@@ -193,6 +193,8 @@ class Warning:  # the product's word; shadows the builtin only where imported
             "peak_value": self.details.get("peak_value"),
             "peak_ts": self.details.get("peak_ts"),
             "level_ts": self.details.get("level_ts"),
+            "threshold": self.details.get("threshold"),
+            "direction": self.details.get("direction"),
             "high_value": self.details.get("high_value"),
             "action_zh": self.details.get("action_zh"),
             "action_en": self.details.get("action_en"),

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from alerts.channels import DeliveryError, Lang, status_error
+from alerts.channels import ChannelBase, DeliveryError, Lang, status_error
 from alerts.retry import RetryPolicy
 
 PER_MINUTE = 20
@@ -44,7 +44,7 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return urllib.parse.quote_plus(base64.b64encode(mac).decode())
 
 
-class RobotChannel:
+class RobotChannel(ChannelBase):
     """What the two robots share: markdown from payloads, one message or a batch, errcodes."""
 
     kind = "robot"
@@ -60,8 +60,7 @@ class RobotChannel:
         timeout_s: float = 5.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.name, self.lang = name, lang
-        self.retry = retry or RetryPolicy()
+        super().__init__(name=name, lang=lang, retry=retry)
         self._webhook = webhook  # carries the robot's token: never logged
         self._client = httpx.Client(timeout=timeout_s)
 

@@ -130,3 +130,34 @@ def test_robots_read_their_webhook_and_secret_from_where_they_are_kept(
         "CB_TEST_WECOM_URL", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"
     )
     assert isinstance(load_channels(_write(tmp_path, wecom))["wc"], WeComChannel)
+
+
+def test_email_sms_and_mqtt_are_configured_with_their_secrets_by_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CB_TEST_SMTP_PASSWORD", "smtp-pw")
+    monkeypatch.setenv("CB_TEST_SMS_KEY", "sms-key")
+    raw = {
+        "channels": [
+            {"name": "mail", "type": "email", "host": "smtp.example.cn", "port": 587,
+             "starttls": True, "sender": "cb@example.cn", "to": ["duty@example.cn"],
+             "username": "cb", "password": {"env": "CB_TEST_SMTP_PASSWORD"}},
+            {"name": "sms", "type": "sms", "url": "https://sms.example.cn/send",
+             "to": ["+8613800000001"], "body": {"mobile": "$phone", "content": "$text"},
+             "headers": {"X-Api-Key": {"env": "CB_TEST_SMS_KEY"}},
+             "link": "https://ops.example.cn/w/$short"},
+            {"name": "bus", "type": "mqtt", "host": "127.0.0.1", "prefix": "city/warnings"},
+        ]
+    }  # fmt: skip
+    channels = load_channels(_write(tmp_path, raw))
+    assert [type(c).__name__ for c in channels.values()] == [
+        "EmailChannel", "SmsChannel", "MqttChannel"
+    ]  # fmt: skip
+    assert not any("smtp-pw" in repr(c) or "sms-key" in repr(c) for c in channels.values())
+    bad = {"channels": [{**raw["channels"][1], "to": ["call me"]}]}
+    with pytest.raises(ConfigError) as err:
+        load_channels(_write(tmp_path, bad))
+    assert err.value.key == "channels[0].to[0]"
+    wildcard = {"channels": [{**raw["channels"][2], "prefix": "city/#"}]}
+    with pytest.raises(ConfigError, match="pattern"):
+        load_channels(_write(tmp_path, wildcard))
