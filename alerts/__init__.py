@@ -11,6 +11,7 @@ time, and a :class:`Dispatcher` delivers the outbox through the channels of the 
 """
 
 from alerts.assessment import Assessment
+from alerts.cap import CAP_NS, CapArea, cap_alert, cap_messages
 from alerts.channel_config import load_channels, parse_channels
 from alerts.channels import (
     Channel,
@@ -43,6 +44,7 @@ from alerts.silences import Silence
 from alerts.sms import SmsChannel
 
 __all__ = [
+    "CAP_NS",
     "CAUSES",
     "IDEMPOTENCY_HEADER",
     "OUTBOX_STATUSES",
@@ -51,6 +53,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "Action",
     "Assessment",
+    "CapArea",
     "Channel",
     "Contact",
     "DeliveryError",
@@ -80,6 +83,8 @@ __all__ = [
     "WarningPlan",
     "WeComChannel",
     "WebhookChannel",
+    "cap_alert",
+    "cap_messages",
     "dingtalk_sign",
     "grade",
     "load_channels",

@@ -280,6 +280,18 @@ class Ledger(OutboxStore, SilenceStore):
             rows = conn.execute(select(h).filter_by(warning_id=warning_id).order_by(h.c.seq))
             return [_entry(r) for r in rows]
 
+    def numbered_history(self, warning_id: str) -> builtins.list[tuple[int, HistoryEntry]]:
+        """A warning's history with each entry's sequence number (its CAP identifiers).
+
+        Raises:
+            NotFoundError: no such warning.
+        """
+        h = self.tables.history
+        with self.engine.connect() as conn:
+            self._get(conn, warning_id)
+            rows = conn.execute(select(h).filter_by(warning_id=warning_id).order_by(h.c.seq))
+            return [(int(r.seq), _entry(r)) for r in rows]
+
     def changes_since(
         self, seq: int, *, limit: int = 500
     ) -> builtins.list[tuple[int, HistoryEntry]]:

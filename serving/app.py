@@ -27,6 +27,7 @@ from serving.deps import provide
 from serving.edge import PollCache
 from serving.observability import AccessLog, BodyLimit, Metrics, Observed
 from serving.routes import (
+    cap,
     data,
     deliveries,
     health,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         risk.router,
         data.router,
         stream.router,
+        cap.router,
         warnings.router,
         silences.router,
         deliveries.router,

@@ -8,12 +8,14 @@ dispatcher (``on_changes``) so deliveries do not wait for its next pass.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -65,7 +67,8 @@ class Scorers:
         self._sources: dict[str, str] = {}
         self._cache = settings.home / "model-cache"
         self._catalog = store.read("series")
-        self._areas: list[str] = store.read("areas")["area_id"].to_list()
+        self._area_table = store.read("areas")
+        self._areas: list[str] = self._area_table["area_id"].to_list()
         self.clock = ServiceClock()
 
     @property
@@ -86,6 +89,25 @@ class Scorers:
     def areas(self) -> list[str]:
         """The city's area ids (what scenarios may name)."""
         return self._areas
+
+    def place(self, area_id: str) -> tuple[str, str, dict[str, Any] | None]:
+        """An area's Chinese and English names and its GeoJSON geometry (the area id and
+        none where the areas table does not hold it)."""
+        rows = self._area_table.filter(pl.col("area_id") == area_id).to_dicts()
+        if not rows:
+            return area_id, area_id, None
+        row = rows[0]
+        geometry = json.loads(row["geometry"]) if row.get("geometry") else None
+        return row.get("name_zh") or area_id, row.get("name") or area_id, geometry
+
+    def positions(self, series_ids: Sequence[str]) -> list[tuple[float, float]]:
+        """The (lat, lon) of each of the series that the catalog places."""
+        found = self._catalog.filter(pl.col("series_id").is_in(list(series_ids)))
+        return [
+            (float(lat), float(lon))
+            for lat, lon in found.select("lat", "lon").iter_rows()
+            if lat is not None and lon is not None
+        ]
 
     def get(self, domain: str) -> TaskScorer:
         """The scorer serving ``domain``.
@@ -113,7 +135,8 @@ class Scorers:
         fatal, and a registry that does not answer leaves the kept copy serving."""
         with self.lock:
             self._catalog = self._store.read("series")
-            self._areas = self._store.read("areas")["area_id"].to_list()
+            self._area_table = self._store.read("areas")
+            self._areas = self._area_table["area_id"].to_list()
             scorers, problems, notices, sources = {}, {}, {}, {}
             for name in self._settings.task_names:
                 try:

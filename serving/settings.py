@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         None, description="duty roster file (YAML): who is told, and who next when nobody acks"
     )
     dispatch_interval_s: float = 1.0
+    cap_sender: str = Field(
+        "citybrain@localhost", description="the CAP messages' sender (an address of the centre)"
+    )
     stream_poll_s: float = Field(
         0.5, gt=0, description="how often the warning stream reads the ledger for changes"
     )

@@ -24,6 +24,8 @@ NEEDS = {
     ("post", "/v1/forecasts"): "ingest",
     ("get", "/v1/warnings"): "read",
     ("get", "/v1/warnings/stream"): "read",
+    ("get", "/v1/warnings/cap"): "read",
+    ("get", "/v1/warnings/{warning_id}/cap"): "read",
     ("get", "/v1/warnings/{warning_id}"): "read",
     ("get", "/v1/warnings/{warning_id}/history"): "read",
     ("post", "/v1/warnings/{warning_id}/ack"): "officer",

@@ -22,6 +22,8 @@ ROUTES = {
     ("post", "/v1/forecasts"),
     ("get", "/v1/warnings"),
     ("get", "/v1/warnings/stream"),
+    ("get", "/v1/warnings/cap"),
+    ("get", "/v1/warnings/{warning_id}/cap"),
     ("get", "/v1/warnings/{warning_id}"),
     ("get", "/v1/warnings/{warning_id}/history"),
     ("post", "/v1/warnings/{warning_id}/ack"),
@@ -39,8 +41,13 @@ ROUTES = {
     ("get", "/metrics"),
     ("post", "/v1/scenarios"),
 }
-# Prometheus' text format and server-sent events, not JSON
-TEXT_ROUTES = {("get", "/metrics"), ("get", "/v1/warnings/stream")}
+# Prometheus' text format, server-sent events, CAP and Atom XML: not JSON
+TEXT_ROUTES = {
+    ("get", "/metrics"),
+    ("get", "/v1/warnings/stream"),
+    ("get", "/v1/warnings/cap"),
+    ("get", "/v1/warnings/{warning_id}/cap"),
+}
 PUBLIC = {("get", "/healthz"), ("get", "/readyz")}
 REF = "#/components/schemas/"
 
