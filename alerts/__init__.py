@@ -10,6 +10,7 @@ time, and a :class:`Dispatcher` delivers the outbox through the channels of the 
 (:mod:`alerts.signing`: :func:`verify_signature` is what a receiver runs).
 """
 
+from alerts.ack_links import AckGrant, AckLinkError, AckLinks
 from alerts.assessment import Assessment
 from alerts.cap import CAP_NS, CapArea, cap_alert, cap_messages
 from alerts.channel_config import load_channels, parse_channels
@@ -51,6 +52,9 @@ __all__ = [
     "PONDING_CM",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "AckGrant",
+    "AckLinkError",
+    "AckLinks",
     "Action",
     "Assessment",
     "CapArea",

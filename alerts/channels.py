@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import httpx
 
+from alerts.ack_links import AckLinks
 from alerts.assessment import to_utc
 from alerts.ledger import Ledger
 from alerts.records import OutboxItem
@@ -32,6 +33,8 @@ from features import NotFoundError
 
 Lang = Literal["zh", "en"]
 
+# changes whose message asks someone to take charge: they carry a link to acknowledge
+ACKABLE = frozenset({"opened", "reopened", "escalated", "deescalated", "paged", "renotified"})
 # answers worth trying again: the receiver is busy or broken now, not refusing this message
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
@@ -186,9 +189,11 @@ class Dispatcher:
         *,
         rng: random.Random | None = None,
         wake: Callable[[], None] = lambda: None,
+        links: AckLinks | None = None,
     ) -> None:
         self.ledger = ledger
         self.channels = dict(channels)
+        self._links = links  # each message to a person carries a link to acknowledge it
         self._rng = rng or random.Random()
         self._wake = wake  # tells the delivery loop that messages are due now
         self._sent_at: dict[str, deque[datetime]] = {}  # batch channels' messages, last minute
@@ -217,16 +222,24 @@ class Dispatcher:
         sent, or each retried or dead-lettered."""
         try:
             if len(items) == 1:
-                channel.deliver(items[0].payload, key=items[0].id)
+                channel.deliver(self._payload(items[0]), key=items[0].id)
             else:
                 assert isinstance(channel, BatchChannel)
-                channel.deliver_many([i.payload for i in items])
+                channel.deliver_many([self._payload(i) for i in items])
         except Exception as err:  # any failure of a receiver is handled, never fatal
             again = sum(self._after_failure(item, channel, err, now) for item in items)
             return DispatchResult(retried=again, failed=len(items) - again)
         for item in items:
             self.ledger.mark_sent(item.id, now=now)
         return DispatchResult(sent=len(items))
+
+    def _payload(self, item: OutboxItem) -> Mapping[str, Any]:
+        """What is sent: the queued payload, with a link to acknowledge a warning that is
+        open and unacknowledged when it was queued."""
+        if self._links is None or item.payload.get("action") not in ACKABLE:
+            return item.payload
+        lang = getattr(self.channels.get(item.channel), "lang", "zh")
+        return {**item.payload, "ack_url": self._links.url(item.warning_id, item.channel, lang)}
 
     def _send_batched(
         self, channel: BatchChannel, items: list[OutboxItem], now: datetime

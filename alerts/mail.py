@@ -75,7 +75,11 @@ class EmailChannel(ChannelBase):
         msg["Date"] = formatdate(localtime=False)
         msg["Message-ID"] = f"<{key}@citybrain>"
         msg["X-Citybrain-Delivery-Id"] = key
+        ack = payload.get("ack_url")
+        ack_word = "确认收到" if lang == "zh" else "Acknowledge"
         plain = [text, ""] + [f"{k}: {v}" for k, v in zip(_LABELS[lang], facts, strict=True) if v]
+        if ack:
+            plain += ["", f"{ack_word}: {ack}"]
         msg.set_content("\n".join(plain))
         colour = _COLOURS.get(str(payload.get("level")), "#444444")
         rows = "".join(
@@ -85,7 +89,9 @@ class EmailChannel(ChannelBase):
         )
         msg.add_alternative(
             f"<html><body><h2 style='color:{colour}'>{html.escape(subject)}</h2>"
-            f"<p>{html.escape(text)}</p><table>{rows}</table></body></html>",
+            f"<p>{html.escape(text)}</p><table>{rows}</table>"
+            + (f"<p><a href='{html.escape(str(ack))}'>{ack_word}</a></p>" if ack else "")
+            + "</body></html>",
             subtype="html",
         )
         return msg

@@ -95,13 +95,20 @@ class RobotChannel(ChannelBase):
         colour = self._colour(str(payload.get("level")))
         return f'<font color="{colour}">**{head}】**</font>{rest}'
 
+    def _ack(self, payload: Mapping[str, Any]) -> str:
+        url = payload.get("ack_url")
+        if not url:
+            return ""
+        return f" [确认收到]({url})" if self.lang == "zh" else f" [Acknowledge]({url})"
+
     def markdown(self, payloads: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-        """A title and markdown body for one warning, or several as one message."""
+        """A title and markdown body for one warning, or several as one message; each with
+        its link to acknowledge, where it has one."""
         if len(payloads) == 1:
-            return self._title(payloads[0]), self._entry(payloads[0])
+            return self._title(payloads[0]), self._entry(payloads[0]) + self._ack(payloads[0])
         count = len(payloads)
         title = f"{count}条预警" if self.lang == "zh" else f"{count} warnings"
-        body = "\n\n".join(f"- {self._entry(p)}" for p in payloads)
+        body = "\n\n".join(f"- {self._entry(p)}{self._ack(p)}" for p in payloads)
         return title, f"#### {title}\n\n{body}"
 
     def batches(self, payloads: Sequence[Mapping[str, Any]], room: int) -> list[list[int]]:

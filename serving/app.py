@@ -27,6 +27,7 @@ from serving.deps import provide
 from serving.edge import PollCache
 from serving.observability import AccessLog, BodyLimit, Metrics, Observed
 from serving.routes import (
+    ack,
     cap,
     data,
     deliveries,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         risk.router,
         data.router,
         stream.router,
+        ack.router,
         cap.router,
         warnings.router,
         silences.router,

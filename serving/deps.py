@@ -37,6 +37,7 @@ def provide(state: State, runtime: Runtime) -> None:
     state.views = runtime.views
     state.dispatcher = runtime.dispatcher
     state.feed = runtime.feed
+    state.links = runtime.links
 
 
 def get_settings(request: Request) -> Settings:

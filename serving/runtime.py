@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from alerts import (
+    AckLinks,
     Channel,
     Dispatcher,
     Escalator,
     Ledger,
+    Roster,
     WarningEngine,
     WebhookChannel,
     load_channels,
@@ -49,9 +51,10 @@ class Runtime:
         channels = build_channels(settings)
         self._stop = threading.Event()
         self._kick = threading.Event()
-        self.dispatcher = Dispatcher(self.ledger, channels, wake=self._kick.set)
-        self._thread: threading.Thread | None = None
         roster = load_roster(settings.roster) if settings.roster is not None else None
+        self.links = ack_links(settings, roster)
+        self.dispatcher = Dispatcher(self.ledger, channels, wake=self._kick.set, links=self.links)
+        self._thread: threading.Thread | None = None
         if roster is not None:
             unknown = sorted(roster.channels() - set(channels))
             if unknown:
@@ -181,3 +184,31 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             "them a secret (CITYBRAIN_WEBHOOK_SECRET, or secret: in the channels file)"
         )
     return channels
+
+
+def ack_links(settings: Settings, roster: Roster | None) -> AckLinks | None:
+    """The links that let officers acknowledge from a message, when the service has a secret to
+    sign them and an address phones reach (``CITYBRAIN_ACK_SECRET``, ``CITYBRAIN_PUBLIC_URL``);
+    each names the roster's contacts on its channel. None (and said) without both."""
+    if settings.ack_secret is None or settings.public_url is None:
+        if settings.ack_secret is not None or settings.public_url is not None:
+            log.warning(
+                "no acknowledgement links in messages: they need both CITYBRAIN_ACK_SECRET and "
+                "CITYBRAIN_PUBLIC_URL"
+            )
+        return None
+    readers: dict[str, list[str]] = {}
+    if roster is not None:
+        for entry in roster.rosters:
+            for tier in entry.tiers:
+                for contact in tier.contacts:
+                    for channel in contact.channels:
+                        readers.setdefault(channel, [])
+                        if contact.name not in readers[channel]:
+                            readers[channel].append(contact.name)
+    return AckLinks(
+        settings.ack_secret.get_secret_value(),
+        settings.public_url,
+        ttl_s=settings.ack_ttl_s,
+        recipients={c: "、".join(names) for c, names in readers.items()},
+    )

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         None, description="duty roster file (YAML): who is told, and who next when nobody acks"
     )
     dispatch_interval_s: float = 1.0
+    public_url: str | None = Field(
+        None, description="the service as officers' phones reach it (for acknowledgement links)"
+    )
+    ack_secret: SecretStr | None = Field(
+        None, description="signs the acknowledgement links in messages (none: no links)"
+    )
+    ack_ttl_s: int = Field(24 * 3600, ge=60, description="how long an acknowledgement link works")
     cap_sender: str = Field(
         "citybrain@localhost", description="the CAP messages' sender (an address of the centre)"
     )

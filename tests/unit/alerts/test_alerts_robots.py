@@ -20,6 +20,7 @@ import pytest
 from alerts_builders import ORANGE, T0, ponding
 
 from alerts import (
+    AckLinks,
     DingTalkChannel,
     Dispatcher,
     DispatchResult,
@@ -126,12 +127,15 @@ def test_a_warning_reaches_a_signing_dingtalk_robot_as_markdown(
 ) -> None:
     _open(ledger, 1, "dingtalk")
     channel = DingTalkChannel(dingtalk.url, secret="SEC0123456789abcdef", name="dingtalk")
-    assert Dispatcher(ledger, {"dingtalk": channel}).dispatch_due(T0) == DispatchResult(sent=1)
+    links = AckLinks("ack-secret", "https://ops.example.gov.cn")
+    dispatcher = Dispatcher(ledger, {"dingtalk": channel}, links=links)
+    assert dispatcher.dispatch_due(T0) == DispatchResult(sent=1)
     (message,) = dingtalk.messages
     assert message["msgtype"] == "markdown"
     assert "鼓楼区 五一路下穿通道" in message["markdown"]["title"]
     text = message["markdown"]["text"]
     assert "**【橙色预警】**" in text and "积水深度超过15厘米的可能性为72%" in text
+    assert "[确认收到](https://ops.example.gov.cn/ack/" in text  # one tap from the group
     assert "dt-token" not in repr(channel) and "SEC" not in repr(channel)
 
 
