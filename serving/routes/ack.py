@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from alerts import AckGrant, AckLinkError, AckLinks, Warning
+from alerts import AckGrant, AckLinkError, AckLinks, Ledger, Warning
 from features import NotFoundError
 from serving.deps import ClockDep, EngineDep, LedgerDep
 
@@ -73,22 +73,26 @@ def _message(warning: Warning, lang: str) -> str:
     return _p(warning.message_zh if lang == "zh" else warning.message_en)
 
 
-def _grant(links: AckLinks, token: str) -> AckGrant | HTMLResponse:
+def _granted(
+    links: AckLinks, ledger: Ledger, token: str
+) -> tuple[AckGrant, dict[str, str], Warning] | HTMLResponse:
+    """What the link grants, its words and the warning; a refusal page for a bad link."""
     try:
-        return links.check(token)
+        grant = links.check(token)
     except AckLinkError as err:
         status = 410 if "expired" in str(err) else 403
         return _page(_WORDS["zh"]["bad"], _p(str(err)), status=status)
+    return grant, _WORDS.get(grant.lang, _WORDS["zh"]), ledger.get(grant.warning_id)
 
 
 @router.get("/{token}", response_class=HTMLResponse, include_in_schema=False)
 def ack_page(token: str, links: LinksDep, ledger: LedgerDep) -> HTMLResponse:
     """The warning the link is about, and one button to acknowledge it."""
-    grant = _grant(links, token)
-    if isinstance(grant, HTMLResponse):
-        return grant
-    words, lang = _WORDS.get(grant.lang, _WORDS["zh"]), grant.lang
-    warning = ledger.get(grant.warning_id)
+    found = _granted(links, ledger, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    grant, words, warning = found
+    lang = grant.lang
     if warning.status == "closed":
         return _page(words["title"], _message(warning, lang), _p(words["closed"]), lang=lang)
     if warning.status == "acknowledged":
@@ -104,11 +108,11 @@ def ack_by_link(
     token: str, links: LinksDep, ledger: LedgerDep, engine: EngineDep, clock: ClockDep
 ) -> HTMLResponse:
     """Acknowledge as the link's recipient; the ledger records who and through which channel."""
-    grant = _grant(links, token)
-    if isinstance(grant, HTMLResponse):
-        return grant
-    words, lang = _WORDS.get(grant.lang, _WORDS["zh"]), grant.lang
-    warning = ledger.get(grant.warning_id)
+    found = _granted(links, ledger, token)
+    if isinstance(found, HTMLResponse):
+        return found
+    grant, words, warning = found
+    lang = grant.lang
     if warning.status == "closed":
         return _page(words["title"], _p(words["closed"]), lang=lang)
     done = ledger.acknowledge(
