@@ -139,15 +139,19 @@ class Ingest:
                     warning_changes=0,
                     quarantined=held,
                 )
-            apply_merge(self._store, table, plan)
-            self._on_rows(table, "inserted", counts.inserted)
-            self._on_rows(table, "updated", counts.updated)
             rescored = tuple(
                 d
                 for d, snap in trial.snaps.items()
                 if snap is not None and snap is not self._scorers.by_domain[d].snapshot
             )
+            # the warnings first (the ledger is their record, and the dispatcher is woken), then
+            # the store: a storm's messages do not wait for a month of Parquet to be rewritten.
+            # Should the write fail, the caller gets the error and posts again: the rows are
+            # then written, the forecasts (already made from them) stay as they are.
             changes = self._scorers.apply(trial)
+            apply_merge(self._store, table, plan)
+            self._on_rows(table, "inserted", counts.inserted)
+            self._on_rows(table, "updated", counts.updated)
             return IngestCounts(
                 accepted=valid.height,
                 inserted=counts.inserted,

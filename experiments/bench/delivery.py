@@ -26,6 +26,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
@@ -63,13 +64,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """JSON rows: times as ISO text, an event's ``attrs`` as the object the store keeps as text."""
+
+    def plain(k: str, v: Any) -> Any:
+        if isinstance(v, datetime):
+            return v.isoformat()
+        return json.loads(v) if k == "attrs" and isinstance(v, str) else v
+
     return [
-        {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in r.items()
-            if v is not None
-        }
-        for r in frame.iter_rows(named=True)
+        {k: plain(k, v) for k, v in r.items() if v is not None} for r in frame.iter_rows(named=True)
     ]
 
 
@@ -159,17 +162,16 @@ def main() -> None:
             events = held_events.filter((pl.col("ts") > lo) & (pl.col("ts") <= hi))
             start = time.monotonic()
             starts.append(start)
-            if events.height:
-                client.post("/v1/events", json={"events": _rows(events)}).raise_for_status()
-            if obs.height:
-                client.post(
-                    "/v1/observations", json={"observations": _rows(obs)}
-                ).raise_for_status()
+            for path, key, rows in (("/v1/events", "events", events),
+                                    ("/v1/observations", "observations", obs)):  # fmt: skip
+                if rows.height:
+                    answer = client.post(path, json={key: _rows(rows)})
+                    if answer.status_code != 200:
+                        raise SystemExit(f"{path}: {answer.status_code} {answer.text[:500]}")
             trips.append(time.monotonic() - start)
             if k % 18 == 0:
-                print(
-                    f"  replayed {k * 10 // 60} h; messages so far {len(arrivals)}", file=sys.stderr
-                )
+                said = f"  replayed {k * 10 // 60} h; messages so far {len(arrivals)}"
+                print(said, file=sys.stderr)
             time.sleep(args.gap)
         time.sleep(5.0)
     finally:
