@@ -13,7 +13,7 @@ time, and a :class:`Dispatcher` delivers the outbox through the channels of the 
 from alerts.ack_links import AckGrant, AckLinkError, AckLinks
 from alerts.assessment import Assessment
 from alerts.cap import CAP_NS, CapArea, cap_alert, cap_messages
-from alerts.channel_config import load_channels, parse_channels
+from alerts.channel_config import ChannelsFile, load_channels, parse_channels
 from alerts.channels import (
     Channel,
     DeliveryError,
@@ -59,6 +59,7 @@ __all__ = [
     "Assessment",
     "CapArea",
     "Channel",
+    "ChannelsFile",
     "Contact",
     "DeliveryError",
     "DingTalkChannel",

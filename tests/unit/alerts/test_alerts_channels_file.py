@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from alerts import (
+    ChannelsFile,
     DingTalkChannel,
     RetryPolicy,
     WebhookChannel,
@@ -161,3 +162,19 @@ def test_email_sms_and_mqtt_are_configured_with_their_secrets_by_reference(
     wildcard = {"channels": [{**raw["channels"][2], "prefix": "city/#"}]}
     with pytest.raises(ConfigError, match="pattern"):
         load_channels(_write(tmp_path, wildcard))
+
+
+def test_the_readmes_channels_file_is_a_valid_one() -> None:
+    """The example operators copy from validates (its secrets are references, not read here)."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```yaml\n  channels:", 1)[1].split("```", 1)[0]
+    raw = yaml.safe_load("channels:" + block.replace("\n  ", "\n"))
+    spec = ChannelsFile.model_validate(raw)
+    assert {c.type for c in spec.channels} == {
+        "webhook",
+        "dingtalk",
+        "wecom",
+        "email",
+        "sms",
+        "mqtt",
+    }
