@@ -145,7 +145,7 @@ class Ingest:
                 if snap is not None and snap is not self._scorers.by_domain[d].snapshot
             )
             # the warnings first (the ledger is their record, and the dispatcher is woken), then
-            # the store: a storm's messages do not wait for a month of Parquet to be rewritten.
+            # the store: a storm's messages do not wait for Parquet to be rewritten.
             # Should the write fail, the caller gets the error and posts again: the rows are
             # then written, the forecasts (already made from them) stay as they are.
             changes = self._scorers.apply(trial)
