@@ -56,7 +56,7 @@ def signal_windows(
     by step (SARIMAX's rain), for the model's history; any other signal not at all.
 
     A hotline task reads traffic speeds over 3 hours: keeping every road sensor for the two
-    weeks its rain history needs made each rescoring bin 450,000 readings instead of 60,000."""
+    weeks its rain history needs made each rescoring bin 455,000 readings instead of 42,000."""
     step, fill = task.step, task.features.fill_limit
     windows = {task.target.signal: online_window(task, history_span)}
     for cov in linked_covariates(task):
