@@ -26,17 +26,18 @@ import httpx
 from alerts.ack_links import AckLinks
 from alerts.assessment import to_utc
 from alerts.ledger import Ledger
+from alerts.levels import Level
 from alerts.records import OutboxItem
 from alerts.retry import RetryPolicy
 from alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
-from features import NotFoundError
+from features import ConfigError, NotFoundError
 
 Lang = Literal["zh", "en"]
 
 # changes whose message asks someone to take charge: they carry a link to acknowledge
 ACKABLE = frozenset({"opened", "reopened", "escalated", "deescalated", "paged", "renotified"})
 # answers worth trying again: the receiver is busy or broken now, not refusing this message
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 class DeliveryError(Exception):
@@ -93,6 +94,15 @@ def status_error(where: str, response: httpx.Response) -> DeliveryError:
         retryable=code >= 500 or code in RETRYABLE_STATUS,
         retry_after_s=float(after) if after.replace(".", "", 1).isdigit() else None,
     )
+
+
+def payload_level(payload: Mapping[str, Any]) -> Level:
+    """The level a payload announces (NONE where it names none): what channels colour and
+    name it by."""
+    try:
+        return Level.parse(str(payload.get("level") or "none"))
+    except ConfigError:
+        return Level.NONE
 
 
 class ChannelBase:

@@ -274,11 +274,12 @@ class Ledger(OutboxStore, SilenceStore):
             return {r.series_id: Level(r.level) for r in conn.execute(q) if r.level > 0}
 
     def history(self, warning_id: str) -> builtins.list[HistoryEntry]:
-        h = self.tables.history
-        with self.engine.connect() as conn:
-            self._get(conn, warning_id)
-            rows = conn.execute(select(h).filter_by(warning_id=warning_id).order_by(h.c.seq))
-            return [_entry(r) for r in rows]
+        """A warning's history, oldest first.
+
+        Raises:
+            NotFoundError: no such warning.
+        """
+        return [entry for _, entry in self.numbered_history(warning_id)]
 
     def numbered_history(self, warning_id: str) -> builtins.list[tuple[int, HistoryEntry]]:
         """A warning's history with each entry's sequence number (its CAP identifiers).

@@ -23,6 +23,7 @@ from features import ConfigError, DataError
 _COLOURS = ("none", "blue", "yellow", "orange", "red")
 _NAMES_ZH = ("无", "蓝色", "黄色", "橙色", "红色")
 _ROMAN = ("", "IV", "III", "II", "I")
+_HEX = ("#666666", "#1E6FD9", "#D4A100", "#FA6400", "#E02020")  # the colour a screen shows
 
 
 class Level(IntEnum):
@@ -41,6 +42,11 @@ class Level(IntEnum):
     @property
     def name_zh(self) -> str:
         return _NAMES_ZH[self]
+
+    @property
+    def hex(self) -> str:
+        """The colour a message or screen draws the level in (grey for NONE)."""
+        return _HEX[self]
 
     @property
     def roman(self) -> str:

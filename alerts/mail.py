@@ -17,10 +17,9 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from alerts.channels import ChannelBase, DeliveryError, Lang
+from alerts.channels import ChannelBase, DeliveryError, Lang, payload_level
 from alerts.retry import RetryPolicy
 
-_COLOURS = {"red": "#E02020", "orange": "#FA6400", "yellow": "#D4A100", "blue": "#1E6FD9"}
 _LABELS = {
     "zh": ("级别", "地点", "预计时间", "处置建议", "编号"),
     "en": ("Level", "Place", "Expected", "To do", "Reference"),
@@ -81,7 +80,7 @@ class EmailChannel(ChannelBase):
         if ack:
             plain += ["", f"{ack_word}: {ack}"]
         msg.set_content("\n".join(plain))
-        colour = _COLOURS.get(str(payload.get("level")), "#444444")
+        colour = payload_level(payload).hex
         rows = "".join(
             f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
             for k, v in zip(_LABELS[lang], facts, strict=True)

@@ -190,7 +190,7 @@ def _raised(
     rule = subject.rule
     below = rule.direction == "below"
     limit = rule.thresholds[level]
-    threshold = _quantity(limit, subject.unit, lang)
+    threshold = quantity(limit, subject.unit, lang)
     pct = _percent(subject.probability_of(level))
     when = subject.time_of(level)
     minutes = math.ceil((when - subject.origin).total_seconds() / 60)
@@ -199,7 +199,7 @@ def _raised(
     words = _WORST_BELOW if below else _WORST.get(subject.domain, _WORST_ABOVE)
     high = subject.high_value
     beyond = high is not None and (high < limit if below else high > limit)
-    worst = _quantity(high, subject.unit, lang) if beyond and high is not None else None
+    worst = quantity(high, subject.unit, lang) if beyond and high is not None else None
     if lang == "zh":
         more = f"等{others + 1}{domain.more_zh}" if others else ""
         side = "低于" if below else "超过"
@@ -244,8 +244,8 @@ def _clock(when: datetime, origin: datetime, lang: Lang, tz: ZoneInfo) -> str:
 def _unforecast(subject: Assessment, domain: _Domain, lang: Lang) -> str:
     """What was observed beyond the forecast: the trouble the model did not see coming."""
     assert subject.observed is not None and subject.unforecast_bound is not None
-    now = _quantity(subject.observed, subject.unit, lang)
-    bound = _quantity(subject.unforecast_bound, subject.unit, lang)
+    now = quantity(subject.observed, subject.unit, lang)
+    bound = quantity(subject.unforecast_bound, subject.unit, lang)
     hours = subject.unforecast_hours
     if lang == "zh":
         return (
@@ -261,7 +261,7 @@ def _unforecast(subject: Assessment, domain: _Domain, lang: Lang) -> str:
 def _lifted(subject: Assessment, domain: _Domain, previous: Level, lang: Lang) -> str:
     rule = subject.rule
     lowest = rule.levels[0]
-    threshold = _quantity(rule.thresholds[lowest], subject.unit, lang)
+    threshold = quantity(rule.thresholds[lowest], subject.unit, lang)
     pct = _percent(subject.probability_of(lowest))
     below = rule.direction == "below"
     if lang == "zh":
@@ -279,7 +279,8 @@ def _lifted(subject: Assessment, domain: _Domain, previous: Level, lang: Lang) -
     )
 
 
-def _quantity(value: float, unit: str, lang: Lang) -> str:
+def quantity(value: float, unit: str, lang: Lang) -> str:
+    """A value in its unit as people read it: ``15厘米``, ``15 cm``, one decimal at most."""
     number = f"{value:.1f}".rstrip("0").rstrip(".")
     if number == "-0":
         number = "0"

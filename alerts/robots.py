@@ -27,13 +27,13 @@ from typing import Any
 
 import httpx
 
-from alerts.channels import ChannelBase, DeliveryError, Lang, status_error
+from alerts.channels import ChannelBase, DeliveryError, Lang, payload_level, status_error
+from alerts.levels import Level
 from alerts.retry import RetryPolicy
 
 PER_MINUTE = 20
 # errcodes meaning "later", not "never": too fast, system busy
 _BUSY = {"dingtalk": {410100, -1}, "wecom": {45009, -1}}
-_LEVEL_COLOURS = {"red": "#E02020", "orange": "#FA6400", "yellow": "#D4A100", "blue": "#1E6FD9"}
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -82,9 +82,9 @@ class RobotChannel(ChannelBase):
         word = {"zh": "预警", "en": "warning"}[self.lang]
         return f"{place} {level} {word}" if self.lang == "en" else f"{place} {word}"
 
-    def _colour(self, level: str) -> str:
+    def _colour(self, level: Level) -> str:
         """The font colour of a level's heading."""
-        return _LEVEL_COLOURS.get(level, "#666666")
+        return level.hex
 
     def _entry(self, payload: Mapping[str, Any]) -> str:
         """A warning's text, its bracketed level heading in bold and the level's colour."""
@@ -92,7 +92,7 @@ class RobotChannel(ChannelBase):
         head, _, rest = text.partition("】") if text.startswith("【") else ("", "", text)
         if not head:
             return text
-        colour = self._colour(str(payload.get("level")))
+        colour = self._colour(payload_level(payload))
         return f'<font color="{colour}">**{head}】**</font>{rest}'
 
     def _ack(self, payload: Mapping[str, Any]) -> str:
@@ -193,7 +193,7 @@ class WeComChannel(RobotChannel):
     kind = "wecom"
     max_bytes = 4000
 
-    def _colour(self, level: str) -> str:
+    def _colour(self, level: Level) -> str:
         # WeCom's markdown knows three font colours: warning (orange), info (green), comment
         return "warning"
 

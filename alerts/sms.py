@@ -19,17 +19,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from alerts.channels import ChannelBase, Lang, status_error
-from alerts.messages import CITY_TZ
+from alerts.channels import ChannelBase, Lang, payload_level, status_error
+from alerts.messages import CITY_TZ, quantity
 from alerts.retry import RetryPolicy
 
-_LEVEL_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
-_DOMAIN_ZH = {"waterlogging": "积水", "rivers": "水位", "hotline": "话务", "traffic": "车速"}
-
-
-def _number(value: Any) -> str:
-    text = f"{float(value):.1f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+# what each domain measures, in the fewest characters (a warning's text says it at length)
+_SHORT_ZH = {"waterlogging": "积水", "rivers": "水位", "hotline": "话务", "traffic": "车速"}
 
 
 class SmsChannel(ChannelBase):
@@ -70,35 +65,26 @@ class SmsChannel(ChannelBase):
         )
         when = payload.get("level_ts") or payload.get("peak_ts")
         clock = datetime.fromisoformat(when).astimezone(self._tz).strftime("%H:%M") if when else ""
-        level, unit = str(payload.get("level", "")), str(payload.get("unit") or "")
-        pct = round(100 * float((payload.get("probabilities") or {}).get(level, 0.0)))
+        level, unit = payload_level(payload), str(payload.get("unit") or "")
+        pct = round(100 * float((payload.get("probabilities") or {}).get(level.colour, 0.0)))
         below = payload.get("direction") == "below"
         threshold = payload.get("threshold")
+        limit = quantity(float(threshold), unit, self.lang) if threshold is not None else ""
+        lifted = payload.get("action") == "closed"
         if self.lang == "zh":
-            head = f"【{_LEVEL_ZH.get(level, level)}预警】"
+            head = f"【{level.name_zh}预警】"
+            what = _SHORT_ZH.get(str(payload.get("domain")), "")
             side = "低于" if below else "超"
-            what = _DOMAIN_ZH.get(str(payload.get("domain")), "")
-            fact = (
-                f"{clock}前后{what}或{side}{_number(threshold)}{unit}({pct}%)"
-                if threshold is not None
-                else ""
-            )
+            fact = f"{clock}前后{what}或{side}{limit}({pct}%)" if limit else ""
+            fact = "预警解除" if lifted else fact
             place = str(payload.get("label") or payload.get("area_id") or "").replace(" ", "")
-            if payload.get("action") == "closed":
-                fact = "预警解除"
         else:
-            head = f"[{level.upper()}] "
+            head = f"[{level.colour.upper()}] "
             side = "below" if below else "over"
-            fact = (
-                f"{side} {_number(threshold)}{unit} by {clock} ({pct}%)"
-                if threshold is not None
-                else ""
-            )
-            place = str(
-                payload.get("label_en") or payload.get("label") or payload.get("area_id") or ""
-            )
-            if payload.get("action") == "closed":
-                fact = "lifted"
+            fact = f"{side} {limit} by {clock} ({pct}%)" if limit else ""
+            fact = "lifted" if lifted else fact
+            label = payload.get("label_en") or payload.get("label") or payload.get("area_id")
+            place = str(label or "")
         tail = f" {link}" if link else ""
         room = self.max_chars - len(head) - len(fact) - len(tail) - 1
         if len(place) > room:  # the place gives way first, the link never

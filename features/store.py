@@ -128,10 +128,16 @@ def _is_day(path: Path) -> bool:
 
 
 def _by_days(frame: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
-    """The frame's rows per UTC day of ``column``, in one pass (rows without a time have no
-    day and no partition: the schema does not allow them)."""
-    day = pl.col(column).dt.strftime(_DAY).alias("_day")
-    parts = frame.with_columns(day).filter(pl.col("_day").is_not_null())
+    """The frame's rows per UTC day of ``column``, in one pass.
+
+    Raises:
+        DataError: a row without a time (it has no day to be kept in; validation refuses
+            such rows before they get here, so this names a caller's bug, never drops it).
+    """
+    missing = frame[column].null_count()
+    if missing:
+        raise DataError(f"{missing} rows without a time cannot be stored", column=column)
+    parts = frame.with_columns(pl.col(column).dt.strftime(_DAY).alias("_day"))
     return {
         str(key[0]): part.drop("_day")
         for key, part in parts.partition_by("_day", as_dict=True, maintain_order=True).items()

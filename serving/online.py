@@ -79,12 +79,12 @@ class OnlineState:
         history_covariates: Sequence[str] = (),
     ) -> None:
         self.task = task
-        self.window = online_window(task, history_span)
         # readings other than the target's are read only by the features and the model's
         # covariate history: each signal's are kept as long as those read them, not as long
         # as the warning rule's memory of the target (a surge norm's four weeks of every
         # sensor in the city), and a signal nothing reads is not kept
         self.windows = signal_windows(task, history_span, history_covariates)
+        self.window = self.windows[task.target.signal]  # the target's: events and forecasts too
         by_signal = tables.series.select("series_id", "signal").iter_rows()
         kept: dict[timedelta, list[str]] = {}
         for sid, signal in by_signal:

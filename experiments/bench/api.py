@@ -33,7 +33,6 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -49,29 +48,10 @@ from serving import KeyStore  # noqa: E402
 
 sys.path.append(str(_HERE))
 from machine_info import machine  # noqa: E402
+from served_home import free_port, record, serve, wait_until_up  # noqa: E402
 
 TASKS = "waterlogging,rivers,hotline,traffic"
 RESULTS = _HERE / "results" / "api.md"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, proc: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early (code {proc.returncode}); see its log")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} did not answer within {seconds:.0f} s")
 
 
 def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
@@ -152,7 +132,7 @@ def main() -> None:
     read_key = keys.create("bench dashboard", ["read"])[1]
     ingest_key = keys.create("bench feed", ["ingest"])[1]
     keys.dispose()
-    port, bare_port = _port(), _port()
+    port, bare_port = free_port(), free_port()
     env = {
         **os.environ,
         "CITYBRAIN_HOME": str(home),
@@ -161,17 +141,12 @@ def main() -> None:
         "CITYBRAIN_RATE_LIMIT": "100000000/minute",  # the bench's one key polls flat out
         "CITYBRAIN_CHAMPION_POLL_S": "3600",
     }
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "serving", "serve", "--port", str(port), "--data",
-         str(work / "data")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    server = serve(work / "data", port, env, work / "server.log")
     bare = None
     try:
         api = f"http://127.0.0.1:{port}"
         print(f"starting the API over {home} (4 tasks) ...", file=sys.stderr)
-        _wait(f"{api}/readyz", server)
+        wait_until_up(f"{api}/readyz", server)
         reader = {"X-API-Key": read_key}
         client = httpx.Client(base_url=api, headers=reader, timeout=60)
         body = client.get("/v1/risk", params={"domain": "waterlogging"})
@@ -186,7 +161,7 @@ def main() -> None:
             cwd=_HERE, env={**env, "BENCH_BODY": str(work / "body.json")},
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait(f"http://127.0.0.1:{bare_port}/bare", bare)
+        wait_until_up(f"http://127.0.0.1:{bare_port}/bare", bare)
         risk_url = f"{api}/v1/risk?domain=waterlogging"
         bare_url = f"http://127.0.0.1:{bare_port}/bare"
         for url, hdr in ((risk_url, reader), (bare_url, {})):  # warm both
@@ -256,7 +231,6 @@ def main() -> None:
         if bare is not None:
             bare.terminate()
             bare.wait(timeout=20)
-        log.close()
 
     med = {k: statistics.median(x["rps"] for x in v) for k, v in rounds.items()}
     p99 = {k: statistics.median(x["p99"] for x in v) for k, v in rounds.items()}
@@ -307,12 +281,7 @@ def main() -> None:
         f"start, {min(warm):.0f}-{max(warm):.0f} MB after the first quarter, "
         f"{rss[-1][1]:.0f} MB at the end.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"recorded in {RESULTS}", file=sys.stderr)
+    record("\n".join(lines) + "\n", RESULTS, keep=not args.no_record)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -30,8 +30,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -46,16 +44,11 @@ from serving import KeyStore, WebhookReceiver  # noqa: E402
 
 sys.path.append(str(_HERE))
 from machine_info import machine  # noqa: E402
+from served_home import free_port, record, serve, wait_until_up  # noqa: E402
 
 TASKS = "waterlogging,rivers,hotline,traffic"
 RESULTS = _HERE / "results" / "delivery.md"
 CLOCK_MADE = {"paged", "renotified"}  # escalation's messages: the clock's, not a batch's
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -118,7 +111,7 @@ def main() -> None:
 
     secret = secrets.token_urlsafe(24)
     receiver = WebhookReceiver(on_message=arrived, secret=secret).start()
-    port = _port()
+    port = free_port()
     env = {
         **os.environ,
         "CITYBRAIN_HOME": str(home),
@@ -130,27 +123,13 @@ def main() -> None:
         "CITYBRAIN_CHAMPION_POLL_S": "3600",
         "CITYBRAIN_ACCESS_LOG": "false",
     }
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "serving", "serve", "--port", str(port), "--data",
-         str(work / "data")],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    server = serve(work / "data", port, env, work / "server.log")
     starts: list[float] = []
     trips: list[float] = []
     try:
         api = f"http://127.0.0.1:{port}"
         print(f"starting the API over {home} (4 tasks), data cut at {cut} ...", file=sys.stderr)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{api}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                raise SystemExit("the server exited early; see its log")
-            time.sleep(0.5)
+        wait_until_up(f"{api}/readyz", server)
         time.sleep(3.0)  # the warnings of the first scoring are delivered, not counted
         with lock:
             arrivals.clear()
@@ -178,7 +157,6 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
         receiver.stop()
-        log.close()
     latencies, left_out = [], 0
     for at, body in arrivals:
         before = [s for s in starts if s <= at]
@@ -212,12 +190,7 @@ def main() -> None:
         + f" ({left_out} pages and re-sends, made by the clock, not timed); every one signed "
         f"and checked ({len(receiver.rejected)} refused, {receiver.repeats} repeats).",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        print(f"recorded in {RESULTS}", file=sys.stderr)
+    record("\n".join(lines) + "\n", RESULTS, keep=not args.no_record)
     shutil.rmtree(work, ignore_errors=True)
 
 

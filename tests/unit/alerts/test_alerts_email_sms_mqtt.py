@@ -164,7 +164,7 @@ def test_an_sms_is_one_message_with_level_place_time_and_link(ledger: Ledger) ->
         assert (first["mobile"], second["mobile"]) == ("13800000001", "13800000002")
         text = first["content"]
         assert len(text) <= 70 and text.startswith("【橙色预警】鼓楼区五一路")
-        assert " 15:40前后积水或超15cm(72%) " in text
+        assert " 15:40前后积水或超15厘米(72%) " in text
         assert text.endswith(f"https://ops.example.cn/w/{wid[:8]}")
         assert first["outId"] == f"{row.id}:13800000001"
         long_place = {"id": wid, "level": "red", "label": "很长的地名" * 20, "threshold": 20,

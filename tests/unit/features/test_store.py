@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
-from features import Store
+from features import DataError, Store
 from features.ingest import merge
 from features.schemas import conform
 
@@ -67,3 +68,15 @@ def test_a_store_written_by_month_or_as_one_file_reads_the_same_and_moves_to_day
         assert not (root / "observations.parquet").exists()
         assert store.read("observations").height == 73, layout
         assert not list(root.glob(".observations*"))  # no temporary folder left
+
+
+def test_a_row_without_a_time_is_refused_not_dropped(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write("observations", _observations(3))
+    rows = pl.concat([_observations(1, T0 + timedelta(days=5)), _observations(1)])
+    rows = rows.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise(pl.col("ts")).alias("ts")
+    )
+    with pytest.raises(DataError, match="1 rows without a time"):
+        store.replace_overlapping("observations", rows)
+    assert store.read("observations").height == 3  # nothing written
