@@ -1,4 +1,5 @@
-"""The FastAPI app: health, models, risk, live data, warnings, silences, quarantine, metrics.
+"""The FastAPI app: health, models, risk, live data, warnings, silences, quarantine, metrics,
+the places a map needs, and the dashboard (``/``) that reads them.
 
 The components (store, ledger, keys, champions, ingest) are built and the models loaded in the
 lifespan, never at import or when the app is created. Every ``CitybrainError`` maps to its HTTP
@@ -29,10 +30,12 @@ from serving.observability import AccessLog, BodyLimit, Metrics, Observed
 from serving.routes import (
     ack,
     cap,
+    dashboard,
     data,
     deliveries,
     health,
     models,
+    places,
     quarantine,
     risk,
     scenarios,
@@ -119,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deliveries.router,
         quarantine.router,
         scenarios.router,
+        places.router,
+        dashboard.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         "memory://", description="where rate counts live; redis://host:6379 to share replicas'"
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call (CORS)")
+    node_modules: Path | None = Field(
+        None,
+        description="where `npm ci` put the dashboard's browser libraries; default: the "
+        "node_modules folder of the project the code runs from",
+    )
     # plausible input only
     max_body_bytes: int = Field(20_000_000, ge=1024, description="413 past this, while reading")
     max_future_s: float = Field(

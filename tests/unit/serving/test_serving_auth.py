@@ -42,6 +42,9 @@ NEEDS = {
     ("post", "/v1/quarantine/{batch_id}/discard"): "admin",
     ("get", "/metrics"): "read",
     ("post", "/v1/scenarios"): "officer",
+    ("get", "/v1/areas"): "read",
+    ("get", "/v1/series"): "read",
+    ("get", "/v1/levels"): "read",
 }
 GRANTS = {
     "read": {"read"},

@@ -40,6 +40,9 @@ ROUTES = {
     ("post", "/v1/quarantine/{batch_id}/discard"),
     ("get", "/metrics"),
     ("post", "/v1/scenarios"),
+    ("get", "/v1/areas"),
+    ("get", "/v1/series"),
+    ("get", "/v1/levels"),
 }
 # Prometheus' text format, server-sent events, CAP and Atom XML: not JSON
 TEXT_ROUTES = {
