@@ -5,7 +5,8 @@ model: a rolling-origin backtest of the model, its candidates and the baseline o
 folds (:func:`run_backtest`), the metrics that judge them (:mod:`training.metrics`), the
 selection of what ships, Optuna tuning, and :func:`train_task`, which logs it all to MLflow and
 promotes a new version only on paired evidence. Serving loads what it registered
-(:func:`load_champion`). Its command-line group (``backtest``, ``train``, ``promote``,
+(:func:`load_champion`) and tells when a version was trained and how it scored
+(:func:`version_record`). Its command-line group (``backtest``, ``train``, ``promote``,
 ``rollback``, ``models``) is mounted by ``serving``. Import from here, not from the modules.
 """
 
@@ -46,6 +47,7 @@ from training.tracking import (
     load_champion,
 )
 from training.train import TrainOutcome, TuningRequest, fit_final, train_task
+from training.version_record import VersionRecord, version_record
 from training.warning_replay import replay_warnings
 from training.warning_rules import WarningRules, target_unit
 
@@ -62,6 +64,7 @@ __all__ = [
     "TrackingSettings",
     "TrainOutcome",
     "TuningRequest",
+    "VersionRecord",
     "WarningRules",
     "WarningSkill",
     "backtest_command",
@@ -89,4 +92,5 @@ __all__ = [
     "target_unit",
     "train_command",
     "train_task",
+    "version_record",
 ]

@@ -39,12 +39,26 @@ function openPerHour(warnings, domain, end) {
 
 function modelLine(model) {
   if (!model) return "";
-  return t("model_line", {
+  const line = t("model_line", {
     version: model.version,
     family: model.family,
     calibration: model.calibration ? t("calibrated") : "",
     source: t(`source_${model.source}`),
   });
+  if (!model.trained_at || model.backtest === null || model.backtest === undefined) return line;
+  let gain = "–";
+  if (model.baseline) {
+    const share = Math.round((100 * (model.baseline - model.backtest)) / model.baseline);
+    gain = share >= 0 ? t("better", { n: share }) : t("worse", { n: -share });
+  }
+  const skill = t("model_skill", {
+    trained: fmtTime(model.trained_at),
+    metric: (model.metric || "").toUpperCase(),
+    score: fmtNumber(model.backtest, 3),
+    baseline: fmtNumber(model.baseline, 3),
+    gain,
+  });
+  return `${line} · ${skill}`;
 }
 
 export function renderDomains(container, { domains, risks, warnings, models, problems, end }) {

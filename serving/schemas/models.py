@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from serving.schemas import IsoTime
+
 
 class EnsembleMember(BaseModel):
     family: str
@@ -21,6 +23,16 @@ class ServedModel(BaseModel):
         description="registry, or cache: the local copy while the registry does not answer"
     )
     features: int = Field(description="how many feature columns the model reads")
+    trained_at: IsoTime | None = Field(
+        None, description="when the version was registered; null while the registry is away"
+    )
+    metric: str | None = Field(None, description="the task's primary metric, e.g. mae")
+    backtest: float | None = Field(
+        None, description="the version's backtest score in that metric (lower is better)"
+    )
+    baseline: float | None = Field(
+        None, description="the baseline's score on the same backtest folds"
+    )
 
 
 class ModelsOut(BaseModel):

@@ -101,7 +101,13 @@ def test_the_page_loads_with_no_console_error_and_every_request_stays_on_the_app
 ) -> None:
     _open(page, served)
     page.wait_for_selector("#stream-state[data-state='live']", timeout=10_000)
-    assert page.locator("#domains .card[data-domain='waterlogging']").count() == 1
+    card = page.locator("#domains .card[data-domain='waterlogging']")
+    assert card.count() == 1
+    # the model in service: its version, when trained and its backtest against the baseline
+    model = served["api"].get("/v1/models").json()["models"][0]
+    assert model["trained_at"] and model["metric"] == "mae"
+    assert model["backtest"] > 0 and model["baseline"] > 0
+    assert f"v{model['version']}" in card.inner_text() and "训练于" in card.inner_text()
     assert page.title() == "城市大脑 · 城市运行预警"
     assert page.console_errors == []
     outside = [u for u in page.requested if not u.startswith(served["base"] + "/")]
