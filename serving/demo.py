@@ -348,14 +348,16 @@ def _make_keys(settings: Settings) -> dict[str, str]:
 def _print_addresses(
     api: str, *, mlflow_url: str | None, webhook_url: str, keys: dict[str, str]
 ) -> None:
-    """Where to look while the demo runs, and the keys to call with; the MLflow UI only when
-    it was started."""
+    """Where to look while the demo runs (the dashboard opened with the read key), and the
+    keys to call with; the MLflow UI only when it was started."""
     click.secho(
         f"\n  API        {api}   (docs {api}/docs, risk {api}/v1/risk?domain=waterlogging,"
         f" warnings {api}/v1/warnings)",
         fg="green",
         err=True,
     )
+    # the read key rides in the fragment, which the browser keeps to itself (never logged)
+    click.secho(f"  dashboard  {api}/#key={keys['read']}", fg="green", err=True)
     for role, token in keys.items():
         click.secho(f"  key {role:<8} {token}   (header X-API-Key)", fg="green", err=True)
     if mlflow_url is not None:

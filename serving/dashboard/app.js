@@ -222,6 +222,12 @@ function wire() {
     start(key);
   });
   $("detail-close").addEventListener("click", hideDetail);
+  // the charts' sizes follow the screen's width (a 4K wall draws them twice as large)
+  let resized = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => state.areas && render(), 200);
+  });
   wireWarnings($("warnings"), {
     key: () => state.key,
     find: (id) => state.warnings.find((w) => w.id === id),

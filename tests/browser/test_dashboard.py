@@ -268,3 +268,6 @@ def test_the_storm_at_its_height_as_the_command_hall_sees_it(
     assert ok, (shown, expected)
     page.wait_for_timeout(1500)  # the last changes drawn
     page.screenshot(path=str(shots / "dashboard.png"))
+    page.set_viewport_size({"width": 3840, "height": 2160})  # the command hall's wall
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "dashboard-4k.png"))
