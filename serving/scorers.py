@@ -58,7 +58,9 @@ class Scorers:
     ) -> None:
         self._settings, self._store, self._engine = settings, store, engine
         self._on_changes, self._on_scored = on_changes, on_scored
-        self.generation = 0  # counts applied scorings (and reloads): views rebuild on a change
+        self.generation = 0  # counts reloads and swaps: every view rebuilds on a change
+        self._generations: dict[str, int] = {}  # per domain, the scorings that changed it
+        self._judged: dict[str, Snapshot] = {}  # per domain, the snapshot the engine last saw
         self.lock = threading.RLock()  # one scoring or reload at a time
         self.after_apply: list[Callable[[], None]] = []  # told after each applied scoring
         self._scorers: dict[str, TaskScorer] = {}
@@ -108,6 +110,11 @@ class Scorers:
             for lat, lon in found.select("lat", "lon").iter_rows()
             if lat is not None and lon is not None
         ]
+
+    def generation_of(self, domain: str) -> tuple[int, int]:
+        """Changes when the domain's forecasts or levels may have: a reload, or a scoring that
+        the warning engine judged for it (:meth:`apply`)."""
+        return self.generation, self._generations.get(domain, 0)
 
     def get(self, domain: str) -> TaskScorer:
         """The scorer serving ``domain``.
@@ -243,13 +250,35 @@ class Scorers:
                 moves[domain] = (last.origin, snap.origin)
         return moves
 
+    def _to_judge(self, trial: Trial) -> list[str]:
+        """The domains the warning engine should look at after ``trial``: those with a
+        snapshot it has not seen (new forecasts, a new champion), and every one when the trial
+        moves the service clock to a new grid time (holds and closes run in the data's time,
+        as the backtest judges each origin). A post that changes no forecast and moves no
+        origin (12345 tickets within the hour) judges nothing: its warnings stand as they were."""
+        fresh = [
+            d
+            for d, snap in trial.snaps.items()
+            if snap is not None and snap is not self._judged.get(d)
+        ]
+        latest = self.clock.origin
+        moves = any(
+            snap is not None and (latest is None or snap.origin > latest)
+            for snap in trial.snaps.values()
+        )
+        if moves:
+            return [d for d, snap in trial.snaps.items() if snap is not None]
+        return fresh
+
     def preview(self, trial: Trial) -> list[PlannedChange]:
         """The warning changes the trial would make, recorded nowhere."""
+        judged = self._to_judge(trial)
+        if not judged:
+            return []
         assessments = [
             a
-            for domain, snap in trial.snaps.items()
-            if snap is not None
-            for a in self._scorers[domain].assessments(snap)
+            for domain in judged
+            for a in self._scorers[domain].assessments(trial.snaps[domain])  # type: ignore[arg-type]
         ]
         origins = [snap.origin for snap in trial.snaps.values() if snap is not None]
         now = max([self.clock.now(), *origins])
@@ -257,7 +286,9 @@ class Scorers:
 
     def apply(self, trial: Trial) -> list[WarningChange]:
         """Serve the trial's states and forecasts and let the engine open, move or close
-        warnings from them; returns the changes."""
+        warnings from them; returns the changes. The dispatcher is told before the views are
+        rebuilt: a storm's messages do not wait for the dashboard's documents."""
+        judged = self._to_judge(trial)
         for domain, state in trial.states.items():
             self._scorers[domain].commit(state, trial.snaps[domain])
         for snap in trial.snaps.values():
@@ -266,16 +297,18 @@ class Scorers:
         # the engine runs in the data's time, as the backtest replays it (serving.clock)
         now = self.clock.now()
         changes: list[WarningChange] = []
-        for domain, snap in trial.snaps.items():
-            if snap is not None:
-                changes += self._engine.evaluate(self._scorers[domain].assessments(snap), now)
+        for domain in judged:
+            snap = trial.snaps[domain]
+            assert snap is not None  # _to_judge names only domains with a snapshot
+            changes += self._engine.evaluate(self._scorers[domain].assessments(snap), now)
+            self._judged[domain] = snap
+            self._generations[domain] = self._generations.get(domain, 0) + 1
         for task, seconds in trial.seconds.items():
             self._on_scored(task, seconds)
-        self.generation += 1
-        for listener in self.after_apply:
-            listener()
         if changes:
             self._on_changes()
+        for listener in self.after_apply:
+            listener()
         return changes
 
 

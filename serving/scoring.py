@@ -120,12 +120,15 @@ class TaskScorer:
 
         A post that neither moves the origin nor carries anything at or before it (the rest
         of the hour, for an hourly task) cannot change the forecast, so the last snapshot is
-        returned rather than computed again."""
+        returned rather than computed again; one that carries nothing the task reads at all
+        returns it without even finding the origin."""
         changed = state.take_earliest()
+        last = self.snapshot
+        if last is not None and changed is None:
+            return last  # nothing the task reads was added: not even its origin can move
         now_state = state.latest()
         if now_state is None:
             return None
-        last = self.snapshot
         if (
             last is not None
             and now_state[1] == last.origin

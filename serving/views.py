@@ -25,6 +25,7 @@ from serving.scorers import Scorers
 from serving.scoring import TaskScorer
 
 _MAX_CUTS = 512
+_Generation = tuple[int, int, int]  # the scorers' and the domain's generations, officers' changes
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ class RiskViews:
         self._scorers, self._levels = scorers, levels
         self._lock = threading.Lock()
         self._officer_changes = 0
-        self._built: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
-        self._views: dict[tuple[str, str | None, str | None], tuple[tuple[int, int], View]] = {}
+        self._built: dict[str, tuple[_Generation, dict[str, Any]]] = {}
+        self._views: dict[tuple[str, str | None, str | None], tuple[_Generation, View]] = {}
 
     def touch(self) -> None:
         """A person changed targets' levels (resolved a warning): rebuild on the next poll."""
@@ -96,7 +97,7 @@ class RiskViews:
         """The document of ``domain`` (404 via ``Scorers.get`` when not served), cut to an
         area and/or a level when asked."""
         scorer = self._scorers.get(domain)
-        generation = (self._scorers.generation, self._officer_changes)
+        generation = (*self._scorers.generation_of(domain), self._officer_changes)
         key = (domain, area_id, level)
         cached = self._views.get(key)
         if cached is not None and cached[0] == generation:
@@ -117,7 +118,7 @@ class RiskViews:
                 doc = {**doc, "items": items}
             body = orjson.dumps(doc)
             view = View(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
-            stale = [k for k, (g, _) in self._views.items() if g != generation]
+            stale = [k for k, (g, _) in self._views.items() if k[0] == domain and g != generation]
             for k in stale:
                 del self._views[k]
             if len(self._views) < _MAX_CUTS:  # any area text can be asked for: bounded

@@ -151,13 +151,18 @@ def test_polling_risk_answers_an_etag_and_304_and_the_detail_has_thresholds(
         held = trained["held"]
         roads = held.filter(pl.col("series_id").str.starts_with("road"))
         roads = roads.filter(pl.col("ts") == roads["ts"].min())
+        scorers = client.app.state.scorers  # type: ignore[attr-defined]
+        generations = {d: scorers.generation_of(d) for d in scorers.by_domain}
         assert client.post("/v1/observations", json=_rows(roads)).json()["rescored"] == []
         assert client.get("/v1/risk", headers=reader).headers["etag"] == etag
+        # nor does the warning engine look again, nor the view rebuild
+        assert {d: scorers.generation_of(d) for d in scorers.by_domain} == generations
         ponding = held.filter(pl.col("series_id").str.starts_with("ponding"))
         ponding = ponding.filter(pl.col("ts") == ponding["ts"].min())
         answer = client.post("/v1/observations", json=_rows(ponding)).json()
         assert answer["rescored"] == ["waterlogging"]
         assert client.get("/v1/risk", headers=reader).headers["etag"] != etag
+        assert scorers.generation_of("waterlogging") != generations["waterlogging"]
 
 
 def test_metrics_models_readiness_request_ids_and_offline_docs(trained, tmp_path, serve_trained):

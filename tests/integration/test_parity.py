@@ -321,3 +321,28 @@ def test_a_post_that_cannot_change_a_forecast_does_not_recompute_it(city: CityTa
     post(origin - timedelta(minutes=20))  # a late arrival the features at the origin read
     again = scorer.score(now=origin)
     assert again is not first and again is not None and again.origin == first.origin
+
+
+def test_the_window_stays_sorted_and_unique_however_rows_arrive(city: CityTables) -> None:
+    """Rows later than the window merge in by a stable sort on the series alone; a late row or
+    a correction takes the full path. Either way the window is what sorting and de-duplicating
+    everything would give (the features read it in that order)."""
+    task = load_task("waterlogging")
+    t0 = START + timedelta(days=DAYS - 2)
+    known = city.until(t0)
+    state = OnlineState(task, known)
+    ponding = city.observations.filter(pl.col("series_id").str.starts_with("ponding"))
+    later = ponding.filter((pl.col("ts") > t0) & (pl.col("ts") <= t0 + timedelta(minutes=30)))
+    late = ponding.filter(pl.col("ts") <= t0).sort("ts").tail(5)
+    corrected = late.with_columns(pl.col("value") + 1.5)
+    for rows in (later.sample(fraction=1.0, shuffle=True, seed=3), corrected):
+        state.add_observations(rows)
+        window = state.tables.observations
+        assert window.equals(window.sort("series_id", "ts"))
+        assert window.select("series_id", "ts").is_duplicated().sum() == 0
+    assert window.join(later.select("series_id", "ts"), on=["series_id", "ts"]).height == (
+        later.height
+    )
+    got = window.join(corrected.select("series_id", "ts", pl.col("value").alias("want")),
+                      on=["series_id", "ts"])  # fmt: skip
+    assert got.height == corrected.height and (got["value"] == got["want"]).all()
