@@ -22,6 +22,7 @@ const state = {
   warnings: [],
   silences: [],
   stream: null, // AbortController of the live stream
+  cursor: { id: null }, // the last event id the stream gave
   timers: [],
 };
 let liveMap = null;
@@ -145,6 +146,23 @@ function setStream(which) {
   el.textContent = t(`stream_${which}`);
 }
 
+// The live stream of warning changes, from where the last one left off.
+function openStream() {
+  if (state.stream) state.stream.abort();
+  const key = state.key;
+  state.stream = new AbortController();
+  follow(key, {
+    controller: state.stream,
+    cursor: state.cursor,
+    onState: setStream,
+    onChange: (entry) => {
+      if (entry.warning) upsert(entry.warning);
+      refreshHistory(key, entry.warning_id).finally(render);
+      refreshSoon();
+    },
+  }).catch((err) => notice(t("key_bad", { detail: err.message })));
+}
+
 function stop() {
   for (const id of state.timers) clearInterval(id);
   state.timers = [];
@@ -183,16 +201,8 @@ async function start(key) {
   notice("");
   render();
   document.body.dataset.ready = "1";
-  state.stream = new AbortController();
-  follow(key, {
-    controller: state.stream,
-    onState: setStream,
-    onChange: (entry) => {
-      if (entry.warning) upsert(entry.warning);
-      refreshHistory(key, entry.warning_id).finally(render);
-      refreshSoon();
-    },
-  }).catch((err) => notice(t("key_bad", { detail: err.message })));
+  state.cursor = { id: null };
+  openStream();
   state.timers.push(
     setInterval(() => loadRisk().then(render, (err) => notice(`${t("error")}: ${err.detail || err.message}`)), RISK_POLL_MS),
     setInterval(() => loadWarnings().then(render, () => {}), WARNINGS_POLL_MS),
@@ -222,6 +232,16 @@ function wire() {
     start(key);
   });
   $("detail-close").addEventListener("click", hideDetail);
+  // the network dropped: a stream may hang without noticing, so it is closed and opened again
+  // when the network is back, from the last change it gave
+  window.addEventListener("offline", () => {
+    if (!state.stream) return;
+    state.stream.abort();
+    setStream("down");
+  });
+  window.addEventListener("online", () => {
+    if (state.stream) openStream();
+  });
   // the charts' sizes follow the screen's width (a 4K wall draws them twice as large)
   let resized = null;
   window.addEventListener("resize", () => {

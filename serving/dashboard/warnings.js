@@ -133,12 +133,15 @@ export async function refreshHistory(key, id) {
   if (expanded.has(id)) expanded.set(id, (await api(key, `/v1/warnings/${id}/history`)).history);
 }
 
-// Follow the stream until ``controller`` aborts: each change is handed to ``onChange``; a
-// stream that ends (the server closes it every few minutes) or breaks is opened again with
-// Last-Event-ID, which fetch-event-source sends from the last id it saw.
-export function follow(key, { controller, onChange, onState }) {
+// Follow the stream until ``controller`` aborts: each change is handed to ``onChange`` and its
+// id kept in ``cursor.id``. A stream that ends (the server closes it every few minutes) or breaks
+// is opened again by fetch-event-source with Last-Event-ID, the last id it saw; a stream opened
+// afresh (after the network came back) starts from ``cursor.id`` the same way.
+export function follow(key, { controller, cursor, onChange, onState }) {
+  const headers = { "X-API-Key": key };
+  if (cursor.id) headers["Last-Event-ID"] = cursor.id;
   return fetchEventSource("/v1/warnings/stream", {
-    headers: { "X-API-Key": key },
+    headers,
     signal: controller.signal,
     openWhenHidden: true, // a wall screen is often a background tab
     async onopen(answer) {
@@ -156,6 +159,7 @@ export function follow(key, { controller, onChange, onState }) {
       throw new Error(detail);
     },
     onmessage(message) {
+      if (message.id) cursor.id = message.id;
       if (!message.data) return;
       onChange(JSON.parse(message.data));
     },
