@@ -285,5 +285,6 @@ function wire() {
 }
 
 applyLabels();
-wire();
+wire(); // throws where ECharts did not load
+window.citybrainStarted = true; // index.html says what is missing when this never runs
 start(takeKey());
