@@ -39,6 +39,8 @@ def shots() -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright through ``executable_path`` (Playwright
+    never downloads a browser here); the module skips, saying why, where there is none."""
     if not CHROMIUM.exists():
         pytest.skip(f"no browser at {CHROMIUM} (apt-get install -y chromium; .ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -50,11 +52,12 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def served(
-    trained: dict, tmp_path_factory: pytest.TempPathFactory, browser: Any
+    browser: Any, trained: dict, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     """The trained city served by a real process from before its storm, with a key per role
     made before it starts; ``storm`` is what is left to post (the storm test posts it and
-    keeps the warning it opened in ``state`` for the tests after it)."""
+    keeps the warning it opened in ``state`` for the tests after it). ``browser`` comes first:
+    without one the module skips before anything is trained."""
     work = tmp_path_factory.mktemp("dashboard")
     observations = Store(trained["data"]).read("observations")
     until = observations["ts"].max() - QUIET_LEAD
