@@ -94,9 +94,11 @@ class OnlineState:
         self._kept_ids = pl.Series("series_id", [i for ids in kept.values() for i in ids])
         self._lock = threading.Lock()
         self._earliest: datetime | None = None  # the earliest time of rows added since taken
+        self._targets_added = False  # whether any of them could be a target's (move the origin)
         # what the task's features read: rows of anything else never call for a new forecast
         signals = {task.target.signal, *(c.signal for c in task.features.observed)}
         self._reads = tables.series.filter(pl.col("signal").is_in(list(signals)))["series_id"]
+        self._targets = tables.series.filter(pl.col("signal") == task.target.signal)["series_id"]
         self._reads_events = bool(
             task.target.events or task.features.events or task.features.rainstorm_signal
         )
@@ -123,19 +125,23 @@ class OnlineState:
         if isinstance(first, datetime) and (self._earliest is None or first < self._earliest):
             self._earliest = first
 
-    def take_earliest(self) -> datetime | None:
+    def take_changes(self) -> tuple[datetime | None, bool]:
         """The earliest time stamp (an issue time for forecasts) among the rows added since the
-        last call, and forget it: a forecast from an origin before it must be made again, one
-        from an origin before all of them would come out the same (features read only data up
-        to their origin)."""
+        last call, and whether any was a target's, and forget both: a forecast from an origin
+        before that time must be made again, one from an origin before all of them would come
+        out the same (features read only data up to their origin), and without a target's
+        row the origin (the last grid time holding a target value) cannot have moved."""
         with self._lock:
             earliest, self._earliest = self._earliest, None
-            return earliest
+            targets, self._targets_added = self._targets_added, False
+            return earliest, targets
 
     def add_observations(self, frame: pl.DataFrame) -> None:
         """Upsert validated observations (a repeated key is an update) and trim the window."""
         with self._lock:
             self._note(frame.filter(pl.col("series_id").is_in(self._reads.implode()))["ts"])
+            if frame["series_id"].is_in(self._targets.implode()).any():
+                self._targets_added = True
             # rows of a series the window does not keep would be trimmed at once: never sorted in
             fresh = (
                 frame.filter(pl.col("series_id").is_in(self._kept_ids.implode()))
@@ -165,6 +171,8 @@ class OnlineState:
         with self._lock:
             if self._reads_events:
                 self._note(frame["ts"])
+            if self.task.target.events is not None and frame.height:
+                self._targets_added = True  # the targets are counted from events
             keys = list(KEYS["events"])
             fresh = frame.select(self._tables.events.columns).unique(
                 subset=keys, keep="last", maintain_order=True

@@ -120,12 +120,15 @@ class TaskScorer:
 
         A post that neither moves the origin nor carries anything at or before it (the rest
         of the hour, for an hourly task) cannot change the forecast, so the last snapshot is
-        returned rather than computed again; one that carries nothing the task reads at all
-        returns it without even finding the origin."""
-        changed = state.take_earliest()
+        returned rather than computed again; one that carries nothing the task reads, or no
+        target's row and nothing at or before the origin, returns it without finding the
+        origin."""
+        changed, targets_added = state.take_changes()
         last = self.snapshot
-        if last is not None and changed is None:
-            return last  # nothing the task reads was added: not even its origin can move
+        if last is not None and (changed is None or (not targets_added and changed > last.origin)):
+            # nothing the task reads was added, or only rows after the origin and none of a
+            # target (which alone could move it): the origin need not even be found
+            return last
         now_state = state.latest()
         if now_state is None:
             return None

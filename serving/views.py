@@ -48,9 +48,10 @@ def _iso(value: Any) -> Any:
 
 
 def risk_item(
-    scorer: TaskScorer, row: dict[str, Any], level: Level, path: pl.DataFrame
+    scorer: TaskScorer, row: dict[str, Any], level: Level, path: list[dict[str, Any]]
 ) -> RiskItem:
-    """One target's line of the risk document: its forecast path, probabilities and level."""
+    """One target's line of the risk document: its forecast path (its forecast rows in horizon
+    order), probabilities and level."""
     probs = {k[2:]: round(float(v), 4) for k, v in row.items() if k.startswith("p_")}
     return RiskItem(
         series_id=row["series_id"],
@@ -73,9 +74,18 @@ def risk_item(
                     if k == "yhat" or (k.startswith("q") and k[1:2].isdigit())
                 },
             )
-            for r in path.sort("horizon").iter_rows(named=True)
+            for r in path
         ],
     )
+
+
+def forecast_paths(forecasts: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Each target's forecast rows in horizon order, read out of the frame in one pass (a
+    sort and a row walk per target cost more than the document itself)."""
+    paths: dict[str, list[dict[str, Any]]] = {}
+    for r in forecasts.sort("series_id", "horizon").iter_rows(named=True):
+        paths.setdefault(r["series_id"], []).append(r)
+    return paths
 
 
 class RiskViews:
@@ -137,9 +147,9 @@ class RiskViews:
             empty = RiskOut(domain=domain, origin=None, model_version=scorer.version, items=[])
             return empty.model_dump(mode="json", exclude_unset=True)
         levels = self._levels(domain)
-        paths = snap.forecasts.partition_by("series_id", as_dict=True)
+        paths = forecast_paths(snap.forecasts)
         items = [
-            risk_item(scorer, r, levels.get(r["series_id"], Level.NONE), paths[(r["series_id"],)])
+            risk_item(scorer, r, levels.get(r["series_id"], Level.NONE), paths[r["series_id"]])
             for r in snap.summary.sort("series_id").iter_rows(named=True)
         ]
         items.sort(

@@ -22,7 +22,7 @@ from serving.deps import DEFAULT_DOMAIN, DomainQuery, LedgerDep, ScorerDep
 from serving.schemas import Colour
 from serving.schemas.errors import error_responses
 from serving.schemas.risk import RecentValue, RiskDetailOut, RiskOut
-from serving.views import RiskViews, etag_matches, risk_item
+from serving.views import RiskViews, etag_matches, forecast_paths, risk_item
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=error_responses(401, 403, 404, 429))
 
@@ -67,7 +67,8 @@ def risk_one(
         raise NotFoundError(f"no forecast for series {series_id[:60]!r} in domain {domain!r}")
     row = snap.summary.filter(pl.col("series_id") == series_id).row(0, named=True)
     level = ledger.target_levels(domain).get(series_id, Level.NONE)
-    item = risk_item(scorer, row, level, snap.forecasts.filter(pl.col("series_id") == series_id))
+    path = forecast_paths(snap.forecasts.filter(pl.col("series_id") == series_id))[series_id]
+    item = risk_item(scorer, row, level, path)
     recent = scorer.tables.observations.filter(
         (pl.col("series_id") == series_id) & (pl.col("ts") > snap.origin - timedelta(hours=6))
     ).sort("ts")
