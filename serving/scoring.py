@@ -210,3 +210,6 @@ class TaskScorer:
 
     def label(self, series_id: str) -> str | None:
         return self._labels.get(series_id)
+
+    def label_en(self, series_id: str) -> str | None:
+        return self._labels_en.get(series_id)

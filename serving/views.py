@@ -57,6 +57,7 @@ def risk_item(
         series_id=row["series_id"],
         area_id=row["area_id"],
         label=scorer.label(row["series_id"]),
+        label_en=scorer.label_en(row["series_id"]),
         observed=row["observed"],
         observed_ts=_iso(row["observed_ts"]),
         level=level.colour,

@@ -70,9 +70,11 @@ export function domainName(domain) {
   return found === key ? domain : found;
 }
 
-// A target's name for people: the API's label is Chinese, so English names the place and id.
+// A target's name for people: the API's label in the chosen language (district and place),
+// else the district and the series id.
 export function targetName(item) {
-  if (lang === "zh" && item.label) return item.label;
+  const label = lang === "zh" ? item.label : item.label_en;
+  if (label) return label;
   return `${placeName(item.area_id)} · ${item.series_id}`;
 }
 

@@ -38,6 +38,7 @@ class RiskItem(BaseModel):
     series_id: str
     area_id: str | None
     label: str | None = Field(description="district and place, in Chinese")
+    label_en: str | None = Field(None, description="district and place, in English")
     observed: float | None = Field(description="the latest observed value")
     observed_ts: IsoTime | None
     level: Colour = Field(description="the target's open warning, or none")

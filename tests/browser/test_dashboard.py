@@ -218,6 +218,10 @@ def test_the_english_switch_changes_every_label(page: Any, served: dict[str, Any
     assert same == []
     shown = page.locator("body").inner_text().replace("中文", "")
     assert not CJK.search(shown), CJK.findall(shown)[:20]
+    # the top risks name their places as the API names them in English
+    worst = served["api"].get("/v1/risk").json()["items"][0]
+    top = page.locator("ol.top li .what").first.inner_text()
+    assert worst["label_en"] and top == worst["label_en"]
     assert page.title() == "City Brain · Operations and early warning"
     page.click("button[data-lang='zh']")
     page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
