@@ -24,6 +24,7 @@ from features.cli import features as features_command
 from features.cli import ingest as ingest_command
 from features.covariates import covariate_memory
 from features.coverage import SparseFeature, describe_sparse, feature_null_shares, sparse_features
+from features.day_calendar import CHINA_ONLY, DayCalendar
 from features.durations import Duration, format_duration, parse_duration
 from features.errors import (
     CitybrainError,
@@ -95,6 +96,7 @@ from features.warning_thresholds import threshold_column, warning_memory, warnin
 __all__ = [
     "ADAPTERS",
     "CALENDAR_FEATURES",
+    "CHINA_ONLY",
     "EVENT_SOURCES",
     "KEYS",
     "KEY_COLUMNS",
@@ -111,6 +113,7 @@ __all__ = [
     "ConfigError",
     "CongestionSpec",
     "DataError",
+    "DayCalendar",
     "Duration",
     "EventCounts",
     "FeatureRecipe",

@@ -18,7 +18,6 @@ import polars as pl
 from features.dense import TargetGrid, Window, features_at, fill_between_readings, forward_fill
 from features.grid import Readings, dense_values, steps
 from features.links import attr_values, member_lists, source_keys
-from features.schemas import SIGNALS
 from features.tasks import LinkedCovariate, TaskConfig
 
 
@@ -135,15 +134,19 @@ def covariate_grid(
     """Every series of the covariate's signal on the grid, filled as its signal allows."""
     step = task.step
     ids = sorted(set(series.filter(pl.col("signal") == cov.signal)["series_id"].to_list()))
-    sig = SIGNALS.get(cov.signal)
     if shared is not None and list(shared.ids) == ids:
         values = shared.raw  # the target grid of the same signal: no need to bin it twice
     else:
-        aggregation = sig.aggregation if sig else "last"
         values = dense_values(
-            readings, ids, aggregation=aggregation, step=step, start=first, end=last
+            readings,
+            ids,
+            aggregation=task.features.aggregation_of(cov.signal),
+            step=step,
+            start=first,
+            end=last,
+            signal=cov.signal,
         )
-    if sig is None or sig.aggregation != "sum":
+    if task.features.aggregation_of(cov.signal) != "sum":
         values = forward_fill(values, steps(task.features.fill_limit, step))
     else:  # an accumulation read less often than the grid covers the bins between readings
         values = fill_between_readings(values)

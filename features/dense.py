@@ -24,7 +24,6 @@ import polars as pl
 
 from features import window_blocks
 from features.grid import THREADS, Readings, dense_values, in_chunks, steps
-from features.schemas import SIGNALS
 from features.tasks import TaskConfig
 from features.window_blocks import Block, cut_blocks
 from features.window_kernels import STATS, BlockCache, Window, min_present, write_window
@@ -133,15 +132,15 @@ def target_grid(
     Every target gets a row, even one without a single observation yet.
     """
     step = task.step
-    spec = SIGNALS.get(task.target.signal)
     ids = tuple(sorted(set(target_ids)))
     raw = dense_values(
         readings,
         ids,
-        aggregation=spec.aggregation if spec else "last",
+        aggregation=task.features.aggregation_of(task.target.signal),
         step=step,
         start=start,
         end=end,
+        signal=task.target.signal,
     )
     fill = steps(task.features.fill_limit, step)
     return TargetGrid(ids, start, step, raw, forward_fill(raw, fill))

@@ -26,6 +26,7 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
+from features.errors import DataError
 from features.schemas import SIGNALS, UTC_TS
 
 MIN_PRESENT = 0.8  # a window needs this share of its bins present
@@ -186,16 +187,22 @@ def dense_values(
     readings: Readings,
     keys: Sequence[str],
     *,
-    aggregation: str,
+    aggregation: str | None,
     step: timedelta,
     start: datetime,
     end: datetime,
+    signal: str = "",
 ) -> np.ndarray:
     """``(len(keys), n_bins)``: the readings of each key in the bins labelled ``start``,
     ``start + step``, ... ``end`` (NaN where a bin has no value).
 
     A reading at ``ts`` lands in the bin of the grid time at or after it (``(t - step, t]``);
-    several in one bin are aggregated (``sum``, ``mean`` or the ``last`` present value in time).
+    several in one bin are aggregated (``sum``, ``mean``, ``max`` or the ``last`` present value
+    in time). With ``aggregation`` None (``signal`` declares none) a bin that several readings
+    fall in is refused rather than guessed: a day's calls are not its last hour's.
+
+    Raises:
+        DataError: several readings in one bin of a signal without a declared aggregation.
     """
     step_us = _us(step)
     n_bins = max(0, _us(end - start) // step_us + 1)
@@ -237,7 +244,18 @@ def dense_values(
         located = in_chunks(n, locate)
         keep = np.concatenate([ok for _, ok, _ in located])
         positions = np.concatenate([pos for pos, _, _ in located])[keep]
-        _aggregate_into(out, positions, readings.ts_us[keep], readings.value[keep], aggregation)
+        present = positions[~np.isnan(readings.value[keep])]
+        if aggregation is None and len(np.unique(present)) < len(present):
+            raise DataError(
+                f"signal {signal!r} has several readings in one {step} bin of the task's grid "
+                "and no declared aggregation, so the product would have to guess how to add "
+                "them up: "
+                f"declare it in the task (features.aggregation: {{{signal}: sum}}, or mean, "
+                "max, last: sum for counts and rain, mean or last for levels, max for depths)",
+                column="value",
+            )
+        how = aggregation or "last"  # undeclared, but one reading per bin: nothing to guess
+        _aggregate_into(out, positions, readings.ts_us[keep], readings.value[keep], how)
     return out.reshape(len(keys), n_bins)
 
 
@@ -267,6 +285,9 @@ def _aggregate_into(
         out[pos[last]] = value[last]
         return
     bins, first = np.unique(pos, return_index=True)
+    if aggregation == "max":
+        out[bins] = np.maximum.reduceat(value, first) if len(first) else value[:0]
+        return
     sums = np.add.reduceat(value, first) if len(first) else value[:0]
     if aggregation == "mean":
         counts = np.diff(np.append(first, len(pos)))

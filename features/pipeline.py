@@ -300,7 +300,9 @@ def _with_calendar(out: pl.DataFrame, task: TaskConfig, layout: _Layout) -> pl.D
     if not names:
         return out
     first_target = out.head(layout.n_origins * layout.n_h).select("ts")
-    cal = first_target.select(calendar_columns(names, tz=task.features.timezone))
+    cal = first_target.select(
+        calendar_columns(names, tz=task.features.timezone, days=task.features.days)
+    )
     index = pl.Series(_spread(np.arange(cal.height, dtype=np.uint32), layout.n_targets, 1))
     return out.with_columns(cal.select(pl.all().gather(index)))
 

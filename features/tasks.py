@@ -8,7 +8,7 @@ fail with their key path, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,9 +17,10 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from features.config_model import StrictModel
+from features.day_calendar import CHINA, CHINA_ONLY, DayCalendar, supported_countries
 from features.durations import Duration
 from features.errors import ConfigError, NotFoundError
-from features.schemas import LOCAL_TZ
+from features.schemas import LOCAL_TZ, SIGNALS
 from features.warning_config import WarningSpec
 
 
@@ -123,6 +124,9 @@ class ForecastCovariate(StrictModel):
     area: str | None = None  # a fixed area (e.g. the city for tide tables); None: the target's
 
 
+Aggregation = Literal["sum", "mean", "max", "last"]
+
+
 class FeatureRecipe(StrictModel):
     target_lags: tuple[Duration, ...] = (Duration("10m"), Duration("30m"), Duration("1h"))
     target_maxes: tuple[Duration, ...] = (Duration("6h"),)
@@ -137,8 +141,71 @@ class FeatureRecipe(StrictModel):
     # the IANA zone whose clock the calendar features (and week slots, daily regressors) read;
     # the city's own by default, another for data from elsewhere (a US counter's rush hours)
     timezone: str = LOCAL_TZ
+    # whose public holidays and working days the day features read: China's official table
+    # (with its make-up working days) by default, another country (and subdivision) from the
+    # `holidays` package, plus days the config declares off or on
+    country: str = CHINA
+    subdivision: str | None = None
+    extra_holidays: tuple[date, ...] = ()
+    extra_workdays: tuple[date, ...] = ()
     rainstorm_signal: bool = False
     series_category: bool = True
+    # how each signal's readings add up in one grid bin where several fall in it, for signals
+    # the product does not know (a user's call counts) or to override a known one's
+    aggregation: tuple[tuple[str, Aggregation], ...] = ()
+
+    @field_validator("aggregation", mode="before")
+    @classmethod
+    def _aggregation(cls, v: Any) -> Any:
+        """Written as a mapping, ``{call_count: sum}``; kept as pairs (a config is hashable)."""
+        return tuple(sorted(v.items())) if isinstance(v, dict) else v
+
+    def aggregation_of(self, signal: str) -> Aggregation | None:
+        """How ``signal`` aggregates onto this grid: as the task declares, else as the product
+        knows the signal (rain adds up, speeds average, levels take the last value); None for
+        a signal nobody declared, which a grid coarser than its readings then refuses."""
+        declared = dict(self.aggregation)
+        if signal in declared:
+            return declared[signal]
+        known = SIGNALS.get(signal)
+        return known.aggregation if known is not None else None  # type: ignore[return-value]
+
+    @property
+    def days(self) -> DayCalendar:
+        """The calendar the day features read."""
+        return DayCalendar(self.country, self.subdivision, self.extra_holidays, self.extra_workdays)
+
+    @model_validator(mode="after")
+    def _country(self) -> FeatureRecipe:
+        known = supported_countries()
+        if self.country not in known:
+            raise ValueError(
+                f"unknown country {self.country!r}: use an ISO 3166 code the `holidays` package "
+                "knows, such as CN, US, GB or DE"
+            )
+        if self.country == CHINA and self.subdivision is not None:
+            raise ValueError(
+                "China's calendar is the national one: leave `subdivision` out, and declare a "
+                "local day off in `extra_holidays`"
+            )
+        subdivisions = known[self.country]
+        if self.subdivision is not None and self.subdivision not in subdivisions:
+            shown = ", ".join(subdivisions[:12]) + (" ..." if len(subdivisions) > 12 else "")
+            raise ValueError(
+                f"{self.country} has no subdivision {self.subdivision!r}"
+                + (f"; it has {shown}" if subdivisions else "; it has none")
+            )
+        china_only = sorted(CHINA_ONLY & {*self.calendar})
+        if self.country != CHINA and china_only:
+            raise ValueError(
+                f"calendar features {china_only} come from China's calendar (Fuzhou's school "
+                f"terms, the lunar new year), not {self.country}'s: drop them, or declare the "
+                "days as events"
+            )
+        both = sorted(set(self.extra_holidays) & set(self.extra_workdays))
+        if both:
+            raise ValueError(f"{both[0]} is declared both a holiday and a working day")
+        return self
 
     @field_validator("calendar")
     @classmethod

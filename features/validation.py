@@ -54,6 +54,33 @@ CONVERSIONS: dict[tuple[str, str], tuple[float, float]] = {
     ("m/s", "km/h"): (3.6, 0.0),
     ("degF", "degC"): (5 / 9, -160 / 9),
 }
+# Common spellings of those units (compared trimmed and in lower case) -> the one kept: a
+# temperature in 'C' or '°C' is in degC, not refused.
+UNIT_SPELLINGS: dict[str, str] = {
+    **dict.fromkeys(("c", "°c", "℃", "deg c", "degc", "celsius", "degrees c"), "degC"),
+    **dict.fromkeys(("f", "°f", "℉", "deg f", "degf", "fahrenheit", "degrees f"), "degF"),
+    **dict.fromkeys(("millimetre", "millimetres", "millimeter", "millimeters"), "mm"),
+    **dict.fromkeys(("centimetre", "centimetres", "centimeter", "centimeters"), "cm"),
+    **dict.fromkeys(("metre", "metres", "meter", "meters"), "m"),
+    **dict.fromkeys(("inch", "inches", '"'), "in"),
+    **dict.fromkeys(("foot", "feet", "'"), "ft"),
+    **dict.fromkeys(("kmh", "kph", "km/hr", "km per hour", "kilometres per hour"), "km/h"),
+    **dict.fromkeys(("miles per hour", "mi/h"), "mph"),
+    **dict.fromkeys(("mps", "m s-1", "metres per second"), "m/s"),
+    **dict.fromkeys(("m³/s", "m^3/s", "cms", "cumecs"), "m3/s"),
+    **dict.fromkeys(("vph", "veh/hr", "vehicles per hour"), "veh/h"),
+    **dict.fromkeys(("counts", "calls", "tickets"), "count"),
+}
+
+
+def canonical_units(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its ``unit`` column in the spelling the product keeps (as given where no
+    other spelling is known)."""
+    if "unit" not in frame.columns:
+        return frame
+    key = pl.col("unit").str.strip_chars().str.to_lowercase()
+    known = key.replace_strict(UNIT_SPELLINGS, default=None, return_dtype=pl.String)
+    return frame.with_columns(pl.coalesce(known, pl.col("unit")).alias("unit"))
 
 
 @dataclass
@@ -284,6 +311,7 @@ def _check_observations(
     frame: pl.DataFrame, catalog: pl.DataFrame | None, problems: Problems
 ) -> pl.DataFrame:
     """Series known, unit convertible to the catalog unit, value finite and within range."""
+    frame = canonical_units(frame)
     finite = pl.col("value").is_finite()
     bad = frame.filter(pl.col("value").is_not_null() & ~finite)
     problems.add_rows(bad, "value", lambda r: f"value {r['value']} is not a finite number")
@@ -352,6 +380,7 @@ def _check_series(
     frame: pl.DataFrame, catalog: pl.DataFrame | None, problems: Problems
 ) -> pl.DataFrame:
     """A known signal keeps its unit; a new signal needs a plain name (its unit is required)."""
+    frame = canonical_units(frame)
     joined = frame.join(_signals(), on="signal", how="left", maintain_order="left")
     wrong = joined.filter(pl.col("_unit").is_not_null() & (pl.col("unit") != pl.col("_unit")))
     problems.add_rows(

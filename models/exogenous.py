@@ -67,7 +67,11 @@ def regressors(ts: pl.Series, cfg: _Config) -> np.ndarray:
     for k in range(1, cfg.fourier + 1):
         cols += [np.sin(2 * np.pi * k * day), np.cos(2 * np.pi * k * day)]
     if cfg.calendar:
-        flags = ts.to_frame().select(calendar_columns(cfg.calendar, tz=cfg.timezone)).to_numpy()
+        flags = (
+            ts.to_frame()
+            .select(calendar_columns(cfg.calendar, tz=cfg.timezone, days=cfg.days))
+            .to_numpy()
+        )
         cols += list(flags.astype(np.float64).T)
     return np.column_stack(cols)
 

@@ -16,7 +16,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from features import LOCAL_TZ
+from features import LOCAL_TZ, DayCalendar
 
 MIN_POINTS = 48
 
@@ -41,11 +41,16 @@ class _Config:
     fourier: int = 0
     calendar: tuple[str, ...] = ()
     timezone: str = LOCAL_TZ  # the clock of the daily Fourier terms and calendar flags
+    days: DayCalendar = field(default_factory=DayCalendar)  # whose holidays, working days
     joint: bool = False
     select_season: bool = True
     rain: str | None = None  # an observed covariate entering SARIMAX as trailing sums
     rain_windows: tuple[int, ...] = ()  # their lengths in steps
     rain_forecast: str | None = None  # the known-ahead column with the rain forecast
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """A model pickled before ``days`` existed read China's calendar, as it still does."""
+        self.__dict__.update({"days": DayCalendar(), **state})
 
     @property
     def min_points(self) -> int:

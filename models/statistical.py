@@ -50,6 +50,7 @@ import numpy as np
 import polars as pl
 
 from features import (
+    CHINA_ONLY,
     SIGNALS,
     ConfigError,
     DataError,
@@ -140,7 +141,15 @@ class _StatisticalForecaster:
             max_h=max(task.horizon_steps()),
             maxiter=check_integer(p["maxiter"], "model.params.maxiter", 1),
             timezone=task.features.timezone,
+            days=task.features.days,
         )
+        china_only = sorted(CHINA_ONLY & set(self.config.calendar))
+        if china_only and task.features.country != "CN":
+            raise ConfigError(
+                f"calendar regressors {china_only} are China's; a task on "
+                f"{task.features.country}'s calendar may use holiday and workday",
+                key="model.params.calendar",
+            )
         self.history_span = (self.config.filter_steps + self._history_lead()) * step
         self.fitted_: dict[str, _Fitted] | None = None
         self.fallback_errors_: np.ndarray | None = None

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 
 from features import holidays
 from features.calendar import CALENDAR_FEATURES, calendar_columns, with_calendar
+from features.day_calendar import DayCalendar
 from features.errors import ConfigError
 from features.tasks import parse_task
 
@@ -218,3 +220,82 @@ def test_an_unknown_time_zone_is_a_config_error_with_its_key() -> None:
     assert "features.timezone" in str(err.value)
     assert "Mars/Olympus_Mons" in str(err.value)
     assert parse_task({**raw, "features": {}}).features.timezone == "Asia/Shanghai"
+
+
+def _flags(days: DayCalendar, stamps: list[str], tz: str = "UTC") -> list[tuple[int, int]]:
+    """(holiday, workday) at noon local time of each date, read through the feature columns."""
+    zone = ZoneInfo(tz)
+    ts = [datetime.fromisoformat(f"{d}T12:00").replace(tzinfo=zone) for d in stamps]
+    frame = pl.DataFrame({"ts": ts}).with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    out = with_calendar(frame, ("holiday", "workday"), tz=tz, days=days)
+    return list(zip(out["cal_holiday"], out["cal_workday"], strict=True))
+
+
+def test_another_countrys_holidays_and_weekend_come_from_the_holidays_package() -> None:
+    # 2024-07-04 Independence Day (a Thursday), 2024-07-06 a Saturday, 2024-07-10 a Wednesday
+    us = DayCalendar("US")
+    assert _flags(us, ["2024-07-04", "2024-07-06", "2024-07-10"], "America/New_York") == [
+        (1, 0),
+        (0, 0),
+        (0, 1),
+    ]
+    # China's table says nothing of the 4th of July, and works the Wednesday too
+    assert _flags(DayCalendar(), ["2024-07-04", "2024-07-10"])[0] == (0, 1)
+    # Israel rests on Friday and Saturday, works on Sunday (2024-07-05 .. 07)
+    assert [
+        w for _, w in _flags(DayCalendar("IL"), ["2024-07-05", "2024-07-06", "2024-07-07"])
+    ] == [
+        0,
+        0,
+        1,
+    ]
+    # a subdivision's own day: Epiphany (2025-01-06, a Monday) in Bavaria, not in Berlin
+    assert _flags(DayCalendar("DE", "BY"), ["2025-01-06"]) == [(1, 0)]
+    assert _flags(DayCalendar("DE", "BE"), ["2025-01-06"]) == [(0, 1)]
+
+
+def test_a_config_adds_days_off_and_working_days_to_any_calendar() -> None:
+    # a typhoon day off on a Wednesday, and a Saturday worked, in China and in the US
+    off, on = date(2025, 9, 17), date(2025, 9, 20)
+    for country in ("CN", "US"):
+        days = DayCalendar(country, extra_holidays=(off,), extra_workdays=(on,))
+        assert _flags(days, ["2025-09-17", "2025-09-20", "2025-09-18"]) == [
+            (1, 0),
+            (0, 1),
+            (0, 1),
+        ]
+    # China's make-up working days stay exactly as its table has them (2025-01-26, a Sunday)
+    assert _flags(DayCalendar(), ["2025-01-26"], "Asia/Shanghai") == [(0, 1)]
+
+
+def test_a_task_names_its_country_and_a_wrong_one_is_refused_saying_what_is_known() -> None:
+    raw = _raw_task(
+        {
+            "calendar": ["hour", "holiday", "workday"],
+            "timezone": "America/New_York",
+            "country": "US",
+            "subdivision": "NY",
+            "extra_holidays": ["2024-12-24"],
+        }
+    )
+    task = parse_task(raw)
+    assert task.features.days == DayCalendar("US", "NY", (date(2024, 12, 24),), ())
+    assert parse_task(_raw_task({})).features.days == DayCalendar("CN")
+    refused = {
+        "country": ({"country": "ZZ"}, "unknown country 'ZZ'"),
+        "subdivision": ({"country": "US", "subdivision": "XX"}, "US has no subdivision 'XX'"),
+        "china-only": (
+            {"country": "GB", "calendar": ["holiday", "spring_festival"]},
+            "come from China's calendar",
+        ),
+        "china subdivision": ({"subdivision": "FJ"}, "leave `subdivision` out"),
+        "both": (
+            {"extra_holidays": ["2025-01-02"], "extra_workdays": ["2025-01-02"]},
+            "both a holiday and a working day",
+        ),
+    }
+    for case, (features, said) in refused.items():
+        with pytest.raises(ConfigError) as err:
+            parse_task(_raw_task(features))
+        assert said in str(err.value), case
+        assert "features" in str(err.value), case

@@ -6,13 +6,25 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
-from features.grid import floor_to_grid, punctual, regular_grid, steps, window_max, window_sum
+from features.errors import DataError
+from features.grid import (
+    Readings,
+    dense_values,
+    floor_to_grid,
+    punctual,
+    regular_grid,
+    steps,
+    window_max,
+    window_sum,
+)
 from features.schemas import conform
 
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
 SERIES = conform(
     "series",
@@ -174,3 +186,41 @@ def test_a_dry_window_after_a_storm_sums_to_exactly_zero() -> None:
     frame = pl.DataFrame({"series_id": "a", "value": [*burst, 0.0, 0.0, 0.0, 0.0]})
     sums = frame.select(window_sum("value", 3)).to_series().to_list()
     assert sums[-1] == 0.0
+
+
+def test_a_depth_takes_its_bins_maximum_and_an_undeclared_signal_off_its_grid_is_refused() -> None:
+    rows = punctual(obs([("pond-1", 3, 4.0), ("pond-1", 7, 9.0), ("pond-1", 9, 2.0)]), SERIES)
+    deepest = regular_grid(rows, aggregation="max", step=STEP, start=T0, end=T0 + STEP)
+    assert deepest["value"].to_list() == [None, 9.0]
+    readings = Readings(
+        ("calls-1",),
+        np.zeros(3, dtype=np.int64),
+        np.array([0, 3_600_000_000, 7_200_000_000], dtype=np.int64),  # hourly
+        np.array([5.0, 7.0, 11.0]),
+    )
+    day = timedelta(days=1)
+    # on its own grid an undeclared signal needs no aggregation ...
+    hourly = dense_values(
+        readings, ["calls-1"], aggregation=None, step=timedelta(hours=1), start=EPOCH,
+        end=EPOCH + timedelta(hours=2), signal="call_count",
+    )  # fmt: skip
+    assert hourly.tolist() == [[5.0, 7.0, 11.0]]
+    # ... nor on a grid its readings fall between, one to a bin (an hourly grid from 00:30)
+    shifted = dense_values(
+        readings, ["calls-1"], aggregation=None, step=timedelta(hours=1),
+        start=EPOCH + timedelta(minutes=30), end=EPOCH + timedelta(hours=2, minutes=30),
+        signal="call_count",
+    )  # fmt: skip
+    assert shifted.tolist() == [[5.0, 7.0, 11.0]]  # each in the bin ending after it
+    # ... on a daily grid it would have to guess (the last hour's 11 calls, not the day's 23)
+    with pytest.raises(DataError) as err:
+        dense_values(
+            readings, ["calls-1"], aggregation=None, step=day, start=EPOCH, end=EPOCH + day,
+            signal="call_count",
+        )  # fmt: skip
+    said = str(err.value)
+    assert "'call_count'" in said and "features.aggregation: {call_count: sum}" in said
+    summed = dense_values(
+        readings, ["calls-1"], aggregation="sum", step=day, start=EPOCH, end=EPOCH + day
+    )
+    assert summed.tolist() == [[5.0, 18.0]]  # 00:00 closes the day before; (00:00, 24:00] next

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -401,6 +402,25 @@ def test_calendar_features_are_read_in_asia_shanghai_at_the_target_time() -> Non
     assert (first["cal_hour"], first["cal_month"]) == (0, 7)  # 16:00 UTC is July 1st, 00:00
 
 
+def test_the_day_features_read_the_tasks_country_and_its_declared_days() -> None:
+    # 2025-07-04 is a Friday: Independence Day in the US, a working day in China; a config's
+    # declared day off (2025-07-03) counts wherever it is
+    start = datetime(2025, 7, 2, tzinfo=UTC)
+    tables = hand_city({m: 1.0 for m in range(0, 3 * 24 * 60, 10)}, start=start)
+    origin = datetime(2025, 7, 4, 16, tzinfo=UTC)  # noon in New York, midnight in Fuzhou
+    days = {"calendar": ["holiday", "workday"], "timezone": "America/New_York"}
+
+    def flags(**features: object) -> tuple[int, int]:
+        task = short_task(**days, **features)
+        out = build_features(task_tables(tables, task, live_until=origin), [origin - STEP])
+        row = at(out, origin - STEP, STEP)
+        return row["cal_holiday"], row["cal_workday"]
+
+    assert flags(country="US") == (1, 0)
+    assert flags() == (0, 1)
+    assert flags(country="US", extra_workdays=["2025-07-04"]) == (0, 1)
+
+
 @pytest.mark.parametrize(
     "origin",
     [
@@ -457,3 +477,50 @@ def test_an_unknown_config_key_raises_a_config_error_naming_its_key_path(
     assert err.value.key == key
     assert str(err.value).startswith(f"{key}: unknown key")
     assert "t.yaml" in str(err.value)
+
+
+def test_a_signal_the_product_does_not_know_aggregates_as_declared_or_is_refused() -> None:
+    """A user's signal read on a coarser grid than its readings: refused with how to declare
+    it, never binned by a guess; declared, it is binned as declared."""
+    city = hand_city({m: 1.0 for m in range(0, 24 * 60, 10)})
+    city = replace(
+        city,
+        series=city.series.with_columns(
+            pl.when(pl.col("series_id") == "rain-1")
+            .then(pl.lit("drizzle_mm"))
+            .otherwise(pl.col("signal"))
+            .alias("signal")
+        ),
+        observations=city.observations.with_columns(
+            pl.when(pl.col("series_id") == "rain-1").then(0.5).otherwise(pl.col("value"))
+            .alias("value")
+        ),
+    )  # fmt: skip
+
+    def hourly(**features: object) -> TaskConfig:
+        recipe = {
+            "target_lags": ["1h"], "target_maxes": [], "target_changes": [],
+            "fill_limit": "1h", "calendar": [],
+            "observed": [{"name": "drizzle", "signal": "drizzle_mm", "link": "rain_gauge",
+                          "sums": ["3h"]}],
+        }  # fmt: skip
+        return parse_task(
+            {
+                "name": "hourly", "domain": "waterlogging", "target": {"signal": "ponding_cm"},
+                "frequency": "1h", "horizons": ["1h"], "features": {**recipe, **features},
+                "model": {"family": "lightgbm"},
+            }
+        )  # fmt: skip
+
+    origin = T0 + timedelta(hours=12)
+    with pytest.raises(DataError) as err:
+        build_features(task_tables(city, hourly(), live_until=origin), [origin])
+    assert "'drizzle_mm'" in str(err.value) and "features.aggregation" in str(err.value)
+    task = hourly(aggregation={"drizzle_mm": "sum"})
+    assert task.features.aggregation_of("drizzle_mm") == "sum"
+    assert task.features.aggregation_of("rain_mm") == "sum"  # known to the product
+    out = build_features(task_tables(city, task, live_until=origin), [origin])
+    assert at(out, origin, timedelta(hours=1))["drizzle_sum_3h"] == pytest.approx(3 * 6 * 0.5)
+    with pytest.raises(ConfigError) as bad:
+        hourly(aggregation={"drizzle_mm": "median"})
+    assert "features.aggregation" in str(bad.value)

@@ -74,6 +74,27 @@ def test_without_a_catalog_series_checks_are_skipped_but_units_are_refused() -> 
         validate("observations", observations(unit=["m"]), source="o")
 
 
+def test_the_common_spellings_of_a_unit_are_that_unit() -> None:
+    # 'C', '°C', '℃' and 'celsius' are degC; 'F' is converted from Fahrenheit; a made-up
+    # spelling is still refused, naming the allowed ones
+    n = 6
+    frame = pl.DataFrame(
+        {
+            "series_id": ["t1"] * n,
+            "ts": [f"2025-07-01T0{k}:00Z" for k in range(n)],
+            "value": ["30", "30", "30", "30", "86", "30"],
+            "unit": ["C", "°C", " ℃ ", "Celsius", "F", "degC"],
+        }
+    )
+    out = validate("observations", frame, source="o", catalog=CATALOG)
+    assert out["value"].to_list() == pytest.approx([30.0] * n)
+    with pytest.raises(DataError, match=r"unit .kelvinish. does not fit.*allowed units: degC"):
+        validate("observations", frame.with_columns(unit=pl.lit("kelvinish")), source="o",
+                 catalog=CATALOG)  # fmt: skip
+    series = pl.DataFrame({"series_id": ["t2"], "signal": ["temperature_c"], "unit": ["°C"]})
+    assert validate("series", series, source="s.csv")["unit"].to_list() == ["degC"]
+
+
 def test_series_rows_need_a_known_signal_with_its_unit_or_a_plain_new_name() -> None:
     good = pl.DataFrame(
         {"series_id": ["a", "b"], "signal": ["rain_mm", "soil_moisture_pct"], "unit": ["mm", "%"]}

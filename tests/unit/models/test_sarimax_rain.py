@@ -15,7 +15,13 @@ from features import ConfigError, DataError, FeatureSpec, TargetHistory, parse_t
 from models import statistical
 from models.calibration import CalibratedForecaster
 from models.ensemble import EnsembleForecaster
-from models.exogenous import RainPath, forecast_steps, rain_columns, trailing_sums
+from models.exogenous import (
+    RainPath,
+    forecast_steps,
+    rain_columns,
+    regressors,
+    trailing_sums,
+)
 from models.registry import build_forecaster
 from models.statistical import SarimaxForecaster
 
@@ -304,3 +310,18 @@ def test_the_ensemble_and_calibration_wrappers_ask_for_the_rain() -> None:
     scaled = CalibratedForecaster(rain, pl.DataFrame({"horizon": [], "column": [], "scale": []}))
     assert scaled.history_covariates == ("rain_gauge",)
     assert scaled.history_span == timedelta(days=2, hours=5)
+
+
+def test_sarimax_reads_the_tasks_country_and_refuses_chinas_school_terms_elsewhere() -> None:
+    raw = make_task().model_dump(mode="json")
+    raw["features"] |= {"country": "US", "timezone": "America/New_York"}
+    us = parse_task(raw)
+    spec = FeatureSpec(task=us.name, columns=())
+    model = build_forecaster(
+        us.model, task=us, spec=spec, overrides={"calendar": ["holiday", "workday"]}
+    )
+    assert isinstance(model, SarimaxForecaster) and model.config.days.country == "US"
+    noon = pl.Series("ts", [datetime(2024, 7, 4, 16, tzinfo=UTC)])  # Independence Day
+    assert regressors(noon, model.config)[0, -2:].tolist() == [1.0, 0.0]
+    with pytest.raises(ConfigError, match=r"\['school_term'\] are China's"):
+        build_forecaster(us.model, task=us, spec=spec, overrides={"calendar": ["school_term"]})
