@@ -69,9 +69,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Fold:
+    """Origins from ``start`` up to ``end``; the last fold takes its ``end`` too (``closed``),
+    so the last origin whose every horizon is observed, the data's newest, is backtested."""
+
     index: int
     start: datetime
     end: datetime
+    closed: bool = False
+
+    def holds(self, origin: pl.Expr) -> pl.Expr:
+        """Whether each origin falls in the fold."""
+        before_end = origin <= self.end if self.closed else origin < self.end
+        return (origin >= self.start) & before_end
 
 
 class FitCache:
@@ -182,7 +191,10 @@ def plan_folds(task: TaskConfig, first: datetime, last: datetime) -> list[Fold]:
             f"{cfg.min_train} of training: data span {first:%Y-%m-%d %H:%M} to "
             f"{last:%Y-%m-%d %H:%M}; shorten backtest.folds/fold_length/min_train or add data"
         )
-    return [Fold(i, start + i * length, start + (i + 1) * length) for i in range(cfg.folds)]
+    return [
+        Fold(i, start + i * length, start + (i + 1) * length, closed=i == cfg.folds - 1)
+        for i in range(cfg.folds)
+    ]
 
 
 @dataclass
@@ -341,9 +353,7 @@ def fold_forecasts(
     origin (``history`` runs to the end of the data; families read no further than the row's
     origin)."""
     test = frame.filter(
-        (pl.col("origin") >= fold.start)
-        & (pl.col("origin") < fold.end)
-        & pl.col("origin").is_in(eval_origins.implode())
+        fold.holds(pl.col("origin")) & pl.col("origin").is_in(eval_origins.implode())
     )
     forecaster = fit_forecaster(
         model_spec, frame, fold.start, task, spec, overrides, history, cache=cache

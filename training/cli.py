@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from features import (
     TaskConfig,
     data_option,
     describe_sparse,
+    format_duration,
     load_task,
     out_option,
     reports_errors,
@@ -56,10 +56,10 @@ def print_backtest(result: BacktestResult) -> None:
     head = "".join(f" {c:>14}" for c in others)
     click.echo(f"{'horizon':>8} {model:>14} {base:>16} {'skill':>7}{head}")
     for r in table.iter_rows(named=True):
-        h = int(r["horizon"] / timedelta(minutes=1))
+        h = format_duration(r["horizon"])  # 1d, not 1440min
         skill = 1 - r[model] / r[base] if r[base] else float("nan")
         rest = "".join(f" {r[c]:>14.3f}" for c in others)
-        click.echo(f"{h:>6}min {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}{rest}")
+        click.echo(f"{h:>8} {r[model]:>14.3f} {r[base]:>16.3f} {skill:>7.1%}{rest}")
     rest = "".join(
         f" {result.summary['rule_mae' if c == result.rule else f'candidate_{c}_mae']:>14.3f}"
         for c in others
@@ -196,9 +196,9 @@ def print_lead_skill(result: BacktestResult) -> None:
                 )
                 q = x.lead_quartiles()
                 leads = "-" if q is None else f"{q[0]:.0f}/{q[1]:.0f}/{q[2]:.0f}"
-                h = int(s.horizon / timedelta(minutes=1))
+                h = format_duration(s.horizon)
                 click.echo(
-                    f"{level:>7} {h:>4}m {tag:>9} {x.pod:>6.2f} {x.far:>6.2f} {x.csi:>6.2f} "
+                    f"{level:>7} {h:>6} {tag:>9} {x.pod:>6.2f} {x.far:>6.2f} {x.csi:>6.2f} "
                     f"{ratio:>7} {x.events:>7} {x.ahead:>6} {x.at_onset:>6} {x.missed:>7} "
                     f"{leads:>26}"
                 )

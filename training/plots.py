@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from features import SIGNALS
+from features import SIGNALS, format_duration
 from training.backtest import BacktestResult
 from training.metrics import pit_values
 
@@ -67,7 +67,7 @@ def backtest_chart(result: BacktestResult, path: Path, *, horizons: int = 2) -> 
                     alpha=0.25,
                     label="10-90 %",
                 )
-        ax.set_title(f"{top}: {int(h / timedelta(minutes=1))} min ahead")
+        ax.set_title(f"{top}: {format_duration(h)} ahead")
         ax.set_ylabel(unit)
         ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()

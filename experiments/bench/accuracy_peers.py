@@ -95,9 +95,11 @@ def peer_folds(plan: Plan, series: pl.DataFrame) -> list[PeerFold]:
     stride = task.backtest.origin_stride
     out = []
     for fold in plan.folds:
-        origins = plan.eval_origins.filter(
-            (plan.eval_origins >= fold.start) & (plan.eval_origins < fold.end)
-        ).to_list()
+        origins = (
+            plan.eval_origins.to_frame("origin")
+            .filter(fold.holds(pl.col("origin")))["origin"]
+            .to_list()
+        )
         if origins[0] != fold.start or any(b - a != stride for a, b in itertools.pairwise(origins)):
             raise AssertionError(f"fold {fold.index}: origins are not evenly spaced from its start")
         start = fold.start - task.train.history - lookback(task)

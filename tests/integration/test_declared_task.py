@@ -67,6 +67,9 @@ def test_a_new_task_on_an_unused_signal_backtests_from_its_config_alone(city, tm
     )
     assert result.exit_code == 0, result.output
     assert "MAE by horizon (pump_rate_m3s)" in result.output
+    # horizons are printed as they are written in configs (1h, not 60min)
+    words = result.output.split()
+    assert {"1h", "2h", "3h"} <= set(words) and "60min" not in words
     frame = pl.read_parquet(preds)
     assert set(frame["model"]) == {"lightgbm", "seasonal_naive"}
     assert frame["series_id"].str.starts_with("pump-").all()

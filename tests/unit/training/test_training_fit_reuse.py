@@ -81,3 +81,16 @@ def test_the_final_models_probe_is_the_last_folds_model() -> None:
     )
     rows = result.frame.filter(pl.col("origin") == pl.col("origin").max())
     assert_frame_equal(final.predict(rows, result.history), fresh.predict(rows, result.history))
+
+
+def test_every_origin_is_in_one_fold_and_the_datas_last_observable_origin_is_backtested() -> None:
+    tables, task = tiny_city(days=3), _task()
+    data = prepare_backtest(tables, task)
+    result = run_backtest(tables, task, data=data, progress=False)
+    model = result.predictions.filter(pl.col("model") == task.model.label)
+    last = data.folds[-1].end  # the last origin whose every horizon is observed
+    assert model["origin"].max() == last
+    assert model.filter(pl.col("origin") == last)["y"].null_count() == 0
+    per_fold = model.group_by("origin").agg(pl.col("fold").n_unique().alias("folds"))
+    assert per_fold["folds"].max() == 1  # a fold's end is the next fold's start, once
+    assert model["origin"].n_unique() == data.eval_origins.len()
