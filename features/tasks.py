@@ -259,8 +259,10 @@ class SelectionSpec(StrictModel):
 
 
 class CalibrationSpec(StrictModel):
-    """Quantile recalibration on a held-out tail of the training window (on by default for a
-    task with a ``warning`` section; ``method: none`` turns it off).
+    """Quantile recalibration on a held-out tail of the training window, on by default
+    (``method: none`` turns it off): an uncalibrated 80 % interval covered 70.8 % of a new
+    traffic counter's outcomes. The held-out tail is by default as long as a backtest fold, so
+    each fold's model is the next fold's probe and calibrating costs one fit more per family.
 
     ``scale``: each quantile's distance from the median is scaled per horizon so that its
     empirical level on the held-out tail matches the nominal one (a point mass at the median,
@@ -268,8 +270,8 @@ class CalibrationSpec(StrictModel):
     scales applied to it.
     """
 
-    method: Literal["none", "scale"] = "none"
-    holdout: Duration = Duration("7d")
+    method: Literal["none", "scale"] = "scale"
+    holdout: Duration = Duration("7d")  # when not given: the task's backtest.fold_length
 
 
 class PromotionSpec(StrictModel):
@@ -354,12 +356,16 @@ class TaskConfig(StrictModel):
         return sorted({h for h in self.horizons if h in usual} | {max(self.horizons)})
 
     @model_validator(mode="after")
-    def _warnings_calibrate(self) -> TaskConfig:
-        """A task that warns calibrates unless its config says otherwise: its warnings are read
-        from exceedance probabilities, and uncalibrated intervals were too narrow (70 % held
-        for a nominal 80 %), which makes every probability overconfident."""
-        if self.warning is not None and "calibration" not in self.model_fields_set:
-            object.__setattr__(self, "calibration", CalibrationSpec(method="scale"))
+    def _calibration_holdout(self) -> TaskConfig:
+        """A holdout not given is a backtest fold long (see :class:`CalibrationSpec`)."""
+        given = "calibration" in self.model_fields_set and (
+            "holdout" in self.calibration.model_fields_set
+        )
+        if not given and self.calibration.holdout != self.backtest.fold_length:
+            calibration = CalibrationSpec(
+                method=self.calibration.method, holdout=self.backtest.fold_length
+            )
+            object.__setattr__(self, "calibration", calibration)
         return self
 
     @model_validator(mode="after")

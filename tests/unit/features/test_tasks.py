@@ -224,16 +224,20 @@ def test_the_data_span_counts_from_steady_data_not_a_stray_early_reading(
     assert "stand apart from the data" in caplog.text
 
 
-def test_a_task_that_warns_calibrates_unless_its_config_says_not() -> None:
+def test_every_task_calibrates_unless_its_config_says_not_on_a_fold_long_holdout() -> None:
     raw = _raw("rivers")
     raw.pop("calibration", None)
-    assert parse_task(raw).calibration.method == "scale"
+    raw["backtest"] = {**raw.get("backtest", {}), "fold_length": "5d"}
+    task = parse_task(raw)
+    assert (task.calibration.method, task.calibration.holdout) == ("scale", timedelta(days=5))
     assert parse_task({**raw, "calibration": {"method": "none"}}).calibration.method == "none"
     quiet = {k: v for k, v in raw.items() if k != "warning"}
-    assert parse_task(quiet).calibration.method == "none"
+    assert parse_task(quiet).calibration.method == "scale"  # a task that does not warn too
+    given = parse_task({**raw, "calibration": {"holdout": "2d"}}).calibration
+    assert (given.method, given.holdout) == ("scale", timedelta(days=2))
     # what was parsed is what reloads: the dump carries the choice
-    again = parse_task(parse_task(raw).model_dump(mode="json"))
-    assert again.calibration.method == "scale"
+    again = parse_task(task.model_dump(mode="json"))
+    assert again.calibration == task.calibration
 
 
 def test_lead_horizons_default_to_1_3_6_hours_and_the_longest() -> None:
