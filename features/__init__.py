@@ -83,6 +83,7 @@ from features.tasks import (
     parse_task,
     shipped_tasks_dir,
 )
+from features.threads import busy_machine_hint, thread_budget
 from features.travel import estimate_travel
 from features.validation import validate
 from features.warning_config import (
@@ -141,6 +142,7 @@ __all__ = [
     "WindowStat",
     "apply_merge",
     "build_features",
+    "busy_machine_hint",
     "calendar_columns",
     "conform",
     "covariate_memory",
@@ -178,6 +180,7 @@ __all__ = [
     "target_history",
     "task_option",
     "task_tables",
+    "thread_budget",
     "threshold_column",
     "time_span",
     "validate",

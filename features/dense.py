@@ -23,8 +23,9 @@ import numpy as np
 import polars as pl
 
 from features import window_blocks
-from features.grid import THREADS, Readings, dense_values, in_chunks, steps
+from features.grid import Readings, dense_values, in_chunks, steps
 from features.tasks import TaskConfig
+from features.threads import thread_budget
 from features.window_blocks import Block, cut_blocks
 from features.window_kernels import STATS, BlockCache, Window, min_present, write_window
 
@@ -175,7 +176,7 @@ def features_at(
                 np.round(target, 9, out=target)
 
     blocks = list(cut_blocks(values, bins, halo))
-    workers = min(len(blocks), THREADS)
+    workers = min(len(blocks), thread_budget())
     if workers > 1:
         # numpy releases the GIL inside its loops, and blocks write disjoint outputs
         with ThreadPoolExecutor(workers) as pool:

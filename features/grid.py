@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,9 +27,9 @@ import polars as pl
 
 from features.errors import DataError
 from features.schemas import SIGNALS, UTC_TS
+from features.threads import thread_budget
 
 MIN_PRESENT = 0.8  # a window needs this share of its bins present
-THREADS = os.cpu_count() or 1
 T = TypeVar("T")
 
 
@@ -177,9 +176,10 @@ def in_chunks(n: int, fn: Callable[[slice], T], *, size: int = 1 << 20) -> list[
     parts = max(1, -(-n // max(size, 1)))
     bounds = [n * i // parts for i in range(parts + 1)]
     slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    if parts == 1 or THREADS == 1:
+    threads = thread_budget()
+    if parts == 1 or threads == 1:
         return [fn(part) for part in slices]
-    with ThreadPoolExecutor(min(parts, THREADS)) as pool:
+    with ThreadPoolExecutor(min(parts, threads)) as pool:
         return list(pool.map(fn, slices))
 
 

@@ -31,7 +31,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from features import SIGNALS, ConfigError, FeatureSpec, TargetHistory, TaskConfig
+from features import SIGNALS, ConfigError, FeatureSpec, TargetHistory, TaskConfig, thread_budget
 from models.protocol import FORECAST_KEYS, fitted, require_fitted, training_rows
 from models.quantiles import monotone, quantile_column
 
@@ -188,7 +188,7 @@ class GradientBoostedForecaster:
             seed=self.task.train.seed,
             deterministic=True,
             force_row_wise=True,
-            num_threads=self.n_jobs,
+            num_threads=self.n_jobs or thread_budget(),  # 0: the product's thread budget
         )
         return p
 

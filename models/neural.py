@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,7 +30,7 @@ import polars as pl
 import torch
 from torch import nn
 
-from features import SIGNALS, FeatureSpec, TargetHistory, TaskConfig
+from features import SIGNALS, FeatureSpec, TargetHistory, TaskConfig, thread_budget
 from models.gbm import _down_sample_quiet
 
 # the scalers are pickled with fitted models: older pickles name them in this module
@@ -58,10 +57,7 @@ def torch_threads() -> Iterator[int]:
     caller's setting. Small recurrent networks gain little from more threads, and on a busy or
     shared machine oversubscribed threads spin-wait: 2 threads on 2 shared cores ran an LSTM
     batch 4x slower than 1."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
+    cores = thread_budget()
     before = torch.get_num_threads()
     wanted = max(1, min(4, cores // 2))
     torch.set_num_threads(wanted)

@@ -1,7 +1,7 @@
 """A process pool for per-series work (the ``ets`` and ``sarimax`` fits and forecasts).
 
 Fits (and predicts of more than ten million window steps) run in a process pool of ``n_jobs``
-workers (default: the cores available to this process); with ``n_jobs: 1``, or fewer than 4
+workers (default: the thread budget, ``CITYBRAIN_THREADS``); with ``n_jobs: 1``, or fewer than 4
 series, they run in-process. Threads do not help: a fit is mostly Python-level optimiser work
 under the GIL (measured: no gain with two threads). The pool is kept for the life of the
 process and forks from a server that has imported the workers' module once; like any process
@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
@@ -28,14 +27,6 @@ from threadpoolctl import threadpool_limits
 POOL_MIN_SERIES = 4
 _STATSMODELS = ("statsmodels.tsa.statespace.sarimax", "statsmodels.tsa.exponential_smoothing.ets")
 _POOLS: dict[int, Executor] = {}
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity), the default ``n_jobs``."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _pool(n_jobs: int, workers: str) -> Executor:

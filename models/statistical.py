@@ -58,6 +58,7 @@ from features import (
     TargetHistory,
     TaskConfig,
     format_duration,
+    thread_budget,
 )
 from models.exogenous import absolute_bin
 from models.per_series import (
@@ -75,7 +76,7 @@ from models.series_params import (
     is_count,
     whole_steps,
 )
-from models.series_pool import available_cores, map_jobs
+from models.series_pool import map_jobs
 
 # defined with the fitted state, imported by these names: pickled models refer to them here
 from models.series_state import _Config, _Fitted
@@ -119,7 +120,7 @@ class _StatisticalForecaster:
             "filter_window": filter_default,
             "max_gap": format_duration(6 * step),
             "intervals": "negbin" if is_count(task) else "empirical",
-            "n_jobs": available_cores(),
+            "n_jobs": thread_budget(),
             **self._defaults(step),
             **params,
         }

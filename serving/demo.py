@@ -301,11 +301,12 @@ def _train_all(settings: Settings, workers: int = 2) -> None:
 
 @contextmanager
 def _one_thread_each() -> Iterator[None]:
-    """Workers started inside run LightGBM's OpenMP and BLAS on one thread each: two
+    """Workers started inside get a thread budget of one (``CITYBRAIN_THREADS``: LightGBM's
+    threads, the statistical families' pool) and run OpenMP and BLAS on one thread: two
     processes of two spinning OpenMP threads on two cores ran the demo's training at a third
     of its speed. Set in the environment, which the spawned workers inherit before their
     libraries load (a limit set after LightGBM loaded would not reach it), and restored."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    names = ("CITYBRAIN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     saved = {n: os.environ.get(n) for n in names}
     os.environ.update(dict.fromkeys(names, "1"))
     try:

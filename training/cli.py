@@ -13,6 +13,7 @@ from features import (
     CityTables,
     Store,
     TaskConfig,
+    busy_machine_hint,
     data_option,
     describe_sparse,
     format_duration,
@@ -156,6 +157,11 @@ def _print_level_skill(result: BacktestResult, kind: str, probability: float) ->
 _TAGS = ("model", "baseline", "rule")
 
 
+def _say_if_busy() -> None:
+    if (hint := busy_machine_hint()) is not None:
+        click.secho(f"note: {hint}", fg="yellow", err=True)
+
+
 def _minutes(value: float | None) -> str:
     """A lead in minutes; ``-`` only where there is none (a 0-minute lead is a lead of 0)."""
     return "-" if value is None else f"{value:.0f} min"
@@ -248,6 +254,7 @@ def print_ablation(effects: list[GroupEffect], full_mae: float) -> None:
 def backtest(data: Path, task_name: str, out: Path, ablation: bool) -> None:
     """Rolling-origin backtest: writes out-of-sample predictions and prints metrics."""
     task = load_task(task_name)
+    _say_if_busy()
     result = run_backtest(_tables(data), task)
     out.parent.mkdir(parents=True, exist_ok=True)
     preds = result.predictions
@@ -299,6 +306,7 @@ def train(
             raise click.UsageError("--worker needs --tune N")
         _tune_only(data, task, n_trials, storage, study_name)
         return
+    _say_if_busy()
     tuning = TuningRequest(n_trials, storage, study_name) if n_trials else None
     outcome = train_task(_tables(data), task, settings=TrackingSettings(), tuning=tuning)
     print_backtest(outcome.backtest)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features import dense, grid, window_blocks
+from features import grid, window_blocks
 from features.dense import Window, features_at, forward_fill
 from features.grid import (
     Readings,
@@ -38,8 +38,7 @@ def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     """Run each test with the default blocks, and with tiny blocks (one and several threads)."""
     size, threads = request.param
     monkeypatch.setattr(window_blocks, "BLOCK_CELLS", size)
-    monkeypatch.setattr(dense, "THREADS", threads)
-    monkeypatch.setattr(grid, "THREADS", threads)
+    monkeypatch.setenv("CITYBRAIN_THREADS", str(threads))  # the pools read the budget
 
 
 @st.composite
