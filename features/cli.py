@@ -89,6 +89,13 @@ def reports_errors(command: F) -> F:
     default=None,
     help="camels only: basin forcing source, daymet (default), maurer or nldas.",
 )
+@click.option(
+    "--absent-days",
+    type=click.Choice(["zero", "missing"]),
+    default=None,
+    help="daily-counts only: a day the table does not list counts zero (default) or is left "
+    "missing (a series of open days: business days, a declared open-days calendar).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @reports_errors
@@ -99,6 +106,7 @@ def ingest(
     tz: str | None,
     start: str | None,
     forcing: str | None,
+    absent_days: str | None,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
@@ -117,10 +125,14 @@ def ingest(
     citybrain ingest --data DATA --format calls311 ../shared/data/la311-sample
     """
     if fmt == "canonical":
-        used = {"--start": start, "--forcing": forcing}
-        for flag, value in used.items():
+        used = {
+            "--start": (start, "metr-la or floodnet"),
+            "--forcing": (forcing, "camels"),
+            "--absent-days": (absent_days, "daily-counts"),
+        }
+        for flag, (value, formats) in used.items():
             if value is not None:
-                raise ConfigError("applies only to --format metr-la or camels", key=flag)
+                raise ConfigError(f"applies only to --format {formats}", key=flag)
         folders = [str(f) for f in files if f.is_dir()]
         if folders:
             raise DataError(
@@ -136,7 +148,14 @@ def ingest(
             raise ConfigError("applies only to --format metr-la or floodnet", key="--start")
         if forcing is not None and fmt != "camels":
             raise ConfigError("applies only to --format camels", key="--forcing")
-        options = AdapterOptions(tz=tz, start=start, forcing=forcing)
+        if absent_days is not None and fmt != "daily-counts":
+            raise ConfigError("applies only to --format daily-counts", key="--absent-days")
+        options = AdapterOptions(
+            tz=tz,
+            start=start,
+            forcing=forcing,
+            absent_days="missing" if absent_days == "missing" else "zero",
+        )
         report = ingest_format(Store(data), fmt, files, options)
         notes = options.notes
     if as_json:

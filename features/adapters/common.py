@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
@@ -39,6 +40,9 @@ class AdapterOptions:
     tz: str | None = None
     start: str | None = None
     forcing: str | None = None
+    # daily counts: a day a table does not list counts zero, or is left missing (a series
+    # that lives on open days only: a weekend or holiday is no day of zero calls)
+    absent_days: Literal["zero", "missing"] = "zero"
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:

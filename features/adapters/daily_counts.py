@@ -14,10 +14,11 @@ Council cases: a day's count is known once the day is over. The zone is the file
 Rules, each reported in the notes: group values that differ only in case or punctuation
 (``HOUSING AND BUILDINGS`` and ``Housing and Buildings`` in the NYC Council table) are one
 series and their counts on a day add up, as the ``calls311`` adapter's snake_case categories
-do; a count table lists the days that had requests, so a day
-missing between the file's first and last date counts zero for every series (the number of days
-filled is noted); counts must be whole and not negative, otherwise the file is refused at the
-row. Two files giving the same series are refused (the NYC street-flooding exports disagree on
+do; a count table lists the days that had requests, so a day missing between the
+file's first and last date counts zero for every series, or with ``--absent-days missing`` (a
+series of open days only: no calls on a closed day is no count of zero) is left out; either way
+the number of such series-days is noted; counts must be whole and not negative, otherwise the
+file is refused at the row. Two files giving the same series are refused (the NYC street-flooding exports disagree on
 54 days of 2019-2020: pass one of them).
 
 ``KNOWN_FILES`` names the public files in ``../shared/data``: their series prefix, zone, area
@@ -175,7 +176,12 @@ def _read(
     full = grid.join(
         frame.select("series_id", "day", "value", ROW), on=["series_id", "day"], how="left"
     )
-    filled = full["value"].null_count()
+    absent = full["value"].null_count()
+    if options.absent_days == "missing":
+        full = full.filter(pl.col("value").is_not_null())
+        said = f"{absent} absent series-days left missing (--absent-days missing)"
+    else:
+        said = f"{absent} absent series-days counted zero (--absent-days missing leaves them out)"
     end = localize((full["day"] + timedelta(days=1)).alias("day"), zone, file=path, column=date_col)
     observations = full.select(
         "series_id",
@@ -186,7 +192,7 @@ def _read(
     options.note(
         f"daily-counts: {path.name}: {catalog.height} series ({', '.join(groups) or 'no groups'}) "
         f"from {first:%Y-%m-%d} to {last:%Y-%m-%d}, local days in {zone} stamped at their end; "
-        f"count column {count_col!r}; {filled} absent series-days counted zero"
+        f"count column {count_col!r}; {said}"
     )
     return observations, _series(catalog, known, groups, path), _areas(catalog, known)
 

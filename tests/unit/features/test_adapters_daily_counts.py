@@ -102,6 +102,25 @@ def test_absent_days_count_zero_and_the_notes_say_so(tmp_path):
     assert "5 absent series-days counted zero" in "\n".join(options.notes)
 
 
+def test_open_days_only_leave_absent_days_missing_through_the_cli_and_say_so(tmp_path):
+    # a weekday office: Friday 2024-03-01 and Monday 03-04 listed, the weekend is no day of zero
+    path = tmp_path / "requests.csv"
+    path.write_text("date,district,count\n2024-03-01,North,2\n2024-03-04,North,1\n")
+    options = AdapterOptions(tz="UTC", absent_days="missing")
+    obs = adapt("daily-counts", [path], options)["observations"].sort("ts")
+    assert obs["value"].to_list() == [2.0, 1.0]
+    assert "2 absent series-days left missing" in "\n".join(options.notes)
+    data = tmp_path / "data"
+    runner = CliRunner()
+    args = ["--data", str(data), "--format", "daily-counts", "--tz", "UTC"]
+    done = runner.invoke(ingest, [*args, "--absent-days", "missing", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "left missing" in done.output
+    assert Store(data).read("observations").height == 2
+    wrong = runner.invoke(ingest, ["--data", str(data), "--absent-days", "missing", str(path)])
+    assert wrong.exit_code != 0 and "applies only to --format daily-counts" in wrong.output
+
+
 def test_a_count_that_is_not_whole_is_refused_at_its_row(tmp_path):
     path = tmp_path / "requests.csv"
     path.write_text("day,n\n2024-03-01,2\n2024-03-02,2.5\n")
