@@ -18,8 +18,8 @@ do; a count table lists the days that had requests, so a day missing between the
 file's first and last date counts zero for every series, or with ``--absent-days missing`` (a
 series of open days only: no calls on a closed day is no count of zero) is left out; either way
 the number of such series-days is noted; counts must be whole and not negative, otherwise the
-file is refused at the row. Two files giving the same series are refused (the NYC street-flooding exports disagree on
-54 days of 2019-2020: pass one of them).
+file is refused at the row. Two files giving the same series are refused (the NYC
+street-flooding exports disagree on 54 days of 2019-2020: pass one of them).
 
 ``KNOWN_FILES`` names the public files in ``../shared/data``: their series prefix, zone, area
 and category, and which group column is the area (``borough`` -> ``nyc-<borough>``, the areas
