@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from serving import KeyStore
 
 # after the packages: the benches' folder holds a features.py of its own
 sys.path.append(str(Path(__file__).resolve().parent / "bench"))
-from served_home import free_port, wait_until_up
+from served_home import free_port, serve, trained_home, wait_until_up
 
 TASKS = "waterlogging,rivers,hotline,traffic"
 CHROMIUM = "/usr/bin/chromium"
@@ -37,9 +36,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
     args = parser.parse_args()
-    home = args.home.resolve()
-    if not (home / "warnings.db").exists():
-        raise SystemExit(f"{home} holds no served city; run scripts/demo first (or --home)")
+    home = trained_home(args.home)
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"no browser at {CHROMIUM}: apt-get install -y chromium fonts-noto-cjk")
     keys = KeyStore(f"sqlite:///{home / 'warnings.db'}")
@@ -48,13 +45,7 @@ def main() -> None:
     env = {**os.environ, "CITYBRAIN_HOME": str(home), "CITYBRAIN_TASKS": TASKS}
     env["CITYBRAIN_CHAMPION_POLL_S"] = "3600"
     log = Path(tempfile.mkstemp(prefix="citybrain-screenshot-", suffix=".log")[1])
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "serving", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    server = serve(home / "data", port, env, log)
     errors: list[str] = []
     try:
         base = f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import polars as pl
 
 from features.day_calendar import DayCalendar
+from features.holidays import DAY_TABLE_SCHEMA
 from features.schemas import LOCAL_TZ
 
 _CHINA = DayCalendar()
@@ -27,12 +28,11 @@ def _day(column: str) -> Callable[[pl.Expr, DayCalendar], pl.Expr]:
     """A day-table column for each local time, looked up by its local date."""
 
     def expr(local: pl.Expr, days: DayCalendar) -> pl.Expr:
-        dtype = pl.Int32 if column == "days_to_spring_festival" else pl.Boolean
         return (
             local.dt.date()
             .map_batches(
                 lambda dates: days.lookup(dates, column),
-                return_dtype=dtype,
+                return_dtype=DAY_TABLE_SCHEMA[column],
                 is_elementwise=True,
             )
             .cast(pl.Int32)

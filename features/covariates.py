@@ -134,19 +134,20 @@ def covariate_grid(
     """Every series of the covariate's signal on the grid, filled as its signal allows."""
     step = task.step
     ids = sorted(set(series.filter(pl.col("signal") == cov.signal)["series_id"].to_list()))
+    aggregation = task.features.aggregation_of(cov.signal)
     if shared is not None and list(shared.ids) == ids:
         values = shared.raw  # the target grid of the same signal: no need to bin it twice
     else:
         values = dense_values(
             readings,
             ids,
-            aggregation=task.features.aggregation_of(cov.signal),
+            aggregation=aggregation,
             step=step,
             start=first,
             end=last,
             signal=cov.signal,
         )
-    if task.features.aggregation_of(cov.signal) != "sum":
+    if aggregation != "sum":
         values = forward_fill(values, steps(task.features.fill_limit, step))
     else:  # an accumulation read less often than the grid covers the bins between readings
         values = fill_between_readings(values)

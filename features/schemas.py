@@ -8,6 +8,7 @@ validator checks input against them and the simulator writes exactly them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
@@ -79,6 +80,11 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# How several readings in one grid bin add up: counts and rain sum, levels take the last (or
+# mean), depths the max.
+Aggregation = Literal["sum", "mean", "max", "last"]
+
+
 @dataclass(frozen=True)
 class SignalSpec:
     """What a known signal means: its unit, physical range and usual reporting latency."""
@@ -88,7 +94,7 @@ class SignalSpec:
     high: float
     latency_s: int = 0
     # How a signal aggregates onto a coarser grid: rain adds up, levels take the last value.
-    aggregation: str = "last"
+    aggregation: Aggregation = "last"
     # Whole numbers only (counts): probabilistic scores treat the forecast as discrete.
     discrete: bool = False
 

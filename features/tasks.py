@@ -20,7 +20,7 @@ from features.config_model import StrictModel
 from features.day_calendar import CHINA, CHINA_ONLY, DayCalendar, supported_countries
 from features.durations import Duration
 from features.errors import ConfigError, NotFoundError
-from features.schemas import LOCAL_TZ, SIGNALS
+from features.schemas import LOCAL_TZ, SIGNALS, Aggregation
 from features.warning_config import WarningSpec
 
 
@@ -124,9 +124,6 @@ class ForecastCovariate(StrictModel):
     area: str | None = None  # a fixed area (e.g. the city for tide tables); None: the target's
 
 
-Aggregation = Literal["sum", "mean", "max", "last"]
-
-
 class FeatureRecipe(StrictModel):
     target_lags: tuple[Duration, ...] = (Duration("10m"), Duration("30m"), Duration("1h"))
     target_maxes: tuple[Duration, ...] = (Duration("6h"),)
@@ -168,7 +165,7 @@ class FeatureRecipe(StrictModel):
         if signal in declared:
             return declared[signal]
         known = SIGNALS.get(signal)
-        return known.aggregation if known is not None else None  # type: ignore[return-value]
+        return known.aggregation if known is not None else None
 
     @property
     def days(self) -> DayCalendar:

@@ -11,14 +11,17 @@ than one. A training process pool (the demo's) gives each worker one thread.
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from features.errors import ConfigError
 
 ENV = "CITYBRAIN_THREADS"
 
 
+@cache
 def available_cores() -> int:
-    """The cores this process may run on (its affinity)."""
+    """The cores this process may run on (its affinity, read once: the feature pools ask on
+    every binning)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -58,6 +61,6 @@ def busy_machine_hint() -> str | None:
         return None
     return (
         f"the machine is busy (load {load:.1f} on {cores} cores): OpenMP threads on cores "
-        f"other work holds wait for each other (LightGBM ran 2x slower on 2 threads than on 1 "
-        f"with one core busy); {ENV}={free} may train faster"
+        "other work holds wait for each other (experiments/bench/threads.py measures it); "
+        f"{ENV}={free} may train faster"
     )

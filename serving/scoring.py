@@ -125,18 +125,14 @@ class TaskScorer:
         origin."""
         changed, targets_added = state.take_changes()
         last = self.snapshot
-        if last is not None and (changed is None or (not targets_added and changed > last.origin)):
-            # nothing the task reads was added, or only rows after the origin and none of a
-            # target (which alone could move it): the origin need not even be found
-            return last
+        # nothing added at or before the last origin: features there read the same data
+        same_inputs = last is not None and (changed is None or changed > last.origin)
+        if same_inputs and not targets_added:
+            return last  # no target's row either, which alone could move the origin
         now_state = state.latest()
         if now_state is None:
             return None
-        if (
-            last is not None
-            and now_state[1] == last.origin
-            and (changed is None or changed > last.origin)
-        ):
+        if same_inputs and last is not None and now_state[1] == last.origin:
             return last
         # the task's count series (12345 tickets) and targets, derived once: features, history,
         # labels and the latest values all read them

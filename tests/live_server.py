@@ -20,7 +20,7 @@ import httpx
 import polars as pl
 
 from features import Store
-from serving import WebhookReceiver
+from serving import KeyStore, WebhookReceiver
 
 
 def copy_city(source: Path, target: Path, *, until: datetime | None = None) -> Path:
@@ -49,6 +49,16 @@ def admin_key(env: dict[str, str], name: str = "integration test") -> str:
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return str(json.loads(made.stdout)["token"])
+
+
+def role_keys(ledger_url: str, holders: dict[str, str]) -> dict[str, str]:
+    """A key per role (role -> its holder's name) in the ledger's key store, made before a
+    server starts on it; role -> token."""
+    store = KeyStore(ledger_url)
+    try:
+        return {role: store.create(name, [role])[1] for role, name in holders.items()}
+    finally:
+        store.dispose()
 
 
 @contextmanager

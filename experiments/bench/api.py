@@ -48,7 +48,7 @@ from serving import KeyStore  # noqa: E402
 
 sys.path.append(str(_HERE))
 from machine_info import machine  # noqa: E402
-from served_home import free_port, record, serve, wait_until_up  # noqa: E402
+from served_home import free_port, record, serve, trained_home, wait_until_up  # noqa: E402
 
 TASKS = "waterlogging,rivers,hotline,traffic"
 RESULTS = _HERE / "results" / "api.md"
@@ -119,9 +119,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=60, help="soak seconds")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    home = args.home.resolve()
-    if not (home / "mlflow.db").exists() or not (home / "data").exists():
-        raise SystemExit(f"{home} holds no trained city; run scripts/demo first (or --home)")
+    home = trained_home(args.home)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     load = os.getloadavg()[0]

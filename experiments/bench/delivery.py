@@ -44,7 +44,7 @@ from serving import KeyStore, WebhookReceiver  # noqa: E402
 
 sys.path.append(str(_HERE))
 from machine_info import machine  # noqa: E402
-from served_home import free_port, record, serve, wait_until_up  # noqa: E402
+from served_home import free_port, record, serve, trained_home, wait_until_up  # noqa: E402
 
 TASKS = "waterlogging,rivers,hotline,traffic"
 RESULTS = _HERE / "results" / "delivery.md"
@@ -90,9 +90,7 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=1.5, help="seconds between batches")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    home = args.home.resolve()
-    if not (home / "mlflow.db").exists() or not (home / "data").exists():
-        raise SystemExit(f"{home} holds no trained city; run scripts/demo first (or --home)")
+    home = trained_home(args.home)
     load = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="citybrain-delivery-bench-"))
     shutil.copytree(home / "data", work / "data")

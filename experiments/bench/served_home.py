@@ -12,6 +12,14 @@ from pathlib import Path
 import httpx
 
 
+def trained_home(home: Path) -> Path:
+    """``home`` resolved, once it holds what ``scripts/demo`` leaves: a trained city."""
+    home = home.resolve()
+    if not (home / "mlflow.db").exists() or not (home / "data").exists():
+        raise SystemExit(f"{home} holds no trained city; run scripts/demo first (or --home)")
+    return home
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-from live_server import live_server
+from live_server import live_server, role_keys
 
 from features import Store
-from serving import KeyStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(os.environ.get("CITYBRAIN_SCREENSHOTS", Path(__file__).parent / "screenshots"))
@@ -63,9 +62,7 @@ def served(
     until = observations["ts"].max() - QUIET_LEAD
     storm = pl.concat([observations.filter(pl.col("ts") > until), trained["held"]])
     ledger = f"sqlite:///{work / 'warnings.db'}"
-    store = KeyStore(ledger)
-    keys = {role: store.create(name, [role])[1] for role, name in ROLE_NAMES.items()}
-    store.dispose()
+    keys = role_keys(ledger, ROLE_NAMES)
     with live_server(
         home=trained["home"],
         city=trained["data"],

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from live_server import live_server
+from live_server import live_server, role_keys
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from serving import ROLES, KeyStore
+from serving import ROLES
 
 TOKENS: dict[str, str] = {}
 
@@ -23,10 +23,8 @@ TOKENS: dict[str, str] = {}
 def fuzz_schema(trained: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     root = tmp_path_factory.mktemp("fuzz")
     ledger = f"sqlite:///{root / 'warnings.db'}"
-    keys = KeyStore(ledger)
-    TOKENS.update({role: keys.create(f"fuzz {role}", [role])[1] for role in ROLES})
+    TOKENS.update(role_keys(ledger, {role: f"fuzz {role}" for role in ROLES}))
     TOKENS["none"] = ""
-    keys.dispose()
     with live_server(
         home=trained["home"],
         city=trained["data"],
